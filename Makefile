@@ -1,0 +1,24 @@
+# Two entry points for a fresh machine: `make demo` and `make test`. Both create .venv first.
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test lint clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --editable '.[dev]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/nas arch densenet_bc_100_k12 --input-size 3,32,32
+
+test: $(VENV)/.installed
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check nas tests benchmarks
+	$(VENV)/bin/ruff format --check nas tests benchmarks
+	$(VENV)/bin/mypy nas
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

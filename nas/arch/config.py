@@ -1,0 +1,240 @@
+"""One frozen description of every network in the family.
+
+`ArchConfig` is the single source of truth: the builder, the cost model and the studies all
+read the channel and spatial plan from it, so a count computed here and a model built from it
+can never disagree about widths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+# Connectivity modes: name -> what a stage does (see the mode table in README.md).
+CONNECTIVITIES: dict[str, str] = {
+    "plain": "each layer sees the previous layer's output; stage keeps width c",
+    "residual": "pre-activation residual units x + H(x); stage keeps width c",
+    "dense": "each layer sees the concat of all earlier outputs; stage outputs c + L*k",
+    "dense_residual": "dense layers, then x0 + Conv1x1(BN-ReLU(concat)); stage keeps width c",
+    "osp": "one-shot aggregation: a chain of layers, all outputs concatenated once: c + L*k",
+}
+
+# Stems: name -> layout. Both are followed by the first stage.
+STEMS: dict[str, str] = {
+    "imagenet": "7x7/2 conv, BN, ReLU, 3x3/2 max pool (as torchvision)",
+    "cifar": "one 3x3 conv (as the CIFAR DenseNet-BC)",
+}
+
+# Modes whose stage output is a concatenation and whose transitions use `compression`.
+CONCAT_MODES = frozenset({"dense", "osp"})
+# Modes whose transitions use `width_multiplier`.
+WIDTH_PRESERVING_MODES = frozenset({"plain", "residual", "dense_residual"})
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _bad(name: str, value: object, allowed: str) -> ValueError:
+    return ValueError(f"ArchConfig.{name} = {value!r} is invalid: {allowed}")
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """Channels and spatial size of one stage and the transition after it."""
+
+    index: int  # 1-based, as the module names
+    layers: int
+    channels_in: int
+    channels_out: int  # what the stage emits, before any transition
+    channels_next: int  # after the transition; equals channels_out for the last stage
+    height: int  # spatial size inside the stage
+    width: int
+    has_transition: bool
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    """A network of the DenseNet family; defaults are torchvision's DenseNet-121."""
+
+    # Wiring of each stage; one of CONNECTIVITIES.
+    connectivity: str = "dense"
+    # k: channels each layer adds (concat modes) or the unit of the bottleneck width.
+    growth_rate: int = 32
+    # Bottleneck 1x1 conv emits bn_size*k channels; 0 means no bottleneck (original DenseNet).
+    bn_size: int = 4
+    # Transition width factor for concat modes (DenseNet-BC uses 0.5, no compression is 1.0).
+    compression: float = 0.5
+    # Layers per stage; one transition sits between consecutive stages.
+    block_config: tuple[int, ...] = (6, 12, 24, 16)
+    # Channels the stem emits.
+    init_features: int = 64
+    # Input stem; one of STEMS.
+    stem: str = "imagenet"
+    # Transition width factor for width-preserving modes (2.0 doubles per stage, as ResNets).
+    width_multiplier: float = 1.0
+    # Dropout after every layer unit (the original DenseNet used 0.2 without augmentation).
+    drop_rate: float = 0.0
+    # Bias on every convolution (the d2l tutorial network has it; torchvision has not).
+    conv_bias: bool = False
+    # Recompute the concat-BN-ReLU-Conv1x1 bottleneck in backward: less memory, same maths.
+    memory_efficient: bool = False
+    in_channels: int = 3
+    num_classes: int = 1000
+
+    def __post_init__(self) -> None:
+        if isinstance(self.block_config, list):
+            object.__setattr__(self, "block_config", tuple(self.block_config))
+        self._validate()
+
+    def _validate(self) -> None:
+        if self.connectivity not in CONNECTIVITIES:
+            raise _bad("connectivity", self.connectivity, f"choose one of {sorted(CONNECTIVITIES)}")
+        if self.stem not in STEMS:
+            raise _bad("stem", self.stem, f"choose one of {sorted(STEMS)}")
+        for name in ("growth_rate", "init_features", "in_channels", "num_classes"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 1:
+                raise _bad(name, value, "a positive integer is required")
+        if not _is_int(self.bn_size) or self.bn_size < 0:
+            raise _bad("bn_size", self.bn_size, "an integer >= 0 is required (0 = no bottleneck)")
+        if not _is_number(self.compression) or not 0 < self.compression <= 1:
+            raise _bad("compression", self.compression, "a number in (0, 1] is required")
+        if (
+            not _is_number(self.width_multiplier)
+            or not math.isfinite(self.width_multiplier)
+            or self.width_multiplier <= 0
+        ):
+            raise _bad("width_multiplier", self.width_multiplier, "a finite number > 0 is required")
+        if not _is_number(self.drop_rate) or not 0 <= self.drop_rate < 1:
+            raise _bad("drop_rate", self.drop_rate, "a number in [0, 1) is required")
+        for name in ("conv_bias", "memory_efficient"):
+            if not isinstance(getattr(self, name), bool):
+                raise _bad(name, getattr(self, name), "true or false is required")
+        if not isinstance(self.block_config, tuple) or not self.block_config:
+            raise _bad("block_config", self.block_config, "a non-empty list of layer counts is required")
+        for layers in self.block_config:
+            if not _is_int(layers) or layers < 1:
+                raise _bad("block_config", self.block_config, "every stage needs at least 1 layer")
+        self.stage_channels()  # a width that rounds down to zero is a bad config too
+
+    # ----- the channel and spatial plan -------------------------------------------------
+
+    def stage_channels(self) -> tuple[tuple[int, int, int], ...]:
+        """(channels in, channels out, channels after transition) for every stage."""
+        plan = []
+        c = self.init_features
+        last = len(self.block_config) - 1
+        for i, layers in enumerate(self.block_config):
+            if self.connectivity in CONCAT_MODES:
+                out = c + layers * self.growth_rate
+                factor, knob = self.compression, "compression"
+            else:
+                out = c
+                factor, knob = self.width_multiplier, "width_multiplier"
+            nxt = out if i == last else math.floor(factor * out)
+            if nxt < 1:
+                raise _bad(knob, factor, f"the transition after stage {i + 1} would have {nxt} channels")
+            plan.append((c, out, nxt))
+            c = nxt
+        return tuple(plan)
+
+    def stem_output_size(self, height: int, width: int) -> tuple[int, int]:
+        if self.stem == "imagenet":
+            # 7x7/2 conv (padding 3) then 3x3/2 max pool (padding 1) each map n to (n-1)//2+1.
+            return (((height - 1) // 2) // 2 + 1, ((width - 1) // 2) // 2 + 1)
+        return (height, width)
+
+    def stage_plan(self, input_size: tuple[int, int, int]) -> tuple[StagePlan, ...]:
+        """Per-stage channels and spatial sizes for a (C, H, W) input; refuses a collapse."""
+        channels, height, width = _check_input_size(input_size)
+        if channels != self.in_channels:
+            raise ValueError(
+                f"input_size {tuple(input_size)} has {channels} channels but the config has "
+                f"in_channels={self.in_channels}"
+            )
+        h, w = self.stem_output_size(height, width)
+        if min(h, w) < 1:
+            raise ValueError(f"input {height}x{width} collapses to {h}x{w} in the {self.stem} stem")
+        stages = []
+        last = len(self.block_config) - 1
+        for i, ((c_in, c_out, c_next), layers) in enumerate(zip(self.stage_channels(), self.block_config, strict=True)):
+            stages.append(StagePlan(i + 1, layers, c_in, c_out, c_next, h, w, i != last))
+            if i != last:
+                if min(h, w) < 2:
+                    raise ValueError(
+                        f"input {height}x{width} is too small: stage {i + 1} works at {h}x{w} and "
+                        f"the 2x2 pooling of transition {i + 1} would make it 0x0 before "
+                        f"stage {i + 2}; use a larger input, fewer stages or the cifar stem"
+                    )
+                h, w = h // 2, w // 2
+        return tuple(stages)
+
+    # ----- identity ---------------------------------------------------------------------
+
+    def canonical(self) -> ArchConfig:
+        """The same network with every knob it ignores reset to its default.
+
+        Two configs that build the same network (same function, same parameters) have equal
+        canonical forms. `memory_efficient` is an execution choice, not a different network.
+        """
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        changes: dict[str, Any] = {"memory_efficient": False}
+        if self.connectivity in CONCAT_MODES or len(self.block_config) == 1:
+            changes["width_multiplier"] = defaults["width_multiplier"]
+        if self.connectivity in WIDTH_PRESERVING_MODES or len(self.block_config) == 1:
+            changes["compression"] = defaults["compression"]
+        if self.connectivity in ("plain", "residual") and self.bn_size == 0:
+            changes["growth_rate"] = defaults["growth_rate"]
+        return dataclasses.replace(self, **changes)
+
+    def arch_hash(self) -> str:
+        """A stable 12-hex-digit id of the canonical network."""
+        text = json.dumps(self.canonical().to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["block_config"] = list(self.block_config)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ArchConfig:
+        if not isinstance(data, dict):
+            raise ValueError(f"an ArchConfig must be an object of fields, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown ArchConfig field(s) {unknown}; valid fields are {sorted(known)}")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> ArchConfig:
+        """A copy with some fields changed, validated like a new config."""
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ValueError(f"unknown ArchConfig field(s) {unknown}; valid fields are {sorted(known)}")
+        return dataclasses.replace(self, **changes)
+
+
+def _check_input_size(input_size: tuple[int, ...]) -> tuple[int, int, int]:
+    if (
+        not isinstance(input_size, (tuple, list))
+        or len(input_size) != 3
+        or not all(_is_int(v) and v >= 1 for v in input_size)
+    ):
+        raise ValueError(
+            f"input_size = {input_size!r} is invalid: (channels, height, width) of positive integers is required"
+        )
+    return (input_size[0], input_size[1], input_size[2])
+
+
+__all__ = ["CONNECTIVITIES", "STEMS", "ArchConfig", "StagePlan"]

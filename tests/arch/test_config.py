@@ -1,0 +1,145 @@
+"""ArchConfig: validation, canonical form, hashing and serialisation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nas.arch import ArchConfig
+from tests.conftest import MODES, tiny
+
+BAD_VALUES = [
+    ("connectivity", "densest", "choose one of"),
+    ("stem", "mnist", "choose one of"),
+    ("growth_rate", 0, "positive integer"),
+    ("growth_rate", -4, "positive integer"),
+    ("growth_rate", 2.5, "positive integer"),
+    ("growth_rate", True, "positive integer"),
+    ("init_features", 0, "positive integer"),
+    ("in_channels", 0, "positive integer"),
+    ("num_classes", -1, "positive integer"),
+    ("bn_size", -1, "integer >= 0"),
+    ("compression", 0, "(0, 1]"),
+    ("compression", 1.5, "(0, 1]"),
+    ("compression", "half", "(0, 1]"),
+    ("width_multiplier", 0, "> 0"),
+    ("width_multiplier", float("inf"), "> 0"),
+    ("drop_rate", 1.0, "[0, 1)"),
+    ("drop_rate", -0.1, "[0, 1)"),
+    ("conv_bias", 1, "true or false"),
+    ("memory_efficient", "yes", "true or false"),
+    ("block_config", (), "non-empty"),
+    ("block_config", (4, 0), "at least 1 layer"),
+    ("block_config", 6, "non-empty"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "allowed"), BAD_VALUES)
+def test_bad_value_names_field_value_and_what_is_allowed(field: str, value: object, allowed: str) -> None:
+    with pytest.raises(ValueError) as err:
+        ArchConfig(**{field: value})  # type: ignore[arg-type]
+    message = str(err.value)
+    assert f"ArchConfig.{field} = {value!r}" in message
+    assert allowed in message
+
+
+def test_width_that_rounds_to_zero_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"ArchConfig.compression = 0.01 .*transition after stage 1 would have 0"):
+        ArchConfig(compression=0.01, init_features=4, growth_rate=2, block_config=(1, 1))
+    with pytest.raises(ValueError, match=r"ArchConfig.width_multiplier = 0.1 .*stage 1 would have 0"):
+        ArchConfig(connectivity="residual", width_multiplier=0.1, init_features=8, block_config=(1, 1))
+
+
+def test_list_block_config_becomes_tuple() -> None:
+    assert ArchConfig(block_config=[2, 3]).block_config == (2, 3)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_stage_channels_follow_the_mode_table(mode: str) -> None:
+    cfg = tiny(mode, block_config=(2, 3, 1), init_features=10, growth_rate=4)
+    expected = {
+        "dense": [(10, 18, 9), (9, 21, 10), (10, 14, 14)],
+        "osp": [(10, 18, 9), (9, 21, 10), (10, 14, 14)],
+        "dense_residual": [(10, 10, 15), (15, 15, 22), (22, 22, 22)],
+        "residual": [(10, 10, 15), (15, 15, 22), (22, 22, 22)],
+        "plain": [(10, 10, 15), (15, 15, 22), (22, 22, 22)],
+    }[mode]
+    assert list(cfg.stage_channels()) == expected
+
+
+def test_stage_plan_spatial_sizes_and_collapse_message() -> None:
+    cfg = ArchConfig()  # densenet121 layout: imagenet stem, 4 stages
+    plan = cfg.stage_plan((3, 224, 224))
+    assert [(p.height, p.width) for p in plan] == [(56, 56), (28, 28), (14, 14), (7, 7)]
+    assert [p.has_transition for p in plan] == [True, True, True, False]
+    with pytest.raises(ValueError, match=r"stage 3 works at 1x1 .* transition 3"):
+        cfg.stage_plan((3, 16, 16))
+    with pytest.raises(ValueError, match="has 1 channels but the config has in_channels=3"):
+        cfg.stage_plan((1, 224, 224))
+    with pytest.raises(ValueError, match="input_size"):
+        cfg.stage_plan((3, 0, 224))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_json_round_trip(mode: str) -> None:
+    cfg = tiny(mode, drop_rate=0.1, conv_bias=True, memory_efficient=True)
+    again = ArchConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert again == cfg
+    assert again.arch_hash() == cfg.arch_hash()
+
+
+def test_from_dict_rejects_unknown_fields() -> None:
+    with pytest.raises(ValueError, match=r"unknown ArchConfig field\(s\) \['growth'\]; valid fields are"):
+        ArchConfig.from_dict({"growth": 12})
+    with pytest.raises(ValueError, match="unknown ArchConfig field"):
+        ArchConfig().replace(blocks=(1,))
+
+
+def test_hash_is_stable_and_short() -> None:
+    # The hash is stored with every trial: it must not change between runs or releases.
+    assert ArchConfig().arch_hash() == ArchConfig().arch_hash()
+    assert len(ArchConfig().arch_hash()) == 12
+    assert ArchConfig().arch_hash() != ArchConfig(growth_rate=24).arch_hash()
+
+
+@pytest.mark.parametrize(
+    ("mode", "ignored"),
+    [
+        ("dense", {"width_multiplier": 3.0}),
+        ("osp", {"width_multiplier": 3.0}),
+        ("residual", {"compression": 0.3}),
+        ("plain", {"compression": 0.3}),
+        ("dense_residual", {"compression": 0.3}),
+        ("residual", {"growth_rate": 9}),  # no bottleneck: k is unused
+        ("plain", {"growth_rate": 9}),
+        ("dense", {"memory_efficient": True}),  # same network, other execution
+    ],
+)
+def test_ignored_knobs_hash_equal(mode: str, ignored: dict[str, object]) -> None:
+    base = tiny(mode, bn_size=0)
+    other = base.replace(**ignored)
+    assert other != base
+    assert other.canonical() == base.canonical()
+    assert other.arch_hash() == base.arch_hash()
+
+
+@pytest.mark.parametrize(
+    ("mode", "used"),
+    [
+        ("dense", {"compression": 0.3}),
+        ("osp", {"growth_rate": 9}),
+        ("residual", {"width_multiplier": 3.0}),
+        ("dense_residual", {"growth_rate": 9}),
+        ("plain", {"drop_rate": 0.1}),
+        ("residual", {"bn_size": 1}),
+    ],
+)
+def test_used_knobs_change_the_hash(mode: str, used: dict[str, object]) -> None:
+    base = tiny(mode, bn_size=0)
+    assert base.replace(**used).arch_hash() != base.arch_hash()
+
+
+def test_single_stage_ignores_transition_knobs() -> None:
+    a = tiny("dense", block_config=(3,), compression=0.5)
+    assert a.replace(compression=0.9).arch_hash() == a.arch_hash()

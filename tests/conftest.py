@@ -1,0 +1,41 @@
+"""Shared fixtures: small configs of every connectivity mode, cheap enough for CPU."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from nas.arch import CONNECTIVITIES, ArchConfig
+
+MODES = list(CONNECTIVITIES)
+
+
+def tiny(connectivity: str, **overrides: object) -> ArchConfig:
+    """A two-stage network of a few thousand parameters."""
+    fields: dict[str, object] = dict(
+        connectivity=connectivity,
+        growth_rate=4,
+        bn_size=2,
+        compression=0.5,
+        block_config=(2, 3),
+        init_features=6,
+        stem="cifar",
+        width_multiplier=1.5,
+        num_classes=5,
+    )
+    fields.update(overrides)
+    return ArchConfig(**fields)  # type: ignore[arg-type]
+
+
+# Variants that together exercise every knob each mode reads.
+VARIANTS = [
+    dict(),
+    dict(bn_size=0),
+    dict(stem="imagenet", conv_bias=True),
+    dict(drop_rate=0.2, block_config=(1, 2, 1)),
+]
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)

@@ -1,0 +1,84 @@
+"""`nas arch` run as a user runs it: a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from nas.arch import PRESETS
+
+
+def nas(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "nas.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_table_for_a_preset() -> None:
+    run = nas("arch", "densenet_bc_100_k12")
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[1].split() == ["part", "mode", "layers", "channels", "spatial", "params", "FLOPs", "act.", "MiB"]
+    assert any(line.startswith("stage3") and "dense" in line and "150 -> 342" in line for line in lines)
+    total = next(line for line in lines if line.startswith("total"))
+    assert "769,162" in total
+    assert "one multiply-add = 1 FLOP" in run.stdout
+
+
+def test_json_output_and_overrides() -> None:
+    run = nas("arch", "densenet121", "--num-classes", "10", "--input-size", "3,64,64", "--json")
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert data["output_shape"] == [1, 10]
+    assert data["input_size"] == [3, 64, 64]
+    assert data["params"] == 7_978_856 - 990 * 1025  # 1000 -> 10 classes: 990 fewer rows of 1024+1
+    assert len(data["stages"]) == 9
+    assert all({"name", "params", "flops", "channels_in", "channels_out", "height"} <= set(s) for s in data["stages"])
+
+
+def test_config_file_and_json_output_round_trip(tmp_path: Path) -> None:
+    first = nas("arch", "resdensenet", "--set", "growth_rate=16", "--json")
+    assert first.returncode == 0, first.stderr
+    path = tmp_path / "net.json"
+    path.write_text(first.stdout)
+    again = nas("arch", str(path), "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["arch_hash"] == json.loads(first.stdout)["arch_hash"]
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps({"connectivity": "plain", "block_config": [2, 2], "stem": "cifar"}))
+    assert "plain network" in nas("arch", str(plain)).stdout
+
+
+def test_list_shows_every_preset() -> None:
+    run = nas("arch", "--list")
+    assert run.returncode == 0
+    listed = {line.split()[0] for line in run.stdout.splitlines() if line and not line.startswith("connectivity")}
+    assert listed == set(PRESETS)
+
+
+def test_unknown_name_lists_the_valid_ones() -> None:
+    run = nas("arch", "densenet122")
+    assert run.returncode == 2
+    assert "unknown preset 'densenet122'" in run.stderr
+    assert "densenet121" in run.stderr and "resdensenet" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_invalid_configs_print_the_validation_message(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"connectivity": "dense", "compression": 0}))
+    run = nas("arch", str(bad))
+    assert run.returncode == 2
+    assert "ArchConfig.compression = 0 is invalid" in run.stderr
+    assert "Traceback" not in run.stderr
+    for args, message in [
+        (("densenet121", "--input-size", "3,16,16"), "stage 3 works at 1x1"),
+        (("densenet121", "--input-size", "3x224"), "--input-size '3x224' is invalid"),
+        (("densenet121", "--set", "growth=3"), "unknown ArchConfig field"),
+        (("densenet121", "--set", "stem=mnist"), "ArchConfig.stem = 'mnist'"),
+        ((str(tmp_path / "missing.json"),), "cannot read"),
+    ]:
+        run = nas("arch", *args)
+        assert run.returncode == 2, args
+        assert message in run.stderr, (args, run.stderr)
+        assert "Traceback" not in run.stderr

@@ -82,3 +82,48 @@ def test_invalid_configs_print_the_validation_message(tmp_path: Path) -> None:
         assert run.returncode == 2, args
         assert message in run.stderr, (args, run.stderr)
         assert "Traceback" not in run.stderr
+
+
+def test_train_save_then_evaluate_on_the_test_split(tmp_path: Path) -> None:
+    ckpt = tmp_path / "net.pt"
+    run = nas(
+        "train",
+        "densenet_bc_100_k12",
+        "--set",
+        "block_config=[2,2]",
+        "--set",
+        "growth_rate=8",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "64",
+        "--device",
+        "cpu",
+        "--recipe",
+        "measure_latency=false",
+        "--save",
+        str(ckpt),
+        "--json",
+    )
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["status"] == "complete" and result["split"] == "val"
+    assert result["config"]["in_channels"] == 1 and result["config"]["num_classes"] == 10  # taken from digits
+    assert "epoch 1/1" in run.stderr  # plain progress lines: not a terminal
+    evaluated = nas("evaluate", str(ckpt), "--device", "cpu", "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    report = json.loads(evaluated.stdout)
+    assert report["split"] == "test" and report["images"] == 359 and 0 <= report["accuracy"] <= 1
+
+
+def test_train_and_evaluate_errors(tmp_path: Path) -> None:
+    for args, message in [
+        (("train", "densenet121", "--dataset", "imagenet"), "DataConfig.name = 'imagenet'"),
+        (("train", "densenet121", "--recipe", "optimizer=lamb"), "Recipe.optimizer = 'lamb'"),
+        (("train", "densenet121"), "input 8x8 is too small"),
+        (("evaluate", str(tmp_path / "none.pt")), "no checkpoint at"),
+    ]:
+        run = nas(*args)
+        assert run.returncode == 2, args
+        assert message in run.stderr, (args, run.stderr)
+        assert "Traceback" not in run.stderr

@@ -11,11 +11,12 @@ from typing import Any
 
 from nas.arch.config import CONNECTIVITIES, ArchConfig
 from nas.arch.presets import PRESETS, get_preset
+from nas.checkpoint import load_checkpoint
 from nas.cost import CostEstimate, estimate
 from nas.data import DATASETS, DataConfig, load_data
 from nas.measure import resolve_device
 from nas.recipe import OPTIMIZERS, Recipe
-from nas.train import evaluate_split, load_checkpoint, train_trial
+from nas.train import evaluate_split, train_trial
 
 
 class UsageError(Exception):

@@ -13,8 +13,6 @@ from __future__ import annotations
 import dataclasses
 import gc
 import math
-import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,9 +24,12 @@ from torch import Tensor, nn
 
 from nas.arch import ArchConfig, build_model
 from nas.augment import channel_tensor, prepare_batch
-from nas.cost import estimate
+from nas.baselines import ExternalNet
+from nas.checkpoint import save_checkpoint
+from nas.cost import count_flops, count_params, estimate
 from nas.data import LoadedData, Split, batches
 from nas.measure import autocast, environment, latency_ms, peak_memory, resolve_device, synchronize
+from nas.progress import Progress
 from nas.recipe import Recipe, make_optimizer, make_scheduler
 
 # DESIGN.md anchors (H200): ~70 s of compiling for a 1.67x faster step with CUDA graphs.
@@ -165,40 +166,14 @@ def evaluate_split(
     return loss_sum.item() / n, correct.item() / n
 
 
-class _Progress:
-    """A tqdm bar on a terminal; one plain line per epoch otherwise (logs, CI, workers)."""
-
-    def __init__(self, enabled: bool | None, epochs: int, steps: int, label: str) -> None:
-        tty = sys.stderr.isatty()
-        self.enabled = tty if enabled is None else enabled
-        self.bar: Any = None
-        self.label = label
-        if self.enabled and tty:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=epochs * steps, desc=label, unit="step", leave=False, file=sys.stderr)
-
-    def step(self) -> None:
-        if self.bar is not None:
-            self.bar.update()
-
-    def epoch(self, m: EpochMetrics, epochs: int) -> None:
-        text = (
-            f"epoch {m.epoch}/{epochs} loss {m.train_loss:.4f} train {m.train_accuracy:.2%} "
-            f"val {m.val_accuracy:.2%} ({m.seconds:.1f}s, {m.images_per_second:,.0f} img/s)"
-        )
-        if self.bar is not None:
-            self.bar.set_postfix_str(text)
-        elif self.enabled:
-            print(f"{self.label}: {text}", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+def _build(config: ArchConfig | ExternalNet, input_size: tuple[int, int, int]) -> nn.Module:
+    if isinstance(config, ExternalNet):
+        return config.build()
+    return build_model(config, input_size=input_size)
 
 
 def _train(
-    config: ArchConfig,
+    config: ArchConfig | ExternalNet,
     batch: int,
     data: LoadedData,
     recipe: Recipe,
@@ -212,7 +187,7 @@ def _train(
     torch.manual_seed(recipe.seed)
     cuda = device.type == "cuda"
     channels_last = cuda and recipe.channels_last
-    model: nn.Module = build_model(config, input_size=data.input_size).to(device)
+    model: nn.Module = _build(config, data.input_size).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     step_model: Callable[[Tensor], Tensor] = model
@@ -226,7 +201,7 @@ def _train(
     criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
     gen = torch.Generator(device=device).manual_seed(recipe.seed)
     mean, std = channel_tensor(data.mean, device), channel_tensor(data.std, device)
-    bar = _Progress(progress, recipe.epochs, steps, f"trial {result.arch_hash}")
+    bar = Progress(progress, recipe.epochs, steps, f"trial {result.arch_hash}")
     train_seconds, train_images = 0.0, 0
     try:
         for epoch in range(1, recipe.epochs + 1):
@@ -306,7 +281,7 @@ def _train(
 
 def train_trial(
     *,
-    config: ArchConfig,
+    config: ArchConfig | ExternalNet,
     data: LoadedData,
     recipe: Recipe | None = None,
     device: str | torch.device = "auto",
@@ -332,18 +307,28 @@ def train_trial(
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
     start = time.perf_counter()
-    est = estimate(config, input_size=data.input_size)
-    result = TrialResult("complete", None, config.to_dict(), config.arch_hash(), params=est.params, flops=est.flops)
+    if isinstance(config, ExternalNet):
+        probe = config.build()
+        params, flops = count_params(probe), count_flops(probe, input_size=data.input_size).total
+        del probe
+    else:
+        est = estimate(config, input_size=data.input_size)
+        params, flops = est.params, est.flops
+    result = TrialResult("complete", None, config.to_dict(), config.arch_hash(), params=params, flops=flops)
     result.environment = environment(dev)
     try:
-        config, batch, notes = plan_memory(config, recipe, data, dev)
+        if isinstance(config, ExternalNet):  # no closed form: no memory plan, only the OOM retry
+            batch, notes = min(recipe.batch_size, len(data.train)), list[str]()
+        else:
+            config, batch, notes = plan_memory(config, recipe, data, dev)
     except MemoryError as err:
         result.status, result.reason = "infeasible", str(err)
         result.wall_seconds = time.perf_counter() - start
         return result
     result.notes.extend(notes)
     for attempt in (1, 2):
-        result.batch_size, result.memory_efficient = batch, config.memory_efficient
+        result.batch_size = batch
+        result.memory_efficient = isinstance(config, ArchConfig) and config.memory_efficient
         result.status, result.reason, result.compiled = "complete", None, False
         result.history.clear()
         result.best_val_accuracy = result.best_epoch = None
@@ -352,13 +337,16 @@ def train_trial(
             with peak_memory(dev) as peak:
                 model = _train(config, batch, data, recipe, dev, result, on_epoch, on_step, progress)
             result.peak_memory_bytes, result.peak_memory_kind = peak["bytes"], peak["kind"]
-            per_image = estimate(config, input_size=data.input_size)
-            result.predicted_activation_bytes = batch * (
-                per_image.activation_bytes_efficient if config.memory_efficient else per_image.activation_bytes
-            )
+            if isinstance(config, ArchConfig):
+                per_image = estimate(config, input_size=data.input_size)
+                result.predicted_activation_bytes = batch * (
+                    per_image.activation_bytes_efficient if config.memory_efficient else per_image.activation_bytes
+                )
             if recipe.measure_latency:
                 _measure_latency(model, data, recipe, dev, result)
             if checkpoint_path is not None:
+                if isinstance(config, ExternalNet):
+                    raise ValueError("checkpoints hold ArchConfig networks only; torchvision baselines are not saved")
                 save_checkpoint(checkpoint_path, model=model, config=config, recipe=recipe, extra=checkpoint_extra)
             del model
             break
@@ -373,7 +361,7 @@ def train_trial(
             release_memory(dev)
         if attempt == 2:
             result.status, result.reason = "infeasible", f"out of memory again after retrying: {oom}"
-        elif config.bn_size > 0 and not config.memory_efficient:
+        elif isinstance(config, ArchConfig) and config.bn_size > 0 and not config.memory_efficient:
             config = config.replace(memory_efficient=True)
             result.notes.append(f"out of memory at batch {batch}; retried in memory-efficient mode")
         elif batch > 1:
@@ -405,29 +393,3 @@ def _measure_latency(
         else:
             result.latency_ms_large_batch = ms
     result.latency_batch_size = recipe.latency_batch_size
-
-
-def save_checkpoint(
-    path: Path, *, model: nn.Module, config: ArchConfig, recipe: Recipe, extra: dict[str, Any] | None = None
-) -> None:
-    """Weights with the config and recipe beside them; written to a temporary file, then renamed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "config": config.to_dict(),
-        "recipe": dataclasses.asdict(recipe),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "extra": extra or {},
-    }
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: Path) -> tuple[nn.Module, ArchConfig, dict[str, Any]]:
-    """(model on CPU, config, the whole payload)."""
-    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-    config = ArchConfig.from_dict(payload["config"]).replace(memory_efficient=False)
-    model = build_model(config)
-    model.load_state_dict(payload["state_dict"], strict=True)
-    return model, config, payload

@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from nas.arch import ArchConfig, ArchNet
+from nas.checkpoint import load_checkpoint
 from nas.cost import estimate
 from nas.data import DataConfig, LoadedData, load_data
 from nas.recipe import Recipe
-from nas.train import EpochMetrics, evaluate_split, load_checkpoint, train_trial
+from nas.train import EpochMetrics, evaluate_split, train_trial
 
 FAST = dict(measure_latency=False)
 # Digits has 1,293 training images: small batches and a high rate give enough steps in 2 epochs.

@@ -1,0 +1,90 @@
+"""Baselines outside the family: torchvision classification models, trained like any trial.
+
+A study places ResNet-style, DenseNet and fused networks on one chart; presets are ArchConfigs
+already, torchvision models come in through `ExternalNet`. Their costs are counted on the built
+model (fvcore), since no closed form exists for them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from nas.arch import PRESETS, ArchConfig, get_preset
+
+TORCHVISION_PREFIX = "torchvision:"
+
+
+def torchvision_models() -> list[str]:
+    import torchvision
+
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+@dataclass(frozen=True)
+class ExternalNet:
+    """A torchvision classification model by name, with the dataset's channels and classes."""
+
+    name: str  # torchvision's name, e.g. resnet18
+    in_channels: int
+    num_classes: int
+    connectivity: str = "baseline"
+
+    def build(self) -> nn.Module:
+        import torchvision
+
+        model: nn.Module = torchvision.models.get_model(self.name, weights=None, num_classes=self.num_classes)
+        if self.in_channels != 3:
+            _adapt_first_conv(model, self.in_channels)
+        return model
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": f"{TORCHVISION_PREFIX}{self.name}",
+            "connectivity": self.connectivity,
+            "in_channels": self.in_channels,
+            "num_classes": self.num_classes,
+        }
+
+    def arch_hash(self) -> str:
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _adapt_first_conv(model: nn.Module, in_channels: int) -> None:
+    """Swap the first convolution for one that takes `in_channels` (grey images)."""
+    for parent in model.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, nn.Conv2d):
+                setattr(
+                    parent,
+                    name,
+                    nn.Conv2d(
+                        in_channels,
+                        child.out_channels,
+                        kernel_size=child.kernel_size,  # type: ignore[arg-type]
+                        stride=child.stride,  # type: ignore[arg-type]
+                        padding=child.padding,  # type: ignore[arg-type]
+                        bias=child.bias is not None,
+                    ),
+                )
+                return
+
+
+def resolve_baseline(name: str, *, in_channels: int, num_classes: int) -> ArchConfig | ExternalNet:
+    """A preset name or `torchvision:<model>`, sized for the dataset."""
+    if name.startswith(TORCHVISION_PREFIX):
+        model = name[len(TORCHVISION_PREFIX) :]
+        known = torchvision_models()
+        if model not in known:
+            raise ValueError(f"unknown torchvision model {model!r}; valid models are {known}")
+        return ExternalNet(model, in_channels, num_classes)
+    if name not in PRESETS:
+        raise ValueError(
+            f"unknown baseline {name!r}; use a preset ({', '.join(sorted(PRESETS))}) or torchvision:<model>"
+        )
+    return get_preset(name, in_channels=in_channels, num_classes=num_classes)

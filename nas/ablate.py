@@ -1,0 +1,204 @@
+"""Fair comparison of connectivity modes: same cost, several seeds, intervals not anecdotes.
+
+For each mode the width knob (growth rate for the concatenating modes, initial features for the
+width-preserving ones) is solved from the closed-form cost so that parameters, or FLOPs, match
+the target within the stated tolerance; each mode then trains with `seeds` seeds under the same
+recipe. The table gives mean, standard deviation and a 95% Student-t interval of validation
+accuracy with the measured costs. Runs are trials of the study, so an interrupted ablation
+resumes and nothing is trained twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import statistics
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from nas import records as R
+from nas.arch import ArchConfig
+from nas.cost import estimate
+from nas.data import LoadedData, load_data
+from nas.space import load_space, resolve_space_path
+from nas.study import Objective, TrialFailed, open_study
+from nas.studyfile import StudyFile
+
+WIDTH_KNOB = {
+    "dense": "growth_rate",
+    "osp": "growth_rate",
+    "dense_residual": "growth_rate",
+    "residual": "init_features",
+    "plain": "init_features",
+}
+MAX_WIDTH = 4096
+ABLATION_KEY = "ablation"
+
+
+@dataclasses.dataclass(frozen=True)
+class Matched:
+    config: ArchConfig
+    knob: str
+    width: int
+    cost: int  # of the matched kind (params or FLOPs)
+    relative_error: float
+    params: int
+    flops: int
+
+
+def base_config(sf: StudyFile, data: LoadedData) -> ArchConfig:
+    """The space's fixed fields and single-choice knobs, sized for the dataset."""
+    if sf.ablation is None:
+        raise ValueError(f"{sf.path} has no [ablation] table")
+    space = sf.space
+    if sf.ablation.base:
+        space = load_space(resolve_space_path(sf.ablation.base, relative_to=Path(sf.path).parent))
+    fields: dict[str, Any] = dict(space.fixed)
+    for knob in space.knobs:
+        if knob.choices is not None and len(knob.choices) == 1:
+            fields[knob.name] = knob.choices[0]
+    c, _, _ = data.input_size
+    fields.update(in_channels=c, num_classes=data.num_classes)
+    return ArchConfig(**fields)
+
+
+def match_width(base: ArchConfig, mode: str, *, match: str, target: float, input_size: tuple[int, int, int]) -> Matched:
+    """The width whose cost is closest to `target` (costs grow with width, so bisect)."""
+    knob = WIDTH_KNOB[mode]
+
+    def cost(width: int) -> float:
+        try:
+            cfg = base.replace(connectivity=mode, **{knob: width})
+            return float(getattr(estimate(cfg, input_size=input_size), match))
+        except ValueError:  # too narrow to build (a transition rounds to zero channels)
+            return -math.inf
+
+    lo, hi = 1, MAX_WIDTH
+    while lo < hi:  # smallest width with cost >= target
+        mid = (lo + hi) // 2
+        if cost(mid) >= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    best = min((w for w in (lo - 1, lo) if w >= 1 and cost(w) > -math.inf), key=lambda w: abs(cost(w) - target))
+    cfg = base.replace(connectivity=mode, **{knob: best})
+    est = estimate(cfg, input_size=input_size)
+    value = int(getattr(est, match))
+    return Matched(cfg, knob, best, value, abs(value - target) / target, est.params, est.flops)
+
+
+def _interval(values: list[float]) -> tuple[float, float, float, float]:
+    """(mean, std, low, high): sample std and a 95% Student-t interval of the mean."""
+    from scipy import stats
+
+    n = len(values)
+    mean = statistics.fmean(values)
+    if n < 2:
+        return mean, 0.0, mean, mean
+    std = statistics.stdev(values)
+    half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
+    return mean, std, mean - half, mean + half
+
+
+def _run_one(study: optuna.Study, objective: Objective, net: ArchConfig, key: dict[str, Any]) -> None:
+    trial = study.ask()
+    trial.set_user_attr(ABLATION_KEY, key)
+    try:
+        values = objective.run_network(trial, net)
+    except optuna.TrialPruned:
+        study.tell(trial, state=TrialState.PRUNED)
+    except (TrialFailed, Exception) as err:
+        if R.REASON not in trial.user_attrs:
+            trial.set_user_attr(R.STATUS, "failed")
+            trial.set_user_attr(R.REASON, f"{type(err).__name__}: {err}")
+        study.tell(trial, state=TrialState.FAIL)
+    else:
+        study.tell(trial, values)
+
+
+def run_ablation(
+    sf: StudyFile, *, storage: str | None = None, device: str | None = None
+) -> tuple[optuna.Study, list[dict[str, Any]], Path]:
+    """Train every mode at the matched cost with every seed; returns the study, the table and its CSV."""
+    if sf.ablation is None:
+        raise ValueError(f"{sf.path} has no [ablation] table")
+    ab = sf.ablation
+    data = load_data(sf.data)
+    study = open_study(sf, storage=storage, data=data)
+    base = base_config(sf, data)
+    no_pruning = dataclasses.replace(sf.pruning, enabled=False)  # a fair comparison trains every run fully
+    done = {
+        json.dumps(t.user_attrs[ABLATION_KEY], sort_keys=True)
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if ABLATION_KEY in t.user_attrs
+    }
+    matched = {m: match_width(base, m, match=ab.match, target=ab.target, input_size=data.input_size) for m in ab.modes}
+    for mode, m in matched.items():
+        for seed in range(ab.seeds):
+            key = {"mode": mode, "seed": seed, "match": ab.match, "target": ab.target}
+            if json.dumps(key, sort_keys=True) in done:
+                continue
+            seeded = dataclasses.replace(
+                sf, recipe=dataclasses.replace(sf.recipe, seed=sf.recipe.seed + seed), pruning=no_pruning
+            )
+            print(f"ablation: {mode} {m.knob}={m.width} ({ab.match} {m.cost:,}), seed {seed}", flush=True)
+            _run_one(study, Objective(seeded, data, device=device or sf.device), m.config, key)
+    rows = ablation_table(study, matched, tolerance=ab.tolerance)
+    return study, rows, _write_csv(sf.run_dir() / "ablation.csv", rows)
+
+
+def ablation_table(study: optuna.Study, matched: dict[str, Matched], *, tolerance: float) -> list[dict[str, Any]]:
+    """One row per mode from the study's finished ablation runs."""
+    trials = [
+        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if ABLATION_KEY in t.user_attrs
+    ]
+    rows = []
+    for mode, m in matched.items():
+        runs = [
+            t.user_attrs.get(R.METRICS, {})
+            for t in trials
+            if t.user_attrs[ABLATION_KEY].get("mode") == mode and t.user_attrs.get(R.ARCH_HASH) == m.config.arch_hash()
+        ]
+        accs = [float(r["val_accuracy"]) for r in runs if "val_accuracy" in r]
+        mean, std, low, high = _interval(accs) if accs else (math.nan, math.nan, math.nan, math.nan)
+        row: dict[str, Any] = {
+            "mode": mode,
+            "width_knob": m.knob,
+            "width": m.width,
+            "params": m.params,
+            "flops": m.flops,
+            "cost_error": round(m.relative_error, 4),
+            "within_tolerance": m.relative_error <= tolerance,
+            "seeds": len(accs),
+            "val_accuracy_mean": mean,
+            "val_accuracy_std": std,
+            "ci95_low": low,
+            "ci95_high": high,
+        }
+        for metric in ("latency_ms", "peak_memory", "train_time"):
+            vals = [float(r[metric]) for r in runs if r.get(metric) is not None]
+            row[f"{metric}_mean"] = statistics.fmean(vals) if vals else None
+        rows.append(row)
+    return rows
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """The table as CSV, and as JSON for `nas report`; each written whole, then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["mode"])
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+    js = path.with_suffix(".json")
+    tmp_js = js.with_name(f".{js.name}.tmp{os.getpid()}")
+    tmp_js.write_text(json.dumps({"rows": rows}, indent=2, default=str))
+    os.replace(tmp_js, js)
+    return path

@@ -51,7 +51,9 @@ class StorageError(ValueError):
 def make_sampler(sf: StudyFile) -> optuna.samplers.BaseSampler:
     seed = sf.seed
     if sf.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True, n_startup_trials=8)
+        return optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=8
+        )
     if sf.sampler == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed)
     if sf.sampler == "gp":

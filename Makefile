@@ -10,7 +10,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/nas arch densenet_bc_100_k12 --input-size 3,32,32
+	$(VENV)/bin/nas run studies/quickstart.toml
 
 test: $(VENV)/.installed
 	$(PY) -m pytest

@@ -30,12 +30,13 @@ from nas.space import load_space, resolve_space_path
 from nas.study import Objective, TrialFailed, open_study
 from nas.studyfile import StudyFile
 
-WIDTH_KNOB = {
-    "dense": "growth_rate",
-    "osp": "growth_rate",
-    "dense_residual": "growth_rate",
-    "residual": "init_features",
-    "plain": "init_features",
+# Mode -> (primary width knob, secondary knob for fine matching when the primary's steps are coarse).
+WIDTH_KNOBS = {
+    "dense": ("growth_rate", "init_features"),
+    "osp": ("growth_rate", "init_features"),
+    "dense_residual": ("growth_rate", "init_features"),
+    "residual": ("init_features", "growth_rate"),
+    "plain": ("init_features", "growth_rate"),
 }
 MAX_WIDTH = 4096
 ABLATION_KEY = "ablation"
@@ -44,8 +45,7 @@ ABLATION_KEY = "ablation"
 @dataclasses.dataclass(frozen=True)
 class Matched:
     config: ArchConfig
-    knob: str
-    width: int
+    widths: dict[str, int]  # the knobs solved and their values
     cost: int  # of the matched kind (params or FLOPs)
     relative_error: float
     params: int
@@ -68,14 +68,16 @@ def base_config(sf: StudyFile, data: LoadedData) -> ArchConfig:
     return ArchConfig(**fields)
 
 
-def match_width(base: ArchConfig, mode: str, *, match: str, target: float, input_size: tuple[int, int, int]) -> Matched:
-    """The width whose cost is closest to `target` (costs grow with width, so bisect)."""
-    knob = WIDTH_KNOB[mode]
+def _cost(cfg: ArchConfig, match: str, input_size: tuple[int, int, int]) -> float:
+    return float(getattr(estimate(cfg, input_size=input_size), match))
+
+
+def _bisect(base: ArchConfig, knob: str, match: str, target: float, input_size: tuple[int, int, int]) -> ArchConfig:
+    """The value of `knob` whose cost is closest to `target` (costs grow with width)."""
 
     def cost(width: int) -> float:
         try:
-            cfg = base.replace(connectivity=mode, **{knob: width})
-            return float(getattr(estimate(cfg, input_size=input_size), match))
+            return _cost(base.replace(**{knob: width}), match, input_size)
         except ValueError:  # too narrow to build (a transition rounds to zero channels)
             return -math.inf
 
@@ -87,10 +89,36 @@ def match_width(base: ArchConfig, mode: str, *, match: str, target: float, input
         else:
             lo = mid + 1
     best = min((w for w in (lo - 1, lo) if w >= 1 and cost(w) > -math.inf), key=lambda w: abs(cost(w) - target))
-    cfg = base.replace(connectivity=mode, **{knob: best})
-    est = estimate(cfg, input_size=input_size)
+    return base.replace(**{knob: best})
+
+
+def match_width(
+    base: ArchConfig, mode: str, *, match: str, target: float, tolerance: float, input_size: tuple[int, int, int]
+) -> Matched:
+    """Solve the mode's width knob for the target cost; when its integer steps are too coarse
+    for the tolerance, also search the secondary knob (as close to the base value as works)."""
+    primary, secondary = WIDTH_KNOBS[mode]
+    start = base.replace(connectivity=mode)
+    best = _bisect(start, primary, match, target, input_size)
+
+    def error(cfg: ArchConfig) -> float:
+        return abs(_cost(cfg, match, input_size) - target) / target
+
+    if error(best) > tolerance:
+        origin = getattr(start, secondary)
+        for value in sorted(range(1, 4 * origin + 2), key=lambda v: abs(v - origin)):
+            try:
+                candidate = _bisect(start.replace(**{secondary: value}), primary, match, target, input_size)
+            except ValueError:
+                continue
+            if error(candidate) < error(best):
+                best = candidate
+            if error(best) <= tolerance:
+                break
+    est = estimate(best, input_size=input_size)
     value = int(getattr(est, match))
-    return Matched(cfg, knob, best, value, abs(value - target) / target, est.params, est.flops)
+    widths = {primary: getattr(best, primary), secondary: getattr(best, secondary)}
+    return Matched(best, widths, value, abs(value - target) / target, est.params, est.flops)
 
 
 def _interval(values: list[float]) -> tuple[float, float, float, float]:
@@ -130,7 +158,8 @@ def run_ablation(
         raise ValueError(f"{sf.path} has no [ablation] table")
     ab = sf.ablation
     data = load_data(sf.data)
-    study = open_study(sf, storage=storage, data=data)
+    # Ablation runs are fixed networks told to the study directly; no sampler proposes them.
+    study = open_study(dataclasses.replace(sf, sampler="random"), storage=storage, data=data)
     base = base_config(sf, data)
     no_pruning = dataclasses.replace(sf.pruning, enabled=False)  # a fair comparison trains every run fully
     done = {
@@ -138,7 +167,10 @@ def run_ablation(
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if ABLATION_KEY in t.user_attrs
     }
-    matched = {m: match_width(base, m, match=ab.match, target=ab.target, input_size=data.input_size) for m in ab.modes}
+    matched = {
+        m: match_width(base, m, match=ab.match, target=ab.target, tolerance=ab.tolerance, input_size=data.input_size)
+        for m in ab.modes
+    }
     for mode, m in matched.items():
         for seed in range(ab.seeds):
             key = {"mode": mode, "seed": seed, "match": ab.match, "target": ab.target}
@@ -147,7 +179,8 @@ def run_ablation(
             seeded = dataclasses.replace(
                 sf, recipe=dataclasses.replace(sf.recipe, seed=sf.recipe.seed + seed), pruning=no_pruning
             )
-            print(f"ablation: {mode} {m.knob}={m.width} ({ab.match} {m.cost:,}), seed {seed}", flush=True)
+            widths = ", ".join(f"{k}={v}" for k, v in m.widths.items())
+            print(f"ablation: {mode} {widths} ({ab.match} {m.cost:,}), seed {seed}", flush=True)
             _run_one(study, Objective(seeded, data, device=device or sf.device), m.config, key)
     rows = ablation_table(study, matched, tolerance=ab.tolerance)
     return study, rows, _write_csv(sf.run_dir() / "ablation.csv", rows)
@@ -169,8 +202,7 @@ def ablation_table(study: optuna.Study, matched: dict[str, Matched], *, toleranc
         mean, std, low, high = _interval(accs) if accs else (math.nan, math.nan, math.nan, math.nan)
         row: dict[str, Any] = {
             "mode": mode,
-            "width_knob": m.knob,
-            "width": m.width,
+            **m.widths,
             "params": m.params,
             "flops": m.flops,
             "cost_error": round(m.relative_error, 4),

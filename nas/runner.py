@@ -21,8 +21,6 @@ from nas.data import LoadedData, load_data
 from nas.study import Objective, TrialFailed, open_study
 from nas.studyfile import StudyFile
 
-optuna.logging.set_verbosity(optuna.logging.ERROR)  # our progress lines say what happened
-
 
 def _fmt(value: float) -> str:
     for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):

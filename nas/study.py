@@ -21,6 +21,7 @@ import json
 import math
 import subprocess
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -36,8 +37,13 @@ from nas.arch import ArchConfig
 from nas.baselines import ExternalNet, resolve_baseline
 from nas.cost import estimate
 from nas.data import LoadedData
+from nas.measure import resolve_device
 from nas.studyfile import StudyFile
 from nas.train import EpochMetrics, TrialResult, train_trial
+
+# Optuna marks TPE's `group` and the heartbeat retry as experimental; users need not hear it each run.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+optuna.logging.set_verbosity(optuna.logging.ERROR)  # our progress lines say what happened
 
 # Costs known before training, from the closed form (or fvcore for baselines).
 PRIOR_COSTS = ("flops", "params")
@@ -162,6 +168,11 @@ class Objective:
 
     def __init__(self, sf: StudyFile, data: LoadedData, *, device: str, progress: bool = False) -> None:
         self.sf, self.data, self.device, self.progress = sf, data, device, progress
+        if "peak_memory" in sf.objectives and resolve_device(device).type != "cuda":
+            raise ValueError(
+                f"{sf.path}: objective peak_memory needs a CUDA device (a CPU process has no per-trial peak); "
+                f"device is {device!r}"
+            )
         self.recipe_hash = recipe_hash(sf)
         self.multi = len(sf.objectives) > 1
 
@@ -314,7 +325,9 @@ class Objective:
             "flops": result.flops,
             "latency_ms": result.latency_ms_batch1,
             "latency_ms_large_batch": result.latency_ms_large_batch,
-            "peak_memory": result.peak_memory_bytes,
+            # Only CUDA's peak is the trial's own; a CPU process's peak RSS never goes down.
+            "peak_memory": result.peak_memory_bytes if result.peak_memory_kind == "cuda_max_allocated" else None,
+            "process_peak_rss": result.peak_memory_bytes if result.peak_memory_kind == "process_peak_rss" else None,
             "train_time": result.wall_seconds,
             "train_images_per_second": result.train_images_per_second,
             "best_epoch": result.best_epoch,

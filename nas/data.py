@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterator, Sized
+from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset, Subset
 
+from nas.checks import bad_value, is_int, is_number
 from nas.data_sources import (
     DataNotFoundError,
     RawData,
@@ -44,18 +45,6 @@ IMAGEFOLDER_DEFAULT_SIZE = 64
 STATS_SAMPLE_SIZE = 2000
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _bad(owner: str, name: str, value: object, allowed: str) -> ValueError:
-    return ValueError(f"{owner}.{name} = {value!r} is invalid: {allowed}")
-
-
 @dataclass(frozen=True)
 class AugmentConfig:
     """Train-time augmentation; the training code applies it on the device, per batch."""
@@ -65,12 +54,12 @@ class AugmentConfig:
     color_jitter: float = 0.0  # s: brightness, contrast, saturation factors drawn in [1-s, 1+s]
 
     def __post_init__(self) -> None:
-        if not _is_int(self.crop_padding) or self.crop_padding < 0:
-            raise _bad("AugmentConfig", "crop_padding", self.crop_padding, "an integer >= 0 is required (0 = off)")
+        if not is_int(self.crop_padding) or self.crop_padding < 0:
+            raise bad_value("AugmentConfig", "crop_padding", self.crop_padding, "an integer >= 0 is required (0 = off)")
         if not isinstance(self.flip, bool):
-            raise _bad("AugmentConfig", "flip", self.flip, "true or false is required")
-        if not _is_number(self.color_jitter) or not 0 <= self.color_jitter < 1:
-            raise _bad("AugmentConfig", "color_jitter", self.color_jitter, "a number in [0, 1) is required")
+            raise bad_value("AugmentConfig", "flip", self.flip, "true or false is required")
+        if not is_number(self.color_jitter) or not 0 <= self.color_jitter < 1:
+            raise bad_value("AugmentConfig", "color_jitter", self.color_jitter, "a number in [0, 1) is required")
 
 
 @dataclass(frozen=True)
@@ -93,30 +82,32 @@ class DataConfig:
         if isinstance(self.augment, dict):  # as read from a JSON study file
             object.__setattr__(self, "augment", AugmentConfig(**self.augment))
         if self.name not in DATASETS:
-            raise _bad("DataConfig", "name", self.name, f"choose one of {sorted(DATASETS)}")
+            raise bad_value("DataConfig", "name", self.name, f"choose one of {sorted(DATASETS)}")
         if self.root is not None and (not isinstance(self.root, str) or not self.root):
-            raise _bad("DataConfig", "root", self.root, "a directory path or None is required")
+            raise bad_value("DataConfig", "root", self.root, "a directory path or None is required")
         if self.name == "imagefolder" and self.root is None:
-            raise _bad("DataConfig", "root", None, "imagefolder needs the directory of class subfolders")
-        if not _is_number(self.val_fraction) or not 0 < self.val_fraction < 1:
-            raise _bad("DataConfig", "val_fraction", self.val_fraction, "a number in (0, 1) is required")
-        if not _is_int(self.split_seed) or self.split_seed < 0:
-            raise _bad("DataConfig", "split_seed", self.split_seed, "an integer >= 0 is required")
+            raise bad_value("DataConfig", "root", None, "imagefolder needs the directory of class subfolders")
+        if not is_number(self.val_fraction) or not 0 < self.val_fraction < 1:
+            raise bad_value("DataConfig", "val_fraction", self.val_fraction, "a number in (0, 1) is required")
+        if not is_int(self.split_seed) or self.split_seed < 0:
+            raise bad_value("DataConfig", "split_seed", self.split_seed, "an integer >= 0 is required")
         if self.image_size is not None:
             if self.name != "imagefolder":
-                raise _bad("DataConfig", "image_size", self.image_size, f"{self.name} keeps its native size: use None")
-            if not _is_int(self.image_size) or self.image_size < 1:
-                raise _bad("DataConfig", "image_size", self.image_size, "a positive integer or None is required")
+                raise bad_value(
+                    "DataConfig", "image_size", self.image_size, f"{self.name} keeps its native size: use None"
+                )
+            if not is_int(self.image_size) or self.image_size < 1:
+                raise bad_value("DataConfig", "image_size", self.image_size, "a positive integer or None is required")
         if not isinstance(self.download, bool):
-            raise _bad("DataConfig", "download", self.download, "true or false is required")
-        if not _is_number(self.max_resident_gb) or self.max_resident_gb < 0:
-            raise _bad(
+            raise bad_value("DataConfig", "download", self.download, "true or false is required")
+        if not is_number(self.max_resident_gb) or self.max_resident_gb < 0:
+            raise bad_value(
                 "DataConfig", "max_resident_gb", self.max_resident_gb, "a finite number >= 0 is required (0 streams)"
             )
-        if not _is_int(self.num_workers) or self.num_workers < 0:
-            raise _bad("DataConfig", "num_workers", self.num_workers, "an integer >= 0 is required")
+        if not is_int(self.num_workers) or self.num_workers < 0:
+            raise bad_value("DataConfig", "num_workers", self.num_workers, "an integer >= 0 is required")
         if self.augment is not None and not isinstance(self.augment, AugmentConfig):
-            raise _bad("DataConfig", "augment", self.augment, "an AugmentConfig or None is required")
+            raise bad_value("DataConfig", "augment", self.augment, "an AugmentConfig or None is required")
 
 
 @dataclass(eq=False)
@@ -359,80 +350,6 @@ def load_data(config: DataConfig) -> LoadedData:
     return DATASETS[config.name].loader(config)
 
 
-def _normalise_device(device: torch.device | str) -> torch.device:
-    device = torch.device(device)
-    if device.type == "cuda" and device.index is None:  # tensors report cuda:N, never bare cuda
-        return torch.device("cuda", torch.cuda.current_device())
-    return device
-
-
-def _on_device(split: Split, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """The split's tensors on `device`, copied once and kept until the split or device changes."""
-    assert split.images is not None
-    cached = split._device_copy
-    if cached is not None and cached[0] is split.images and cached[1] is split.labels and cached[2].device == device:
-        return cached[2], cached[3]
-    images, labels = split.images.to(device), split.labels.to(device)
-    split._device_copy = (split.images, split.labels, images, labels)
-    return images, labels
-
-
-def batches(
-    split: Split,
-    *,
-    batch_size: int,
-    device: torch.device,
-    shuffle: bool,
-    generator: torch.Generator | None = None,
-    drop_last: bool = False,
-    num_workers: int = 0,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """One epoch of (uint8 images (B,C,H,W), int64 labels) on `device`.
-
-    A resident split is sliced on the device with a permutation drawn from `generator` (on its
-    own device, CPU or CUDA); a streaming split goes through a DataLoader whose shuffle is
-    seeded from `generator`. The random draw happens in this call, not at the first batch.
-    """
-    if not _is_int(batch_size) or batch_size < 1:
-        raise ValueError(f"batch_size = {batch_size!r} is invalid: a positive integer is required")
-    if not _is_int(num_workers) or num_workers < 0:
-        raise ValueError(f"num_workers = {num_workers!r} is invalid: an integer >= 0 is required")
-    device = _normalise_device(device)
-    draw_on = generator.device if generator is not None else torch.device("cpu")
-    if split.images is None:
-        assert split.source is not None
-        loader_generator = None
-        if shuffle:
-            seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=draw_on).item())
-            loader_generator = torch.Generator().manual_seed(seed)
-        loader = DataLoader(
-            split.source,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            generator=loader_generator,
-            drop_last=drop_last,
-            num_workers=num_workers,
-            pin_memory=device.type == "cuda",
-        )
-        return ((x.to(device, non_blocking=True), y.to(device, non_blocking=True)) for x, y in loader)
-    images, labels = _on_device(split, device)
-    n = len(labels)
-    order = torch.randperm(n, generator=generator, device=draw_on).to(device) if shuffle else None
-    stop = n - n % batch_size if drop_last else n
-    return _slices(images, labels, order, batch_size=batch_size, stop=stop)
-
-
-def _slices(
-    images: torch.Tensor, labels: torch.Tensor, order: torch.Tensor | None, *, batch_size: int, stop: int
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    for start in range(0, stop, batch_size):
-        if order is None:
-            yield images[start : start + batch_size], labels[start : start + batch_size]
-        else:
-            index = order[start : start + batch_size]
-            yield images[index], labels[index]
-
-
 __all__ = [
     "DATASETS",
     "FASHION_MNIST_SYSTEM_DIR",
@@ -444,7 +361,6 @@ __all__ = [
     "DatasetSpec",
     "LoadedData",
     "Split",
-    "batches",
     "channel_stats",
     "data_root",
     "load_data",

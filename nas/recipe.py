@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from nas.checks import bad_value
+
 OPTIMIZERS: dict[str, str] = {"sgd": "SGD with Nesterov momentum", "adamw": "AdamW"}
 SCHEDULES: dict[str, str] = {
     "cosine": "linear warm-up, then cosine decay to zero",
@@ -19,10 +21,6 @@ COMPILE_MODES: dict[str, str] = {
     "on": "torch.compile from the start (CUDA graphs on CUDA)",
     "auto": "compile after epoch 1 when the remaining epochs repay the compile time (CUDA only)",
 }
-
-
-def _bad(name: str, value: object, allowed: str) -> ValueError:
-    return ValueError(f"Recipe.{name} = {value!r} is invalid: {allowed}")
 
 
 @dataclass(frozen=True)
@@ -53,24 +51,24 @@ class Recipe:
         for name in ("epochs", "batch_size", "eval_batch_size", "latency_batch_size", "latency_repeats"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise _bad(name, value, "a positive integer is required")
+                raise bad_value("Recipe", name, value, "a positive integer is required")
         for name, table in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("compile", COMPILE_MODES)):
             if getattr(self, name) not in table:
-                raise _bad(name, getattr(self, name), f"choose one of {sorted(table)}")
+                raise bad_value("Recipe", name, getattr(self, name), f"choose one of {sorted(table)}")
         for name in ("lr", "weight_decay", "memory_budget_gb"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0):
-                raise _bad(name, value, "a finite number >= 0 (or None for the default) is required")
+                raise bad_value("Recipe", name, value, "a finite number >= 0 (or None for the default) is required")
         if self.lr is not None and self.lr == 0:
-            raise _bad("lr", self.lr, "a number > 0 is required")
+            raise bad_value("Recipe", "lr", self.lr, "a number > 0 is required")
         if not 0 <= self.momentum < 1:
-            raise _bad("momentum", self.momentum, "a number in [0, 1) is required")
+            raise bad_value("Recipe", "momentum", self.momentum, "a number in [0, 1) is required")
         if not 0 <= self.warmup_fraction < 1:
-            raise _bad("warmup_fraction", self.warmup_fraction, "a number in [0, 1) is required")
+            raise bad_value("Recipe", "warmup_fraction", self.warmup_fraction, "a number in [0, 1) is required")
         if not 0 <= self.label_smoothing < 1:
-            raise _bad("label_smoothing", self.label_smoothing, "a number in [0, 1) is required")
+            raise bad_value("Recipe", "label_smoothing", self.label_smoothing, "a number in [0, 1) is required")
         if not isinstance(self.num_workers, int) or self.num_workers < 0:
-            raise _bad("num_workers", self.num_workers, "an integer >= 0 is required")
+            raise bad_value("Recipe", "num_workers", self.num_workers, "an integer >= 0 is required")
 
     def resolved_lr(self, batch_size: int) -> float:
         if self.lr is not None:

@@ -9,10 +9,6 @@ the format.
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
-import tomllib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +17,8 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from nas.arch.config import ArchConfig
+from nas.checks import is_int, is_number
+from nas.tomlfile import check_keys, invalid, jsonable, read_toml, reason, same, show
 
 SPACE_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
 
@@ -40,86 +38,17 @@ _KNOB_KEYS = ("choices", "high", "log", "low", "step", "type", "when")
 _RANGE_KEYS = ("high", "log", "low", "step", "type")
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _same(a: object, b: object) -> bool:
-    """Equal as TOML values: true is not 1."""
-    return isinstance(a, bool) == isinstance(b, bool) and a == b
-
-
-def show(value: object) -> str:
-    """A value as TOML spells it, for messages about TOML files."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(show(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {show(v)}" for k, v in value.items()) + "}"
-    return repr(value)
-
-
-def jsonable(value: Any) -> Any:
-    """Tuples as lists, recursively, so provenance reads back as it was written."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    return value
-
-
-def invalid(label: str, key: str, value: object, allowed: str) -> ValueError:
-    return ValueError(f"{label}: {key} = {show(value)} is invalid: {allowed}")
-
-
-def reason(exc: Exception) -> str:
-    """What a dataclass's 'X.f = v is invalid: why' message says is allowed."""
-    return str(exc).split(" is invalid: ", 1)[-1]
-
-
-def read_toml(path: Path, *, label: str, what: str) -> dict[str, Any]:
-    """The parsed file; a missing file or a syntax error is a ValueError naming the file (and line)."""
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ValueError(f"{label}: no such {what} ({path.resolve()} does not exist)") from None
-    except IsADirectoryError:
-        raise ValueError(f"{label}: is a folder, not a {what}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{label}: invalid TOML: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{label}: invalid TOML: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise ValueError(f"{label}: cannot read the {what}: {exc.strerror}") from None
-
-
-def check_keys(
-    table: dict[str, Any], valid: Sequence[str], *, prefix: str, label: str, error: type[ValueError] = ValueError
-) -> None:
-    for key in table:
-        if key not in valid:
-            raise error(f"{label}: unknown key {prefix}{key} (valid keys: {', '.join(sorted(valid))})")
-
-
 def field_value(field: str, value: Any, *, key: str, label: str) -> Any:
     """`value` for ArchConfig.`field` as the config stores it, refused unless a config accepts it."""
     kind, original = FIELD_KINDS[field], value
     if kind == _BLOCKS:
-        if not isinstance(value, list) or not value or not all(_is_int(v) and v >= 1 for v in value):
+        if not isinstance(value, list) or not value or not all(is_int(v) and v >= 1 for v in value):
             raise invalid(label, key, value, "a non-empty list of positive layer counts is required, e.g. [3, 3]")
         value = tuple(value)
-    elif kind == "int" and not _is_int(value):
+    elif kind == "int" and not is_int(value):
         raise invalid(label, key, value, "an integer is required")
     elif kind == "float":
-        if not _is_number(value):
+        if not is_number(value):
             raise invalid(label, key, value, "a finite number is required")
         value = float(value)  # 1 and 1.0 must hash alike
     elif kind == "bool" and not isinstance(value, bool):
@@ -165,7 +94,7 @@ class Knob:
             if isinstance(value, str):
                 return tuple(int(part) for part in value.split(","))
             return tuple(value)
-        return float(value) if kind == "float" and _is_number(value) else value
+        return float(value) if kind == "float" and is_number(value) else value
 
     def can_take(self, value: Any) -> bool:
         if self.choices is not None:
@@ -173,11 +102,11 @@ class Knob:
                 decoded = self.decode(value)
             except (TypeError, ValueError):
                 return False
-            return any(_same(decoded, choice) for choice in self.choices)
+            return any(same(decoded, choice) for choice in self.choices)
         assert self.low is not None and self.high is not None
-        if not _is_number(value) or not self.low <= value <= self.high:
+        if not is_number(value) or not self.low <= value <= self.high:
             return False
-        if self.type == "int" and not _is_int(value):
+        if self.type == "int" and not is_int(value):
             return False
         step = self.step or (1 if self.type == "int" else None)
         if step is None or self.log:
@@ -187,7 +116,7 @@ class Knob:
 
     def active(self, values: dict[str, Any]) -> bool:
         """Whether every condition holds for the values sampled so far (an unsampled knob fails)."""
-        return all(ref in values and any(_same(values[ref], v) for v in allowed) for ref, allowed in self.when)
+        return all(ref in values and any(same(values[ref], v) for v in allowed) for ref, allowed in self.when)
 
     def describe(self) -> str:
         if self.choices is not None:
@@ -317,7 +246,7 @@ def _parse_choices(name: str, raw: Any, *, key: str, label: str) -> tuple[Any, .
             choice = field_value(name, value, key=key, label=label)
         except ValueError as exc:
             raise ValueError(f"{label}: {key}: {show(value)} is invalid: {reason(exc)}") from None
-        if any(_same(choice, c) for c in choices):
+        if any(same(choice, c) for c in choices):
             raise ValueError(f"{label}: {key} lists {show(value)} twice: choices must be unique")
         choices.append(choice)
     return tuple(choices)
@@ -334,7 +263,7 @@ def _parse_range(name: str, table: dict[str, Any], *, key: str, label: str) -> K
         raise invalid(label, f"{key}.type", typ, f"{name} is not a number: give choices = [...] instead")
     if typ != kind:
         raise invalid(label, f"{key}.type", typ, f'{name} is a {kind} field: use type = "{kind}"')
-    check, wanted = (_is_int, "an integer") if typ == "int" else (_is_number, "a finite number")
+    check, wanted = (is_int, "an integer") if typ == "int" else (is_number, "a finite number")
     bounds: dict[str, Any] = {}
     for bound in ("low", "high"):
         if bound not in table:

@@ -8,7 +8,6 @@ runs or anything is written: a typo an hour into a search costs the hour. Every 
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,18 +15,12 @@ from typing import Any
 
 from nas.arch.config import CONNECTIVITIES
 from nas.arch.presets import PRESETS
+from nas.checks import bad_value, is_int, is_number
 from nas.data import AugmentConfig, DataConfig
 from nas.recipe import Recipe
 from nas.records import OBJECTIVES
-from nas.space import (
-    SearchSpace,
-    check_keys,
-    jsonable,
-    load_space,
-    read_toml,
-    resolve_space_path,
-    show,
-)
+from nas.space import SearchSpace, load_space, resolve_space_path
+from nas.tomlfile import check_keys, jsonable, read_toml, show
 
 SAMPLERS: dict[str, str] = {
     "tpe": "Tree-structured Parzen Estimator: Optuna's default, any number of objectives, conditional knobs",
@@ -71,23 +64,11 @@ class StudyFileError(ValueError):
     """A study file that cannot run; the message names the file and the key."""
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _bad(owner: str, name: str, value: object, allowed: str) -> ValueError:
-    return ValueError(f"{owner}.{name} = {value!r} is invalid: {allowed}")
-
-
 def _str_tuple(owner: str, name: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        raise _bad(owner, name, value, "a list of strings is required")
+        raise bad_value(owner, name, value, "a list of strings is required")
     if len(set(value)) != len(value):
-        raise _bad(owner, name, value, "every entry must be unique")
+        raise bad_value(owner, name, value, "every entry must be unique")
     return tuple(value)
 
 
@@ -114,11 +95,11 @@ class Constraints:
     max_flops: float | None = None
 
     def __post_init__(self) -> None:
-        if self.max_params is not None and (not _is_int(self.max_params) or self.max_params < 1):
-            raise _bad("Constraints", "max_params", self.max_params, "an integer > 0 is required")
+        if self.max_params is not None and (not is_int(self.max_params) or self.max_params < 1):
+            raise bad_value("Constraints", "max_params", self.max_params, "an integer > 0 is required")
         if self.max_flops is not None:
-            if not _is_number(self.max_flops) or self.max_flops <= 0:
-                raise _bad("Constraints", "max_flops", self.max_flops, "a number > 0 is required")
+            if not is_number(self.max_flops) or self.max_flops <= 0:
+                raise bad_value("Constraints", "max_flops", self.max_flops, "a number > 0 is required")
             object.__setattr__(self, "max_flops", float(self.max_flops))
 
 
@@ -132,11 +113,11 @@ class Pruning:
 
     def __post_init__(self) -> None:
         if not isinstance(self.enabled, bool):
-            raise _bad("Pruning", "enabled", self.enabled, "true or false is required")
-        if not _is_int(self.min_epochs) or self.min_epochs < 1:
-            raise _bad("Pruning", "min_epochs", self.min_epochs, "an integer >= 1 is required")
-        if not _is_number(self.margin) or not 0 <= self.margin <= 1:
-            raise _bad("Pruning", "margin", self.margin, "a number in [0, 1] is required")
+            raise bad_value("Pruning", "enabled", self.enabled, "true or false is required")
+        if not is_int(self.min_epochs) or self.min_epochs < 1:
+            raise bad_value("Pruning", "min_epochs", self.min_epochs, "an integer >= 1 is required")
+        if not is_number(self.margin) or not 0 <= self.margin <= 1:
+            raise bad_value("Pruning", "margin", self.margin, "a number in [0, 1] is required")
         object.__setattr__(self, "margin", float(self.margin))
 
 
@@ -154,18 +135,20 @@ class Ablation:
     def __post_init__(self) -> None:
         modes = _str_tuple("Ablation", "modes", self.modes)
         if not modes or any(m not in CONNECTIVITIES for m in modes):
-            raise _bad("Ablation", "modes", self.modes, f"a non-empty list of {sorted(CONNECTIVITIES)} is required")
+            raise bad_value(
+                "Ablation", "modes", self.modes, f"a non-empty list of {sorted(CONNECTIVITIES)} is required"
+            )
         object.__setattr__(self, "modes", modes)
         if self.match not in ABLATION_MATCHES:
-            raise _bad("Ablation", "match", self.match, f"choose one of {sorted(ABLATION_MATCHES)}")
-        if not _is_number(self.target) or self.target <= 0:
-            raise _bad("Ablation", "target", self.target, "a number > 0 is required")
-        if not _is_number(self.tolerance) or not 0 < self.tolerance < 1:
-            raise _bad("Ablation", "tolerance", self.tolerance, "a number in (0, 1) is required")
-        if not _is_int(self.seeds) or self.seeds < 1:
-            raise _bad("Ablation", "seeds", self.seeds, "an integer >= 1 is required")
+            raise bad_value("Ablation", "match", self.match, f"choose one of {sorted(ABLATION_MATCHES)}")
+        if not is_number(self.target) or self.target <= 0:
+            raise bad_value("Ablation", "target", self.target, "a number > 0 is required")
+        if not is_number(self.tolerance) or not 0 < self.tolerance < 1:
+            raise bad_value("Ablation", "tolerance", self.tolerance, "a number in (0, 1) is required")
+        if not is_int(self.seeds) or self.seeds < 1:
+            raise bad_value("Ablation", "seeds", self.seeds, "an integer >= 1 is required")
         if self.base is not None and (not isinstance(self.base, str) or not self.base):
-            raise _bad("Ablation", "base", self.base, "a search-space name or path is required")
+            raise bad_value("Ablation", "base", self.base, "a search-space name or path is required")
         object.__setattr__(self, "target", float(self.target))
         object.__setattr__(self, "tolerance", float(self.tolerance))
 
@@ -199,9 +182,9 @@ class StudyFile:
             parts["ablation"] = Ablation
         for name, cls in parts.items():
             if not isinstance(getattr(self, name), cls):
-                raise _bad("StudyFile", name, getattr(self, name), f"a {cls.__name__} is required")
+                raise bad_value("StudyFile", name, getattr(self, name), f"a {cls.__name__} is required")
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name) or ".." in self.name:
-            raise _bad(
+            raise bad_value(
                 "StudyFile",
                 "name",
                 self.name,
@@ -211,38 +194,40 @@ class StudyFile:
         objectives = _str_tuple("StudyFile", "objectives", self.objectives)
         others = [o for o in OBJECTIVES if o != "val_accuracy"]
         if not objectives or objectives[0] != "val_accuracy":
-            raise _bad("StudyFile", "objectives", self.objectives, f"val_accuracy first, then any of {others}")
+            raise bad_value("StudyFile", "objectives", self.objectives, f"val_accuracy first, then any of {others}")
         unknown = [o for o in objectives[1:] if o not in others]
         if unknown:
-            raise _bad("StudyFile", "objectives", self.objectives, f"{unknown[0]!r} is not one of {others}")
+            raise bad_value("StudyFile", "objectives", self.objectives, f"{unknown[0]!r} is not one of {others}")
         if "latency_ms" in objectives and not self.recipe.measure_latency:
-            raise _bad("StudyFile", "objectives", self.objectives, "latency_ms needs recipe.measure_latency = true")
+            raise bad_value(
+                "StudyFile", "objectives", self.objectives, "latency_ms needs recipe.measure_latency = true"
+            )
         object.__setattr__(self, "objectives", objectives)
         if self.sampler not in SAMPLERS:
-            raise _bad("StudyFile", "sampler", self.sampler, f"choose one of {', '.join(SAMPLERS)}")
+            raise bad_value("StudyFile", "sampler", self.sampler, f"choose one of {', '.join(SAMPLERS)}")
         if self.sampler == "grid":
             try:
                 self.space.grid()
             except ValueError as exc:
-                raise _bad("StudyFile", "sampler", self.sampler, str(exc)) from None
-        if not _is_int(self.trials) or self.trials < 1:
-            raise _bad("StudyFile", "trials", self.trials, "an integer >= 1 is required")
+                raise bad_value("StudyFile", "sampler", self.sampler, str(exc)) from None
+        if not is_int(self.trials) or self.trials < 1:
+            raise bad_value("StudyFile", "trials", self.trials, "an integer >= 1 is required")
         if self.time_limit_minutes is not None:
-            if not _is_number(self.time_limit_minutes) or self.time_limit_minutes <= 0:
-                raise _bad("StudyFile", "time_limit_minutes", self.time_limit_minutes, "a number > 0 is required")
+            if not is_number(self.time_limit_minutes) or self.time_limit_minutes <= 0:
+                raise bad_value("StudyFile", "time_limit_minutes", self.time_limit_minutes, "a number > 0 is required")
             object.__setattr__(self, "time_limit_minutes", float(self.time_limit_minutes))
-        if not _is_int(self.seed) or self.seed < 0:
-            raise _bad("StudyFile", "seed", self.seed, "an integer >= 0 is required")
+        if not is_int(self.seed) or self.seed < 0:
+            raise bad_value("StudyFile", "seed", self.seed, "an integer >= 0 is required")
         if self.storage is not None and (not isinstance(self.storage, str) or "://" not in self.storage):
             journal = '"" for the journal file runs/<name>/journal.log'
-            raise _bad("StudyFile", "storage", self.storage, f"an Optuna storage URL (sqlite:///...) or {journal}")
+            raise bad_value("StudyFile", "storage", self.storage, f"an Optuna storage URL (sqlite:///...) or {journal}")
         if not isinstance(self.device, str) or not _DEVICE.fullmatch(self.device):
-            raise _bad("StudyFile", "device", self.device, "auto, cpu, cuda or cuda:N is required")
+            raise bad_value("StudyFile", "device", self.device, "auto, cpu, cuda or cuda:N is required")
         baselines = _str_tuple("StudyFile", "baselines", self.baselines)
         for baseline in baselines:
             problem = baseline_problem(baseline)
             if problem:
-                raise _bad("StudyFile", "baselines", self.baselines, problem)
+                raise bad_value("StudyFile", "baselines", self.baselines, problem)
         object.__setattr__(self, "baselines", baselines)
 
     def directions(self) -> list[str]:
@@ -285,8 +270,8 @@ def _relabel(exc: Exception, section: str, table: dict[str, Any], label: str) ->
 def _type_problem(annotation: str, value: Any) -> str | None:
     """What a TOML value lacks for a field of `annotation` (TOML has no None: absent is the default)."""
     wanted = {
-        "int": (_is_int, "an integer"),
-        "float": (_is_number, "a number"),
+        "int": (is_int, "an integer"),
+        "float": (is_number, "a number"),
         "bool": (lambda v: isinstance(v, bool), "true or false"),
         "str": (lambda v: isinstance(v, str), "a string"),
     }
@@ -308,7 +293,7 @@ def _build(cls: Any, table: dict[str, Any], section: str, label: str, **built: A
         problem = _type_problem(fields[key], value)
         if problem:
             raise StudyFileError(f"{label}: {section}.{key} = {show(value)} is invalid: {problem}")
-        if fields[key].startswith("float") and _is_int(value):
+        if fields[key].startswith("float") and is_int(value):
             values[key] = float(value)  # recipe hashes must not tell 1 from 1.0
     try:
         return cls(**{**values, **built})

@@ -25,9 +25,10 @@ from torch import Tensor, nn
 from nas.arch import ArchConfig, build_model
 from nas.augment import channel_tensor, prepare_batch
 from nas.baselines import ExternalNet
+from nas.batches import batches
 from nas.checkpoint import save_checkpoint
 from nas.cost import count_flops, count_params, estimate
-from nas.data import LoadedData, Split, batches
+from nas.data import LoadedData, Split
 from nas.measure import autocast, environment, latency_ms, peak_memory, resolve_device, synchronize
 from nas.progress import Progress
 from nas.recipe import Recipe, make_optimizer, make_scheduler

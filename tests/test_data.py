@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 import nas.data
+from nas.batches import batches
 from nas.data import (
     DATASETS,
     TEST_FRACTION,
@@ -23,7 +24,6 @@ from nas.data import (
     DataNotFoundError,
     LoadedData,
     Split,
-    batches,
     channel_stats,
     data_root,
     load_data,

@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from nas.checks import bad_value, is_int, is_number
+
 # Connectivity modes: name -> what a stage does (see the mode table in README.md).
 CONNECTIVITIES: dict[str, str] = {
     "plain": "each layer sees the previous layer's output; stage keeps width c",
@@ -33,18 +35,6 @@ STEMS: dict[str, str] = {
 CONCAT_MODES = frozenset({"dense", "osp"})
 # Modes whose transitions use `width_multiplier`.
 WIDTH_PRESERVING_MODES = frozenset({"plain", "residual", "dense_residual"})
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _bad(name: str, value: object, allowed: str) -> ValueError:
-    return ValueError(f"ArchConfig.{name} = {value!r} is invalid: {allowed}")
 
 
 @dataclass(frozen=True)
@@ -97,33 +87,35 @@ class ArchConfig:
 
     def _validate(self) -> None:
         if self.connectivity not in CONNECTIVITIES:
-            raise _bad("connectivity", self.connectivity, f"choose one of {sorted(CONNECTIVITIES)}")
+            raise bad_value("ArchConfig", "connectivity", self.connectivity, f"choose one of {sorted(CONNECTIVITIES)}")
         if self.stem not in STEMS:
-            raise _bad("stem", self.stem, f"choose one of {sorted(STEMS)}")
+            raise bad_value("ArchConfig", "stem", self.stem, f"choose one of {sorted(STEMS)}")
         for name in ("growth_rate", "init_features", "in_channels", "num_classes"):
             value = getattr(self, name)
-            if not _is_int(value) or value < 1:
-                raise _bad(name, value, "a positive integer is required")
-        if not _is_int(self.bn_size) or self.bn_size < 0:
-            raise _bad("bn_size", self.bn_size, "an integer >= 0 is required (0 = no bottleneck)")
-        if not _is_number(self.compression) or not 0 < self.compression <= 1:
-            raise _bad("compression", self.compression, "a number in (0, 1] is required")
+            if not is_int(value) or value < 1:
+                raise bad_value("ArchConfig", name, value, "a positive integer is required")
+        if not is_int(self.bn_size) or self.bn_size < 0:
+            raise bad_value("ArchConfig", "bn_size", self.bn_size, "an integer >= 0 is required (0 = no bottleneck)")
+        if not is_number(self.compression) or not 0 < self.compression <= 1:
+            raise bad_value("ArchConfig", "compression", self.compression, "a number in (0, 1] is required")
         if (
-            not _is_number(self.width_multiplier)
+            not is_number(self.width_multiplier)
             or not math.isfinite(self.width_multiplier)
             or self.width_multiplier <= 0
         ):
-            raise _bad("width_multiplier", self.width_multiplier, "a finite number > 0 is required")
-        if not _is_number(self.drop_rate) or not 0 <= self.drop_rate < 1:
-            raise _bad("drop_rate", self.drop_rate, "a number in [0, 1) is required")
+            raise bad_value("ArchConfig", "width_multiplier", self.width_multiplier, "a finite number > 0 is required")
+        if not is_number(self.drop_rate) or not 0 <= self.drop_rate < 1:
+            raise bad_value("ArchConfig", "drop_rate", self.drop_rate, "a number in [0, 1) is required")
         for name in ("conv_bias", "memory_efficient"):
             if not isinstance(getattr(self, name), bool):
-                raise _bad(name, getattr(self, name), "true or false is required")
+                raise bad_value("ArchConfig", name, getattr(self, name), "true or false is required")
         if not isinstance(self.block_config, tuple) or not self.block_config:
-            raise _bad("block_config", self.block_config, "a non-empty list of layer counts is required")
+            raise bad_value(
+                "ArchConfig", "block_config", self.block_config, "a non-empty list of layer counts is required"
+            )
         for layers in self.block_config:
-            if not _is_int(layers) or layers < 1:
-                raise _bad("block_config", self.block_config, "every stage needs at least 1 layer")
+            if not is_int(layers) or layers < 1:
+                raise bad_value("ArchConfig", "block_config", self.block_config, "every stage needs at least 1 layer")
         self.stage_channels()  # a width that rounds down to zero is a bad config too
 
     # ----- the channel and spatial plan -------------------------------------------------
@@ -142,7 +134,9 @@ class ArchConfig:
                 factor, knob = self.width_multiplier, "width_multiplier"
             nxt = out if i == last else math.floor(factor * out)
             if nxt < 1:
-                raise _bad(knob, factor, f"the transition after stage {i + 1} would have {nxt} channels")
+                raise bad_value(
+                    "ArchConfig", knob, factor, f"the transition after stage {i + 1} would have {nxt} channels"
+                )
             plan.append((c, out, nxt))
             c = nxt
         return tuple(plan)
@@ -229,7 +223,7 @@ def _check_input_size(input_size: tuple[int, ...]) -> tuple[int, int, int]:
     if (
         not isinstance(input_size, (tuple, list))
         or len(input_size) != 3
-        or not all(_is_int(v) and v >= 1 for v in input_size)
+        or not all(is_int(v) and v >= 1 for v in input_size)
     ):
         raise ValueError(
             f"input_size = {input_size!r} is invalid: (channels, height, width) of positive integers is required"

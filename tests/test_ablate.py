@@ -9,20 +9,12 @@ from pathlib import Path
 import pytest
 
 from nas.ablate import ABLATION_KEY, _interval, match_width, run_ablation
-from nas.arch import CONNECTIVITIES, ArchConfig, build_model
+from nas.arch import CONNECTIVITIES, build_model
 from nas.cost import count_params, estimate
 from nas.studyfile import load_study_file
+from tests.conftest import digits_net
 
-BASE = ArchConfig(
-    growth_rate=12,
-    bn_size=4,
-    block_config=(3, 3),
-    init_features=16,
-    stem="cifar",
-    width_multiplier=2.0,
-    in_channels=1,
-    num_classes=10,
-)
+BASE = digits_net()
 
 
 @pytest.mark.parametrize("mode", sorted(CONNECTIVITIES))

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from nas.arch import ArchConfig, ArchNet
+from nas.arch import ArchNet
 from nas.checkpoint import load_checkpoint
 from nas.cost import estimate
 from nas.data import DataConfig, LoadedData, load_data
 from nas.recipe import Recipe
 from nas.train import EpochMetrics, evaluate_split, train_trial
+from tests.conftest import digits_net
 
 FAST = dict(measure_latency=False)
 # Digits has 1,293 training images: small batches and a high rate give enough steps in 2 epochs.
@@ -25,20 +26,7 @@ def digits() -> LoadedData:
     return load_data(DataConfig(name="digits"))
 
 
-def net(connectivity: str = "dense", **overrides: object) -> ArchConfig:
-    fields: dict[str, object] = dict(
-        connectivity=connectivity,
-        growth_rate=12,
-        bn_size=4,
-        block_config=(3, 3),
-        init_features=16,
-        stem="cifar",
-        width_multiplier=2.0,
-        in_channels=1,
-        num_classes=10,
-    )
-    fields.update(overrides)
-    return ArchConfig(**fields)  # type: ignore[arg-type]
+net = digits_net
 
 
 def live_models() -> int:

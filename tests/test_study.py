@@ -225,3 +225,16 @@ def test_report_and_trials_commands(tmp_path: Path) -> None:
     none = nas("report", str(missing), cwd=tmp_path)
     assert none.returncode == 2 and "no study 'never_run'" in none.stderr
     assert json.loads(json.dumps({"ok": True}))
+
+
+def test_single_objective_study_stops_at_its_time_limit(tmp_path: Path) -> None:
+    path = tmp_path / "so.toml"
+    text = write_study(tmp_path, name="so", trials=50).read_text()
+    text = text.replace(
+        'objectives = ["val_accuracy", "flops"]', 'objectives = ["val_accuracy"]\ntime_limit_minutes = 0.02'
+    )
+    path.write_text(text)
+    sf = load_study_file(path)
+    study = run_worker(sf)
+    assert 1 <= len(study.trials) < 50  # stopped by the 1.2 s limit, not the budget
+    assert study.best_trial.values == [max(t.values[0] for t in study.trials if t.values)]

@@ -46,7 +46,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _load_existing(args: argparse.Namespace) -> Any:
-    from nas.study import open_storage
+    from nas.storage import open_storage
 
     sf = _study_file(args.study)
     url = args.storage or sf.storage_url()

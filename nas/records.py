@@ -13,6 +13,7 @@ violated constraint, so samplers learn to avoid them and `study.best_trials` lea
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,10 @@ METRICS = "metrics"  # dict: every objective name above that was measured, and m
 HISTORY = "history"  # list of per-epoch dicts (epoch, train_loss, ..., val_accuracy)
 ENVIRONMENT = "environment"  # device and versions
 NOTES = "notes"  # automatic decisions (memory-efficient mode, retries, compile)
+
+# Trial system-attribute keys Optuna's retry callback writes on a re-run of a trial whose worker died.
+FAILED_TRIAL = "failed_trial"  # the number of the first trial this re-run replaces
+RETRY_HISTORY = "retry_history"  # every number it replaces
 
 # Study user-attribute keys.
 STUDY_OBJECTIVES = "objectives"  # list of objective names, the order of trial values
@@ -120,4 +125,17 @@ def record_from_trial(trial: FrozenTrial, objectives: list[str]) -> TrialRecord:
 
 def load_records(study: optuna.Study) -> list[TrialRecord]:
     objectives = study_objectives(study)
-    return [record_from_trial(t, objectives) for t in study.get_trials(deepcopy=False)]
+    trials = study.get_trials(deepcopy=False)
+    rerun_as: dict[int, int] = {}  # a trial lost with its worker -> the trial that re-ran it
+    for t in trials:
+        for lost in [*t.system_attrs.get(RETRY_HISTORY, []), t.system_attrs.get(FAILED_TRIAL)]:
+            if lost is not None:
+                rerun_as[int(lost)] = t.number
+    records = []
+    for t in trials:
+        record = record_from_trial(t, objectives)
+        if record.reason is None and t.number in rerun_as:  # a database heartbeat failed it: no attrs then
+            why = f"its worker stopped (no heartbeat); re-run as trial {rerun_as[t.number]} with the same parameters"
+            record = dataclasses.replace(record, reason=why)
+        records.append(record)
+    return records

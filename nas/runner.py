@@ -8,17 +8,22 @@ state, so re-running a finished study adds nothing.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from nas import records as R
 from nas.data import LoadedData, load_data
-from nas.study import Objective, TrialFailed, open_study
+from nas.storage import ClaimLock, Heartbeat, budget_used, fail_stale_trials
+from nas.study import Objective, open_study
 from nas.studyfile import StudyFile
 
 
@@ -38,7 +43,7 @@ class _Progress:
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         attrs = trial.user_attrs
-        done = len(study.get_trials(deepcopy=False, states=_FINISHED))
+        done = budget_used(study.get_trials(deepcopy=False, states=_FINISHED))
         metrics = attrs.get(R.METRICS, {})
         acc = metrics.get("val_accuracy")
         what = attrs.get(R.BASELINE) or attrs.get(R.CONNECTIVITY, "?")
@@ -70,6 +75,57 @@ _FINISHED = (
 )
 
 
+class TrialTimeout(Exception):
+    """The trial ran past the study's per-trial time limit."""
+
+
+@contextlib.contextmanager
+def _time_limit(minutes: float | None) -> Iterator[None]:
+    """Interrupt the trial after `minutes` (SIGALRM: workers run trials in their main thread)."""
+    if minutes is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise TrialTimeout(f"stopped after the per-trial time limit of {minutes:g} minutes")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, minutes * 60)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _claim(study: optuna.Study, lock: ClaimLock, budget: int) -> optuna.Trial | None:
+    """A trial to run (a waiting one first), or None when the budget is spent."""
+    with lock.hold():
+        trials = study.get_trials(deepcopy=False)
+        waiting = any(t.state == TrialState.WAITING for t in trials)  # baselines and re-runs
+        if budget_used(trials) >= budget and not waiting:
+            return None
+        return study.ask()
+
+
+def _run_trial(study: optuna.Study, trial: optuna.Trial, objective: Objective, sf: StudyFile) -> FrozenTrial:
+    """Run one claimed trial with a heartbeat and the time limit; record how it ended."""
+    state, values = TrialState.FAIL, None
+    with Heartbeat(study, trial, sf.heartbeat_seconds):
+        try:
+            with _time_limit(sf.trial_timeout_minutes):
+                values = objective(trial)
+            state = TrialState.COMPLETE
+        except optuna.TrialPruned:
+            state = TrialState.PRUNED
+        except TrialTimeout as err:
+            trial.set_user_attr(R.STATUS, "failed")
+            trial.set_user_attr(R.REASON, str(err))
+        except Exception:  # the objective stored the reason (TrialFailed or any error); go on
+            pass
+    return study.tell(trial, values, state=state if values is None else None)
+
+
 def run_worker(
     sf: StudyFile,
     *,
@@ -79,22 +135,29 @@ def run_worker(
     data: LoadedData | None = None,
     label: str = "",
 ) -> optuna.Study:
-    """Run trials until the study holds `trials` (default: the study file's budget) or time is up."""
+    """Claim and run trials until the study's budget is spent (default: the study file's) or
+    the time limit is up; wait for other workers' trials that may still come back re-queued."""
+    url = storage or sf.storage_url()
     data = data if data is not None else load_data(sf.data)
-    study = open_study(sf, storage=storage, data=data)
+    study = open_study(sf, storage=url, data=data)
     objective = Objective(sf, data, device=device or sf.device)
     budget = trials if trials is not None else sf.trials
     deadline = time.monotonic() + sf.time_limit_minutes * 60 if sf.time_limit_minutes else None
+    lock = ClaimLock(url, sf.name)
     progress = _Progress(budget, len(study.get_trials(deepcopy=False, states=_FINISHED)), label)
     while True:
-        existing = study.get_trials(deepcopy=False)
-        waiting = any(t.state == optuna.trial.TrialState.WAITING for t in existing)  # enqueued baselines
-        if len(existing) >= budget and not waiting:
-            break
+        for number in fail_stale_trials(study, heartbeat_seconds=sf.heartbeat_seconds):
+            print(f"{label}trial {number} lost its worker: failed and re-queued with the same parameters", flush=True)
         if deadline is not None and time.monotonic() >= deadline:
             print(f"{label}time limit of {sf.time_limit_minutes} minutes reached", flush=True)
             break
-        study.optimize(objective, n_trials=1, catch=(TrialFailed, Exception), callbacks=[progress])
+        trial = _claim(study, lock, budget)
+        if trial is None:
+            if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                break
+            time.sleep(min(5.0, sf.heartbeat_seconds))  # a running trial of a dead worker may come back
+            continue
+        progress(study, _run_trial(study, trial, objective, sf))
     return study
 
 

@@ -16,6 +16,7 @@ for every epoch left, plus a margin. Single-objective studies use Optuna's media
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -28,7 +29,6 @@ from typing import Any
 
 import optuna
 import torch
-from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
@@ -37,7 +37,9 @@ from nas.arch import ArchConfig
 from nas.baselines import ExternalNet, resolve_baseline
 from nas.cost import estimate
 from nas.data import LoadedData
+from nas.faults import injected_fault, step_hook
 from nas.measure import resolve_device
+from nas.storage import StorageError, fail_stale_trials, open_storage
 from nas.studyfile import StudyFile
 from nas.train import EpochMetrics, TrialResult, train_trial
 
@@ -48,10 +50,6 @@ optuna.logging.set_verbosity(optuna.logging.ERROR)  # our progress lines say wha
 # Costs known before training, from the closed form (or fvcore for baselines).
 PRIOR_COSTS = ("flops", "params")
 WAIT_POLL_SECONDS = 1.0
-
-
-class StorageError(ValueError):
-    """A storage URL or file that cannot be opened; the message names it."""
 
 
 def make_sampler(sf: StudyFile) -> optuna.samplers.BaseSampler:
@@ -67,24 +65,6 @@ def make_sampler(sf: StudyFile) -> optuna.samplers.BaseSampler:
     if sf.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.GridSampler(sf.space.grid(), seed=seed)
-
-
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """A journal file path (the default) or any Optuna storage URL."""
-    if "://" not in url:
-        path = Path(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
-    try:
-        return optuna.storages.RDBStorage(
-            url,
-            heartbeat_interval=30,
-            grace_period=90,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
-            engine_kwargs={"pool_pre_ping": True},
-        )
-    except Exception as err:  # SQLAlchemy and drivers raise many kinds; the user needs the URL and why
-        raise StorageError(f"cannot open storage {url}: {type(err).__name__}: {str(err).splitlines()[0]}") from err
 
 
 def _commit() -> str:
@@ -127,7 +107,7 @@ def open_study(sf: StudyFile, *, storage: str | None = None, data: LoadedData | 
     pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=sf.pruning.min_epochs)
     try:
         study = optuna.create_study(
-            storage=open_storage(url),
+            storage=open_storage(url, heartbeat_seconds=sf.heartbeat_seconds),
             study_name=sf.name,
             directions=[
                 StudyDirection.MAXIMIZE if d == "maximize" else StudyDirection.MINIMIZE for d in sf.directions()
@@ -230,13 +210,18 @@ class Objective:
         if done is not None:
             return self._reuse(trial, done)
         seen: list[float] = []
+        fault = injected_fault(trial.number)
+        recipe = self.sf.recipe
+        if fault == "nan":
+            recipe = dataclasses.replace(recipe, lr=1e12, warmup_fraction=0.0)
         result = train_trial(
             config=net,
             data=self.data,
-            recipe=self.sf.recipe,
+            recipe=recipe,
             device=self.device,
             progress=self.progress,
             on_epoch=lambda m: self._should_stop(trial, m, costs, seen),
+            on_step=step_hook(fault),
         )
         return self._store(trial, result)
 
@@ -276,6 +261,7 @@ class Objective:
             if not any(t.state == TrialState.RUNNING and t.number < trial.number for t in twins):
                 return None
             time.sleep(WAIT_POLL_SECONDS)
+            fail_stale_trials(trial.study, heartbeat_seconds=self.sf.heartbeat_seconds)  # a dead twin frees us
 
     def _reuse(self, trial: optuna.Trial, twin: FrozenTrial) -> tuple[float, ...]:
         source = twin.user_attrs.get(R.REUSED_FROM, twin.number)

@@ -42,6 +42,7 @@ _TABLES = ("ablation", "constraints", "data", "pruning", "recipe", "study")
 _STUDY_KEYS = (
     "baselines",
     "device",
+    "heartbeat_seconds",
     "name",
     "objectives",
     "sampler",
@@ -49,6 +50,7 @@ _STUDY_KEYS = (
     "space",
     "storage",
     "time_limit_minutes",
+    "trial_timeout_minutes",
     "trials",
 )
 _REQUIRED = {"name": "a study name", "space": "a search-space name or path", "trials": "an integer >= 1"}
@@ -173,6 +175,8 @@ class StudyFile:
     constraints: Constraints = dataclasses.field(default_factory=Constraints)
     pruning: Pruning = dataclasses.field(default_factory=Pruning)
     ablation: Ablation | None = None
+    trial_timeout_minutes: float | None = None  # a trial running longer is stopped and recorded as failed
+    heartbeat_seconds: int = 30  # running trials beat this often; silent for 4 beats means the worker died
 
     def __post_init__(self) -> None:
         parts: dict[str, Any] = dict(
@@ -216,6 +220,14 @@ class StudyFile:
             if not is_number(self.time_limit_minutes) or self.time_limit_minutes <= 0:
                 raise bad_value("StudyFile", "time_limit_minutes", self.time_limit_minutes, "a number > 0 is required")
             object.__setattr__(self, "time_limit_minutes", float(self.time_limit_minutes))
+        if self.trial_timeout_minutes is not None:
+            if not is_number(self.trial_timeout_minutes) or self.trial_timeout_minutes <= 0:
+                raise bad_value(
+                    "StudyFile", "trial_timeout_minutes", self.trial_timeout_minutes, "a number > 0 is required"
+                )
+            object.__setattr__(self, "trial_timeout_minutes", float(self.trial_timeout_minutes))
+        if not is_int(self.heartbeat_seconds) or self.heartbeat_seconds < 1:
+            raise bad_value("StudyFile", "heartbeat_seconds", self.heartbeat_seconds, "an integer >= 1 is required")
         if not is_int(self.seed) or self.seed < 0:
             raise bad_value("StudyFile", "seed", self.seed, "an integer >= 0 is required")
         if self.storage is not None and (not isinstance(self.storage, str) or "://" not in self.storage):
@@ -381,6 +393,8 @@ def load_study_file(path: str | Path) -> StudyFile:
         "constraints": constraints,
         "pruning": pruning,
         "ablation": ablation,
+        "trial_timeout_minutes": study.get("trial_timeout_minutes"),
+        "heartbeat_seconds": study.get("heartbeat_seconds", 30),
     }
     try:
         return StudyFile(**fields)

@@ -15,7 +15,8 @@ from optuna.trial import TrialState
 from nas import records as R
 from nas.data import DataConfig, load_data
 from nas.runner import run_worker
-from nas.study import Objective, StorageError, open_study
+from nas.storage import StorageError
+from nas.study import Objective, open_study
 from nas.studyfile import load_study_file
 from nas.train import EpochMetrics
 

@@ -108,7 +108,10 @@ BAD_STUDY = {
         study_text() + "epoch = 2\n",
         "unknown key recipe.epoch (valid keys: amp, batch_size, channels_last, compile, epochs,",
     ),
-    "unknown study key": (study_text(trails=3), "unknown key study.trails (valid keys: baselines, device, name,"),
+    "unknown study key": (
+        study_text(trails=3),
+        "unknown key study.trails (valid keys: baselines, device, heartbeat_seconds, name,",
+    ),
     "unknown table": (study_text() + "[sudy]\n", "unknown table [sudy] (valid tables: ablation, constraints, data,"),
     "study not a table": ("study = 3\n", "study = 3 is invalid: a table [study] is required"),
     "no study table": ("[recipe]\nepochs = 1\n", "a [study] table is required"),

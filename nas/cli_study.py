@@ -80,6 +80,34 @@ def cmd_trials(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from nas.records import load_records
+    from nas.storage import budget_used
+
+    study = _load_existing(args)
+    records = load_records(study)
+    counts = Counter(r.status for r in records)
+    print(f"study {study.study_name}: {budget_used(study.trials)} trials counted against the budget")
+    print("  " + ", ".join(f"{status} {n}" for status, n in sorted(counts.items())))
+    for r in records:
+        if r.status == "running":
+            print(f"  running: trial {r.number} {r.connectivity or ''} since {r.datetime_start}")
+    front = sorted(study.best_trials, key=lambda t: t.values[0], reverse=True)
+    print(f"  Pareto front: {len(front)} trials")
+    for t in front[:10]:
+        metrics = t.user_attrs.get("metrics", {})
+        print(
+            f"    trial {t.number}: {t.user_attrs.get('baseline') or t.user_attrs.get('connectivity')}, "
+            + ", ".join(
+                f"{name} {value:.4g}" for name, value in zip(study.user_attrs["objectives"], t.values, strict=True)
+            )
+            + (f" ({metrics.get('params'):,} params)" if metrics.get("params") else "")
+        )
+    return 0
+
+
 def cmd_ablate(args: argparse.Namespace) -> int:
     from nas.ablate import run_ablation
 
@@ -124,6 +152,10 @@ def add_study_commands(sub: Any) -> None:
     trials.add_argument("--csv", help="write a CSV file here")
     trials.add_argument("--parquet", help="write a Parquet file here")
     trials.set_defaults(func=cmd_trials)
+
+    status = sub.add_parser("status", help="trials per status, running trials and the front so far")
+    _study_args(status)
+    status.set_defaults(func=cmd_status)
 
     ablate = sub.add_parser("ablate", help="compare connectivity modes at matched parameters or FLOPs")
     _study_args(ablate, out=True)

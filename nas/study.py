@@ -39,7 +39,7 @@ from nas.cost import estimate
 from nas.data import LoadedData
 from nas.faults import injected_fault, step_hook
 from nas.measure import resolve_device
-from nas.storage import StorageError, fail_stale_trials, open_storage
+from nas.storage import ClaimLock, StorageError, fail_stale_trials, open_storage
 from nas.studyfile import StudyFile
 from nas.train import EpochMetrics, TrialResult, train_trial
 
@@ -130,10 +130,11 @@ def open_study(sf: StudyFile, *, storage: str | None = None, data: LoadedData | 
             f"study {sf.name!r} in {url} optimises {existing}, but {sf.path} asks for {list(sf.objectives)}; "
             "use a new study name"
         )
-    queued = {t.user_attrs.get(R.BASELINE) for t in study.get_trials(deepcopy=False)}
-    for name in sf.baselines:
-        if name not in queued:
-            study.enqueue_trial({}, user_attrs={R.BASELINE: name}, skip_if_exists=False)
+    with ClaimLock(url, sf.name).hold():  # workers starting together enqueue each baseline once
+        queued = {t.user_attrs.get(R.BASELINE) for t in study.get_trials(deepcopy=False)}
+        for name in sf.baselines:
+            if name not in queued:
+                study.enqueue_trial({}, user_attrs={R.BASELINE: name}, skip_if_exists=False)
     return study
 
 

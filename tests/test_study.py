@@ -222,6 +222,9 @@ def test_report_and_trials_commands(tmp_path: Path) -> None:
     exp = nas("trials", str(path), "--csv", str(tmp_path / "t.csv"), cwd=tmp_path)
     assert exp.returncode == 0, exp.stderr
     assert len((tmp_path / "t.csv").read_text().strip().splitlines()) == 3
+    status = nas("status", str(path), cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    assert "study t: 2 trials counted against the budget" in status.stdout and "Pareto front:" in status.stdout
     missing = write_study(tmp_path, name="never_run")
     none = nas("report", str(missing), cwd=tmp_path)
     assert none.returncode == 2 and "no study 'never_run'" in none.stderr

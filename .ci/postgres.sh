@@ -7,7 +7,7 @@ SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 version=$(ls /usr/lib/postgresql | sort -n | tail -n 1)
 pg_lsclusters -h | grep -q "^$version main" || $SUDO pg_createcluster "$version" main >/dev/null
-$SUDO pg_ctlcluster "$version" main start 2>/dev/null || true
+$SUDO pg_ctlcluster "$version" main start >/dev/null 2>&1 || true
 for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 && break; sleep 1; done
 as_postgres psql -q -c "DO \$\$BEGIN CREATE ROLE nas LOGIN PASSWORD 'nas'; EXCEPTION WHEN duplicate_object THEN NULL; END\$\$;" >/dev/null
 as_postgres psql -qtAc "SELECT 1 FROM pg_database WHERE datname = 'nas_test'" | grep -q 1 || as_postgres createdb -O nas nas_test

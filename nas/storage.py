@@ -190,6 +190,14 @@ class Heartbeat:
 
 
 def _process_gone(pid: int) -> bool:
+    """True when no live process has this pid; a zombie (killed, not yet reaped) is gone too."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+    except (OSError, IndexError):
+        pass  # no /proc (macOS): ask the kernel
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

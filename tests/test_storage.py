@@ -157,9 +157,11 @@ def test_killed_worker_trial_is_rerun_with_the_same_parameters(tmp_path: Path, s
         nas("worker", str(path), "--storage", storage, cwd=tmp_path, faults="1:hang", wait=False) for _ in range(2)
     ]
     victim = wait_for_running(path, storage, 1)
-    os.kill(victim, signal.SIGKILL)
+    os.kill(victim, signal.SIGKILL)  # not reaped until the survivor is done: a zombie counts as dead
+    survivor = next(w for w in workers if w.pid != victim)
+    survivor.wait(timeout=300)
     for w in workers:
-        w.wait(timeout=300)
+        w.wait(timeout=60)
     study = load(path, storage)
     lost = next(t for t in study.trials if t.number == 1)
     assert lost.state == TrialState.FAIL

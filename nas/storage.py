@@ -221,8 +221,9 @@ def fail_stale_trials(study: optuna.Study, *, heartbeat_seconds: float) -> list[
         beat = t.user_attrs.get(HEARTBEAT)
         if worker.get("host") == host and isinstance(worker.get("pid"), int):
             gone = _process_gone(worker["pid"])
-        else:
-            gone = beat is not None and now - float(beat) > 4 * heartbeat_seconds
+        else:  # another machine's worker, or one that died before its first beat
+            last = float(beat) if beat is not None else (t.datetime_start.timestamp() if t.datetime_start else now)
+            gone = now - last > 4 * heartbeat_seconds
         if not gone:
             continue
         why = f"worker {worker.get('host')}:{worker.get('pid')} died during the trial"

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
-from nas.arch import ArchNet
+from nas.arch import ArchConfig, ArchNet
 from nas.checkpoint import load_checkpoint
 from nas.cost import estimate
 from nas.data import DataConfig, LoadedData, load_data
 from nas.recipe import Recipe
-from nas.train import EpochMetrics, evaluate_split, train_trial
+from nas.train import EpochMetrics, TrialResult, evaluate_split, train_trial
 from tests.conftest import digits_net
 
-FAST = dict(measure_latency=False)
 # Digits has 1,293 training images: small batches and a high rate give enough steps in 2 epochs.
-DIGITS_RECIPE = Recipe(epochs=2, batch_size=32, lr=0.2, **FAST)  # type: ignore[arg-type]
+DIGITS_RECIPE = Recipe(epochs=2, batch_size=32, lr=0.2, measure_latency=False)
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +28,12 @@ def digits() -> LoadedData:
 
 
 net = digits_net
+
+
+def one_epoch(data: LoadedData, config: ArchConfig, **kwargs: Any) -> TrialResult:
+    """One epoch at batch 64 on CPU, quietly: the shape of most failure-path tests."""
+    recipe = Recipe(epochs=1, batch_size=64, measure_latency=False)
+    return train_trial(config=config, data=data, recipe=recipe, device="cpu", progress=False, **kwargs)
 
 
 def live_models() -> int:
@@ -62,7 +69,7 @@ def test_result_carries_costs_measurements_and_provenance(digits: LoadedData) ->
 
 
 def test_same_seed_same_metrics(digits: LoadedData) -> None:
-    recipe = Recipe(epochs=1, batch_size=64, seed=3, **FAST)  # type: ignore[arg-type]
+    recipe = Recipe(epochs=1, batch_size=64, seed=3, measure_latency=False)
     runs = [train_trial(config=net(drop_rate=0.1), data=digits, recipe=recipe, device="cpu", progress=False)]
     runs.append(train_trial(config=net(drop_rate=0.1), data=digits, recipe=recipe, device="cpu", progress=False))
     strip = [[(m.train_loss, m.train_accuracy, m.val_loss, m.val_accuracy) for m in r.history] for r in runs]
@@ -70,7 +77,7 @@ def test_same_seed_same_metrics(digits: LoadedData) -> None:
     other = train_trial(
         config=net(drop_rate=0.1),
         data=digits,
-        recipe=Recipe(epochs=1, batch_size=64, seed=4, **FAST),  # type: ignore[arg-type]
+        recipe=Recipe(epochs=1, batch_size=64, seed=4, measure_latency=False),
         device="cpu",
         progress=False,
     )
@@ -79,14 +86,14 @@ def test_same_seed_same_metrics(digits: LoadedData) -> None:
 
 def test_non_finite_loss_fails_the_trial_and_frees_the_model(digits: LoadedData) -> None:
     before = live_models()
-    recipe = Recipe(epochs=3, batch_size=32, lr=1e12, warmup_fraction=0.0, **FAST)  # type: ignore[arg-type]
+    recipe = Recipe(epochs=3, batch_size=32, lr=1e12, warmup_fraction=0.0, measure_latency=False)
     result = train_trial(config=net(), data=digits, recipe=recipe, device="cpu", progress=False)
     assert result.status == "failed"
     assert result.reason is not None and "non-finite training loss" in result.reason and "epoch 1" in result.reason
     assert live_models() == before
 
 
-def _oom(times: int) -> tuple[list[tuple[int, int]], object]:
+def _oom(times: int) -> tuple[list[tuple[int, int]], Callable[[int, int], None]]:
     calls: list[tuple[int, int]] = []
 
     def hook(epoch: int, step: int) -> None:
@@ -100,14 +107,7 @@ def _oom(times: int) -> tuple[list[tuple[int, int]], object]:
 def test_out_of_memory_retries_in_memory_efficient_mode(digits: LoadedData) -> None:
     before = live_models()
     _, hook = _oom(times=1)
-    result = train_trial(
-        config=net(),
-        data=digits,
-        recipe=Recipe(epochs=1, batch_size=64, **FAST),  # type: ignore[arg-type]
-        device="cpu",
-        progress=False,
-        on_step=hook,
-    )  # type: ignore[arg-type]
+    result = one_epoch(digits, net(), on_step=hook)
     assert result.status == "complete"
     assert result.memory_efficient and result.batch_size == 64
     assert any("retried in memory-efficient mode" in n for n in result.notes)
@@ -117,14 +117,7 @@ def test_out_of_memory_retries_in_memory_efficient_mode(digits: LoadedData) -> N
 
 def test_out_of_memory_without_bottleneck_halves_the_batch(digits: LoadedData) -> None:
     _, hook = _oom(times=1)
-    result = train_trial(
-        config=net(bn_size=0),
-        data=digits,
-        recipe=Recipe(epochs=1, batch_size=64, **FAST),  # type: ignore[arg-type]
-        device="cpu",
-        progress=False,
-        on_step=hook,
-    )  # type: ignore[arg-type]
+    result = one_epoch(digits, net(bn_size=0), on_step=hook)
     assert result.status == "complete"
     assert result.batch_size == 32 and not result.memory_efficient
 
@@ -132,14 +125,7 @@ def test_out_of_memory_without_bottleneck_halves_the_batch(digits: LoadedData) -
 def test_out_of_memory_twice_is_infeasible(digits: LoadedData) -> None:
     before = live_models()
     _, hook = _oom(times=2)
-    result = train_trial(
-        config=net(),
-        data=digits,
-        recipe=Recipe(epochs=1, batch_size=64, **FAST),  # type: ignore[arg-type]
-        device="cpu",
-        progress=False,
-        on_step=hook,
-    )  # type: ignore[arg-type]
+    result = one_epoch(digits, net(), on_step=hook)
     assert result.status == "infeasible"
     assert result.reason is not None and "out of memory again" in result.reason and "injected" in result.reason
     assert live_models() == before
@@ -153,15 +139,15 @@ def test_memory_budget_switches_modes_before_training(digits: LoadedData) -> Non
     result = train_trial(
         config=net(),
         data=digits,
-        recipe=Recipe(epochs=1, batch_size=64, memory_budget_gb=budget, **FAST),  # type: ignore[arg-type]
+        recipe=Recipe(epochs=1, batch_size=64, memory_budget_gb=budget, measure_latency=False),
         device="cpu",
         progress=False,
     )
     assert result.status == "complete"
     assert result.memory_efficient and result.batch_size == 64
     calls, hook = _oom(times=0)
-    tiny_budget = Recipe(epochs=1, batch_size=64, memory_budget_gb=fixed / 2 / 2**30, **FAST)  # type: ignore[arg-type]
-    refused = train_trial(config=net(), data=digits, recipe=tiny_budget, device="cpu", progress=False, on_step=hook)  # type: ignore[arg-type]
+    tiny_budget = Recipe(epochs=1, batch_size=64, memory_budget_gb=fixed / 2 / 2**30, measure_latency=False)
+    refused = train_trial(config=net(), data=digits, recipe=tiny_budget, device="cpu", progress=False, on_step=hook)
     assert refused.status == "infeasible" and "exceeds the budget" in (refused.reason or "")
     assert calls == []  # nothing was trained
 
@@ -176,7 +162,7 @@ def test_epoch_callback_can_stop_a_trial(digits: LoadedData) -> None:
     result = train_trial(
         config=net(),
         data=digits,
-        recipe=Recipe(epochs=5, batch_size=128, **FAST),  # type: ignore[arg-type]
+        recipe=Recipe(epochs=5, batch_size=128, measure_latency=False),
         device="cpu",
         progress=False,
         on_epoch=stop_after_two,
@@ -190,7 +176,7 @@ def test_checkpoint_round_trip(digits: LoadedData, tmp_path: Path) -> None:
     result = train_trial(
         config=net(),
         data=digits,
-        recipe=Recipe(epochs=1, batch_size=64, **FAST),  # type: ignore[arg-type]
+        recipe=Recipe(epochs=1, batch_size=64, measure_latency=False),
         device="cpu",
         progress=False,
         checkpoint_path=path,
@@ -212,7 +198,7 @@ def test_plain_log_lines_when_not_on_a_terminal(digits: LoadedData, capsys: pyte
     train_trial(
         config=net(),
         data=digits,
-        recipe=Recipe(epochs=2, batch_size=128, **FAST),  # type: ignore[arg-type]
+        recipe=Recipe(epochs=2, batch_size=128, measure_latency=False),
         device="cpu",
         progress=True,
     )

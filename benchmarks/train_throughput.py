@@ -7,6 +7,7 @@ there, and on CUDA uses bf16 autocast, channels_last and (per its recipe) torch.
 
     python benchmarks/train_throughput.py                       # CPU-sized run
     python benchmarks/train_throughput.py --images 50000 --epochs 3 --compile on   # on a GPU
+    python benchmarks/train_throughput.py --arch torchvision:resnet18:cifar --batch-size 512   # the anchor ResNet-18
 
 Prints one table, last, and writes the same numbers as JSON with --out.
 """
@@ -24,7 +25,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from nas.arch import build_model, get_preset
+from nas.arch import ArchConfig, build_model
+from nas.baselines import ExternalNet, resolve_baseline
 from nas.data import AugmentConfig, LoadedData, Split
 from nas.measure import environment, resolve_device, synchronize
 from nas.recipe import Recipe
@@ -54,10 +56,16 @@ class _PILDataset(Dataset[tuple[torch.Tensor, int]]):
         return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
 
 
+def network(arch: str) -> ArchConfig | ExternalNet:
+    """A preset or torchvision:<model>[:cifar] (e.g. torchvision:resnet18:cifar), for CIFAR-shaped data."""
+    return resolve_baseline(arch, in_channels=3, num_classes=10)
+
+
 def tutorial_loop(arch: str, images: np.ndarray, labels: np.ndarray, device: torch.device, workers: int) -> float:
     """Images per second of one epoch of the tutorial loop, after 3 warm-up steps."""
     torch.manual_seed(0)
-    model = build_model(get_preset(arch)).to(device)
+    net = network(arch)
+    model = (net.build() if isinstance(net, ExternalNet) else build_model(net)).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
     loader = DataLoader(
         _PILDataset(images, labels),
@@ -104,7 +112,7 @@ def trainer_default(
         resident=True,
     )
     recipe = Recipe(epochs=args.epochs, batch_size=args.batch_size, compile=args.compile, measure_latency=False)
-    result = train_trial(config=get_preset(arch), data=data, recipe=recipe, device=device, progress=False)
+    result = train_trial(config=network(arch), data=data, recipe=recipe, device=device, progress=False)
     if result.status != "complete":
         raise SystemExit(f"trainer run {result.status}: {result.reason}")
     return result.history[-1].images_per_second
@@ -112,7 +120,7 @@ def trainer_default(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--arch", default="densenet_bc_100_k12")
+    parser.add_argument("--arch", default="densenet_bc_100_k12", help="a preset or torchvision:<model>")
     parser.add_argument("--images", type=int, default=768, help="synthetic training images")
     parser.add_argument("--epochs", type=int, default=2, help="trainer epochs; the last one is timed")
     parser.add_argument(

@@ -17,6 +17,7 @@ from torch import nn
 from nas.arch import PRESETS, ArchConfig, get_preset
 
 TORCHVISION_PREFIX = "torchvision:"
+CIFAR_SUFFIX = ":cifar"
 
 
 def torchvision_models() -> list[str]:
@@ -32,19 +33,31 @@ class ExternalNet:
     name: str  # torchvision's name, e.g. resnet18
     in_channels: int
     num_classes: int
+    # ResNet-style models only: a 3x3/1 first conv and no max pool, as the CIFAR ResNets (and
+    # DESIGN.md's anchor) use on small images.
+    cifar_stem: bool = False
     connectivity: str = "baseline"
 
     def build(self) -> nn.Module:
         import torchvision
 
         model: nn.Module = torchvision.models.get_model(self.name, weights=None, num_classes=self.num_classes)
-        if self.in_channels != 3:
+        if self.cifar_stem:
+            conv1 = model.get_submodule("conv1")
+            assert isinstance(conv1, nn.Conv2d)  # resolve_baseline admits ResNet-style models only
+            model.conv1 = nn.Conv2d(self.in_channels, conv1.out_channels, 3, padding=1, bias=False)
+            model.maxpool = nn.Identity()
+        elif self.in_channels != 3:
             _adapt_first_conv(model, self.in_channels)
         return model
 
+    @property
+    def label(self) -> str:
+        return f"{TORCHVISION_PREFIX}{self.name}{CIFAR_SUFFIX if self.cifar_stem else ''}"
+
     def to_dict(self) -> dict[str, Any]:
         return {
-            "model": f"{TORCHVISION_PREFIX}{self.name}",
+            "model": self.label,
             "connectivity": self.connectivity,
             "in_channels": self.in_channels,
             "num_classes": self.num_classes,
@@ -76,15 +89,21 @@ def _adapt_first_conv(model: nn.Module, in_channels: int) -> None:
 
 
 def resolve_baseline(name: str, *, in_channels: int, num_classes: int) -> ArchConfig | ExternalNet:
-    """A preset name or `torchvision:<model>`, sized for the dataset."""
+    """A preset name or `torchvision:<model>` (`torchvision:<model>:cifar` for the CIFAR stem),
+    sized for the dataset."""
     if name.startswith(TORCHVISION_PREFIX):
-        model = name[len(TORCHVISION_PREFIX) :]
+        model = name.removeprefix(TORCHVISION_PREFIX)
+        cifar = model.endswith(CIFAR_SUFFIX)
+        model = model.removesuffix(CIFAR_SUFFIX)
         known = torchvision_models()
         if model not in known:
-            raise ValueError(f"unknown torchvision model {model!r}; valid models are {known}")
-        return ExternalNet(model, in_channels, num_classes)
+            raise ValueError(f"{model!r} is not a torchvision classification model (valid: {', '.join(known)})")
+        if cifar and not (model.startswith(("resnet", "resnext", "wide_resnet"))):
+            raise ValueError(f"{model!r}: the {CIFAR_SUFFIX} stem is for ResNet-style models (conv1 and maxpool)")
+        return ExternalNet(model, in_channels, num_classes, cifar_stem=cifar)
     if name not in PRESETS:
         raise ValueError(
-            f"unknown baseline {name!r}; use a preset ({', '.join(sorted(PRESETS))}) or torchvision:<model>"
+            f"{name!r} is neither a preset (valid presets: {', '.join(sorted(PRESETS))}) "
+            f"nor torchvision:<model>[{CIFAR_SUFFIX}]"
         )
     return get_preset(name, in_channels=in_channels, num_classes=num_classes)

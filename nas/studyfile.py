@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.arch.config import CONNECTIVITIES
-from nas.arch.presets import PRESETS
+from nas.baselines import resolve_baseline
 from nas.checks import bad_value, is_int, is_number
 from nas.data import AugmentConfig, DataConfig
 from nas.recipe import Recipe
@@ -34,7 +34,6 @@ ABLATION_MATCHES: dict[str, str] = {
     "params": "the parameter count",
     "flops": "the FLOPs per image (fvcore convention)",
 }
-TORCHVISION_PREFIX = "torchvision:"
 # A study name names its folder under runs/: no separators, no '..', no markup.
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
@@ -76,17 +75,11 @@ def _str_tuple(owner: str, name: str, value: Any) -> tuple[str, ...]:
 
 def baseline_problem(name: str) -> str | None:
     """Why `name` is not a baseline (a preset or torchvision:<classification model>), or None."""
-    if name.startswith(TORCHVISION_PREFIX):
-        import torchvision  # only studies with such a baseline pay for the import
-
-        models = torchvision.models.list_models(module=torchvision.models)
-        model = name.removeprefix(TORCHVISION_PREFIX)
-        if model in models:
-            return None
-        return f"{model!r} is not a torchvision classification model (valid: {', '.join(models)})"
-    if name in PRESETS:
-        return None
-    return f"{name!r} is neither a preset (valid presets: {', '.join(sorted(PRESETS))}) nor torchvision:<model>"
+    try:
+        resolve_baseline(name, in_channels=3, num_classes=10)
+    except ValueError as err:
+        return str(err)
+    return None
 
 
 @dataclass(frozen=True)

@@ -242,3 +242,19 @@ def test_single_objective_study_stops_at_its_time_limit(tmp_path: Path) -> None:
     study = run_worker(sf)
     assert 1 <= len(study.trials) < 50  # stopped by the 1.2 s limit, not the budget
     assert study.best_trial.values == [max(t.values[0] for t in study.trials if t.values)]
+
+
+def test_cifar_stem_resnet_baseline() -> None:
+    from nas.baselines import ExternalNet, resolve_baseline
+    from nas.cost import count_params
+
+    net = resolve_baseline("torchvision:resnet18:cifar", in_channels=1, num_classes=10)
+    assert isinstance(net, ExternalNet) and net.cifar_stem and net.to_dict()["model"] == "torchvision:resnet18:cifar"
+    model = net.build()
+    # torchvision's resnet18 with 10 classes, its 7x7 stem conv (3 -> 64) swapped for a 3x3 one (1 -> 64).
+    assert count_params(model) == 11_689_512 - 990 * 513 - 3 * 64 * 49 + 1 * 64 * 9
+    import torch
+
+    assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
+    with pytest.raises(ValueError, match=r"the :cifar stem is for ResNet-style models"):
+        resolve_baseline("torchvision:vgg11:cifar", in_channels=3, num_classes=10)

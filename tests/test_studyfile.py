@@ -50,7 +50,7 @@ def test_fashion_mnist_gpu_and_ablation_studies() -> None:
     gpu = load_study_file(STUDIES / "fashion_mnist_gpu.toml")
     assert (gpu.device, gpu.sampler, gpu.trials, gpu.space.name) == ("cuda", "nsga2", 200, "cifar_bc")
     assert gpu.objectives == ("val_accuracy", "flops", "latency_ms")
-    assert gpu.baselines == ("densenet_bc_100_k12", "torchvision:resnet18")
+    assert gpu.baselines == ("densenet_bc_100_k12", "torchvision:resnet18:cifar")
     assert gpu.constraints == Constraints(max_params=2_000_000)
     assert (gpu.data.name, gpu.recipe.epochs, gpu.recipe.batch_size) == ("fashion_mnist", 15, 256)
     ablation = load_study_file(STUDIES / "connectivity_ablation.toml")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -26,8 +27,9 @@ from nas import records as R
 from nas.arch import ArchConfig
 from nas.cost import estimate
 from nas.data import LoadedData, load_data
+from nas.runner import run_claimed_trial
 from nas.space import load_space, resolve_space_path
-from nas.study import Objective, TrialFailed, open_study
+from nas.study import Objective, open_study
 from nas.studyfile import StudyFile
 
 # Mode -> (primary width knob, secondary knob for fine matching when the primary's steps are coarse).
@@ -134,22 +136,6 @@ def _interval(values: list[float]) -> tuple[float, float, float, float]:
     return mean, std, mean - half, mean + half
 
 
-def _run_one(study: optuna.Study, objective: Objective, net: ArchConfig, key: dict[str, Any]) -> None:
-    trial = study.ask()
-    trial.set_user_attr(ABLATION_KEY, key)
-    try:
-        values = objective.run_network(trial, net)
-    except optuna.TrialPruned:
-        study.tell(trial, state=TrialState.PRUNED)
-    except (TrialFailed, Exception) as err:
-        if R.REASON not in trial.user_attrs:
-            trial.set_user_attr(R.STATUS, "failed")
-            trial.set_user_attr(R.REASON, f"{type(err).__name__}: {err}")
-        study.tell(trial, state=TrialState.FAIL)
-    else:
-        study.tell(trial, values)
-
-
 def run_ablation(
     sf: StudyFile, *, storage: str | None = None, device: str | None = None
 ) -> tuple[optuna.Study, list[dict[str, Any]], Path]:
@@ -181,7 +167,10 @@ def run_ablation(
             )
             widths = ", ".join(f"{k}={v}" for k, v in m.widths.items())
             print(f"ablation: {mode} {widths} ({ab.match} {m.cost:,}), seed {seed}", flush=True)
-            _run_one(study, Objective(seeded, data, device=device or sf.device), m.config, key)
+            objective = Objective(seeded, data, device=device or sf.device)
+            trial = study.ask()
+            trial.set_user_attr(ABLATION_KEY, key)
+            run_claimed_trial(study, trial, functools.partial(objective.run_network, net=m.config), seeded)
     rows = ablation_table(study, matched, tolerance=ab.tolerance)
     return study, rows, _write_csv(sf.run_dir() / "ablation.csv", rows)
 

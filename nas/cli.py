@@ -13,7 +13,7 @@ from nas.arch.config import CONNECTIVITIES, ArchConfig
 from nas.arch.presets import PRESETS, get_preset
 from nas.checkpoint import load_checkpoint
 from nas.cli_study import add_study_commands
-from nas.cost import CostEstimate, estimate
+from nas.cost import CostEstimate, estimate, human
 from nas.data import DATASETS, DataConfig, load_data
 from nas.errors import UsageError
 from nas.measure import resolve_device
@@ -64,13 +64,6 @@ def _load_config(target: str, overrides: dict[str, Any]) -> tuple[ArchConfig, tu
     return ArchConfig.from_dict({**data, **overrides}), None
 
 
-def _human(n: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.2f}{unit}"
-    return str(int(n))
-
-
 def format_table(est: CostEstimate) -> str:
     """The per-stage table that `nas arch` prints."""
     cfg = est.config
@@ -87,7 +80,7 @@ def format_table(est: CostEstimate) -> str:
                 f"{p.channels_in} -> {p.channels_out}",
                 f"{p.height}x{p.width}",
                 f"{p.params:,}",
-                _human(p.flops),
+                human(p.flops),
                 f"{act / 2**20:.2f}",
             )
         )
@@ -99,7 +92,7 @@ def format_table(est: CostEstimate) -> str:
         "",
         "",
         f"{est.params:,}",
-        _human(est.flops),
+        human(est.flops),
         f"{act_total / 2**20:.2f}",
     )
     widths = [max(len(r[i]) for r in [header, *rows, total]) for i in range(len(header))]

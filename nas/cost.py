@@ -203,6 +203,14 @@ def estimate(config: ArchConfig, *, input_size: tuple[int, int, int]) -> CostEst
     return est
 
 
+def human(n: float) -> str:
+    """A count in K, M or G with two decimals, for tables and progress lines."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f}{unit}"
+    return str(int(n))
+
+
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -260,4 +268,12 @@ def count_flops(model: nn.Module, *, input_size: tuple[int, int, int]) -> FlopCo
     return FlopCount(total, by_module, unsupported)
 
 
-__all__ = ["CostEstimate", "FlopCount", "PartCost", "count_flops", "count_params", "estimate"]
+__all__ = [
+    "CostEstimate",
+    "FlopCount",
+    "PartCost",
+    "count_flops",
+    "count_params",
+    "estimate",
+    "human",
+]

@@ -14,24 +14,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas import records as R
+from nas.cost import human
 from nas.data import LoadedData, load_data
 from nas.storage import ClaimLock, Heartbeat, budget_used, fail_stale_trials
 from nas.study import Objective, open_study
 from nas.studyfile import StudyFile
-
-
-def _fmt(value: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(value) >= scale:
-            return f"{value / scale:.2f}{unit}"
-    return f"{value:.0f}"
 
 
 class _Progress:
@@ -57,7 +51,7 @@ class _Progress:
         print(
             f"{self.label}[{done}/{self.budget}] trial {trial.number} {what} {status}"
             + (f" val {acc:.1%}" if acc is not None else "")
-            + (f" {_fmt(flops)} FLOPs" if flops is not None else "")
+            + (f" {human(flops)} FLOPs" if flops is not None else "")
             + f" | front {len(front)} trials, best {best:.1%} | {elapsed:.0f}s elapsed, ~{left:.0f}s left"
             + (
                 f"\n{self.label}  reason: {attrs[R.REASON]}"
@@ -108,13 +102,15 @@ def _claim(study: optuna.Study, lock: ClaimLock, budget: int) -> optuna.Trial | 
         return study.ask()
 
 
-def _run_trial(study: optuna.Study, trial: optuna.Trial, objective: Objective, sf: StudyFile) -> FrozenTrial:
+def run_claimed_trial(
+    study: optuna.Study, trial: optuna.Trial, run: Callable[[optuna.Trial], tuple[float, ...]], sf: StudyFile
+) -> FrozenTrial:
     """Run one claimed trial with a heartbeat and the time limit; record how it ended."""
     state, values = TrialState.FAIL, None
     with Heartbeat(study, trial, sf.heartbeat_seconds):
         try:
             with _time_limit(sf.trial_timeout_minutes):
-                values = objective(trial)
+                values = run(trial)
             state = TrialState.COMPLETE
         except optuna.TrialPruned:
             state = TrialState.PRUNED
@@ -157,7 +153,7 @@ def run_worker(
                 break
             time.sleep(min(5.0, sf.heartbeat_seconds))  # a running trial of a dead worker may come back
             continue
-        progress(study, _run_trial(study, trial, objective, sf))
+        progress(study, run_claimed_trial(study, trial, objective, sf))
     return study
 
 

@@ -29,6 +29,7 @@ from nas.cost import estimate
 from nas.data import LoadedData, load_data
 from nas.runner import run_claimed_trial
 from nas.space import load_space, resolve_space_path
+from nas.storage import ClaimLock
 from nas.study import Objective, open_study
 from nas.studyfile import StudyFile
 
@@ -146,6 +147,7 @@ def run_ablation(
     data = load_data(sf.data)
     # Ablation runs are fixed networks told to the study directly; no sampler proposes them.
     study = open_study(dataclasses.replace(sf, sampler="random"), storage=storage, data=data)
+    lock = ClaimLock(storage or sf.storage_url(), sf.name)
     base = base_config(sf, data)
     no_pruning = dataclasses.replace(sf.pruning, enabled=False)  # a fair comparison trains every run fully
     done = {
@@ -167,7 +169,7 @@ def run_ablation(
             )
             widths = ", ".join(f"{k}={v}" for k, v in m.widths.items())
             print(f"ablation: {mode} {widths} ({ab.match} {m.cost:,}), seed {seed}", flush=True)
-            objective = Objective(seeded, data, device=device or sf.device)
+            objective = Objective(seeded, data, device=device or sf.device, lock=lock)
             trial = study.ask()
             trial.set_user_attr(ABLATION_KEY, key)
             run_claimed_trial(study, trial, functools.partial(objective.run_network, net=m.config), seeded)

@@ -41,6 +41,7 @@ CONNECTIVITY = "connectivity"  # mode, or "baseline" family name for torchvision
 RECIPE_HASH = "recipe_hash"
 BASELINE = "baseline"  # the baseline's name for fixed baseline trials
 REUSED_FROM = "reused_from"  # trial number whose result was reused
+TRAINS = "trains"  # True on the one running trial that trains its network; its twins wait for it
 METRICS = "metrics"  # dict: every objective name above that was measured, and more
 HISTORY = "history"  # list of per-epoch dicts (epoch, train_loss, ..., val_accuracy)
 ENVIRONMENT = "environment"  # device and versions

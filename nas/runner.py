@@ -136,10 +136,10 @@ def run_worker(
     url = storage or sf.storage_url()
     data = data if data is not None else load_data(sf.data)
     study = open_study(sf, storage=url, data=data)
-    objective = Objective(sf, data, device=device or sf.device)
+    lock = ClaimLock(url, sf.name)
+    objective = Objective(sf, data, device=device or sf.device, lock=lock)
     budget = trials if trials is not None else sf.trials
     deadline = time.monotonic() + sf.time_limit_minutes * 60 if sf.time_limit_minutes else None
-    lock = ClaimLock(url, sf.name)
     progress = _Progress(budget, len(study.get_trials(deepcopy=False, states=_FINISHED)), label)
     while True:
         for number in fail_stale_trials(study, heartbeat_seconds=sf.heartbeat_seconds):

@@ -147,8 +147,11 @@ def recipe_hash(sf: StudyFile) -> str:
 class Objective:
     """The trial function every worker runs."""
 
-    def __init__(self, sf: StudyFile, data: LoadedData, *, device: str, progress: bool = False) -> None:
+    def __init__(
+        self, sf: StudyFile, data: LoadedData, *, device: str, lock: ClaimLock, progress: bool = False
+    ) -> None:
         self.sf, self.data, self.device, self.progress = sf, data, device, progress
+        self.lock = lock  # the study's claim lock: deciding who trains a network is one step across workers
         if "peak_memory" in sf.objectives and resolve_device(device).type != "cuda":
             raise ValueError(
                 f"{sf.path}: objective peak_memory needs a CUDA device (a CPU process has no per-trial peak); "
@@ -243,24 +246,33 @@ class Objective:
         return self._values(metrics)
 
     def _wait_for_twin(self, trial: optuna.Trial, arch_hash: str) -> FrozenTrial | None:
-        """A finished trial of the same network and recipe, waiting for one that is running.
+        """A finished trial of the same network and recipe, or None once this trial is the one to train it.
 
-        When two workers draw the same network at once, the lower trial number trains it and the
-        other waits and reuses; a twin that fails leaves this trial to train.
+        Looking for twins and claiming the training is one step under the study's claim lock, so of
+        twins drawn at once by several workers exactly one trains; the others wait and reuse its
+        result, and one of them takes over if it fails or its worker dies.
         """
+        claimed: bool | None = trial.user_attrs.get(R.TRAINS)
         while True:
-            twins = [
-                t
-                for t in trial.study.get_trials(deepcopy=False)
-                if t.number != trial.number
-                and t.user_attrs.get(R.ARCH_HASH) == arch_hash
-                and t.user_attrs.get(R.RECIPE_HASH) == self.recipe_hash
-            ]
-            finished = [t for t in twins if t.state == TrialState.COMPLETE and t.user_attrs.get(R.STATUS) != "rejected"]
-            if finished:
-                return min(finished, key=lambda t: t.number)
-            if not any(t.state == TrialState.RUNNING and t.number < trial.number for t in twins):
-                return None
+            with self.lock.hold():
+                twins = [
+                    t
+                    for t in trial.study.get_trials(deepcopy=False)
+                    if t.number != trial.number
+                    and t.user_attrs.get(R.ARCH_HASH) == arch_hash
+                    and t.user_attrs.get(R.RECIPE_HASH) == self.recipe_hash
+                ]
+                finished = [
+                    t for t in twins if t.state == TrialState.COMPLETE and t.user_attrs.get(R.STATUS) != "rejected"
+                ]
+                if finished:
+                    return min(finished, key=lambda t: t.number)
+                trains = not any(t.state == TrialState.RUNNING and t.user_attrs.get(R.TRAINS) for t in twins)
+                if trains != claimed:  # written only when it changes: waiting polls, the storage need not hear it
+                    trial.set_user_attr(R.TRAINS, trains)
+                    claimed = trains
+                if trains:
+                    return None
             time.sleep(WAIT_POLL_SECONDS)
             fail_stale_trials(trial.study, heartbeat_seconds=self.sf.heartbeat_seconds)  # a dead twin frees us
 

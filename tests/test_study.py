@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import optuna
@@ -14,7 +15,7 @@ from optuna.trial import TrialState
 from nas import records as R
 from nas.data import DataConfig, load_data
 from nas.runner import run_worker
-from nas.storage import StorageError
+from nas.storage import ClaimLock, StorageError
 from nas.study import Objective, open_study
 from nas.studyfile import load_study_file
 from nas.train import EpochMetrics
@@ -145,6 +146,44 @@ def test_duplicate_architectures_train_once(tmp_path: Path) -> None:
     assert all(t.user_attrs[R.HISTORY] == trials[0].user_attrs[R.HISTORY] for t in trials)
 
 
+def test_twin_drawn_later_under_a_lower_number_waits_for_the_one_training(tmp_path: Path) -> None:
+    # Worker B asked trial 1 and started training its network before worker A, holding trial 0,
+    # drew the same network: A must wait and reuse, not train it a second time.
+    sf = load_study_file(write_study(tmp_path, trials=2))
+    data = load_data(DataConfig(name="digits"))
+    study = open_study(sf, data=data)
+    objective = Objective(sf, data, device="cpu", lock=ClaimLock(sf.storage_url(), sf.name))
+    first, second = study.ask(), study.ask()
+    for t in (first, second):
+        t.set_user_attr(R.ARCH_HASH, "same")
+        t.set_user_attr(R.RECIPE_HASH, objective.recipe_hash)
+    assert objective._wait_for_twin(second, "same") is None  # no twin trains it: trial 1 does
+    waited: list[optuna.trial.FrozenTrial | None] = []
+    waiter = threading.Thread(target=lambda: waited.append(objective._wait_for_twin(first, "same")))
+    waiter.start()
+    waiter.join(timeout=3.0)
+    assert waiter.is_alive()  # trial 0 waits for trial 1 although its number is lower
+    second.set_user_attr(R.STATUS, "complete")
+    study.tell(second, [0.9, 100.0])
+    waiter.join(timeout=30.0)
+    assert [t.number for t in waited if t is not None] == [1]
+    assert study.trials[0].user_attrs[R.TRAINS] is False and study.trials[1].user_attrs[R.TRAINS] is True
+
+
+def test_twin_takes_over_when_the_one_training_fails(tmp_path: Path) -> None:
+    sf = load_study_file(write_study(tmp_path, trials=2))
+    data = load_data(DataConfig(name="digits"))
+    study = open_study(sf, data=data)
+    objective = Objective(sf, data, device="cpu", lock=ClaimLock(sf.storage_url(), sf.name))
+    first, second = study.ask(), study.ask()
+    for t in (first, second):
+        t.set_user_attr(R.ARCH_HASH, "same")
+        t.set_user_attr(R.RECIPE_HASH, objective.recipe_hash)
+    assert objective._wait_for_twin(first, "same") is None
+    study.tell(first, state=TrialState.FAIL)
+    assert objective._wait_for_twin(second, "same") is None  # nobody else trains it now
+
+
 def test_baselines_are_enqueued_once_and_trained_with_the_recipe(tmp_path: Path) -> None:
     path = write_study(tmp_path, trials=2, baselines='["plain20", "torchvision:resnet18"]', epochs=1)
     sf = load_study_file(path)
@@ -168,7 +207,7 @@ def test_pareto_aware_stopping_rule(tmp_path: Path) -> None:
         system_attrs={"constraints:memory": -1.0},
     )
     study.add_trial(front)
-    objective = Objective(sf, data, device="cpu")
+    objective = Objective(sf, data, device="cpu", lock=ClaimLock(sf.storage_url(), sf.name))
     trial = study.ask()
 
     def epoch(e: int, acc: float) -> EpochMetrics:

@@ -11,6 +11,8 @@ PostgreSQL (or other SQLAlchemy) URL serves workers on many machines. For both:
   (RetryHeartbeatStaleTrialCallback). On a journal, the trial records its worker (host, pid) and a
   heartbeat attribute; a trial whose worker process is gone (same host) or whose heartbeat is
   older than `grace` is failed and re-queued the same way;
+* a trial whose worker died between claiming it and its first beat has no heartbeat to go
+  stale: it is failed and re-queued once its start is older than `grace`, on both storages;
 * a trial lost that way is recorded as failed with its reason and does not count against the
   budget: its re-run does.
 
@@ -42,7 +44,7 @@ from nas import records as R
 # Optuna marks the heartbeat and its retry callback experimental; users need not hear it each run.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
-WORKER = "worker"  # trial user attr: {"host": ..., "pid": ...}
+WORKER = "worker"  # trial user attr: {"host": ..., "pid": ..., "trial": its trial number}
 HEARTBEAT = "heartbeat"  # trial user attr (journal only): time.time() of the last beat
 FAILED_TRIAL, RETRY_HISTORY = R.FAILED_TRIAL, R.RETRY_HISTORY
 
@@ -179,7 +181,7 @@ class Heartbeat:
                 self._beat()
 
     def __enter__(self) -> Heartbeat:
-        self.trial.set_user_attr(WORKER, {"host": socket.gethostname(), "pid": os.getpid()})
+        self.trial.set_user_attr(WORKER, {"host": socket.gethostname(), "pid": os.getpid(), "trial": self.trial.number})
         self._beat()
         self._thread.start()
         return self
@@ -187,6 +189,10 @@ class Heartbeat:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def _started_at(trial: FrozenTrial, now: float) -> float:
+    return trial.datetime_start.timestamp() if trial.datetime_start else now
 
 
 def _process_gone(pid: int) -> bool:
@@ -210,23 +216,33 @@ def _process_gone(pid: int) -> bool:
 def fail_stale_trials(study: optuna.Study, *, heartbeat_seconds: float) -> list[int]:
     """Fail and re-queue the running trials whose worker died; returns their numbers."""
     storage = study._storage
-    if isinstance(storage, BaseHeartbeat) and is_heartbeat_enabled(storage):  # a database: Optuna's heartbeat
+    database = isinstance(storage, BaseHeartbeat) and is_heartbeat_enabled(storage)
+    lost: list[int] = []
+    if database:  # Optuna's heartbeat watches every trial that beat once
         before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
         optuna.storages.fail_stale_trials(study)
         after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-        return sorted(before - after)
-    host, now, lost = socket.gethostname(), time.time(), []
+        lost = sorted(before - after)
+    host, now = socket.gethostname(), time.time()
     for t in study.get_trials(deepcopy=True, states=(TrialState.RUNNING,)):
         worker = t.user_attrs.get(WORKER) or {}
         beat = t.user_attrs.get(HEARTBEAT)
-        if worker.get("host") == host and isinstance(worker.get("pid"), int):
+        # A re-run on a database starts with a copy of the dead trial's attrs: its own worker names it.
+        started = bool(worker) and worker.get("trial", t.number) == t.number
+        if database and started:
+            continue
+        if started and worker.get("host") == host and isinstance(worker.get("pid"), int):
             gone = _process_gone(worker["pid"])
-        else:  # another machine's worker, or one that died before its first beat
-            last = float(beat) if beat is not None else (t.datetime_start.timestamp() if t.datetime_start else now)
+        else:  # another machine's worker, or one that died between claiming the trial and its first beat
+            last = float(beat) if started and beat is not None else _started_at(t, now)
             gone = now - last > 4 * heartbeat_seconds
         if not gone:
             continue
-        why = f"worker {worker.get('host')}:{worker.get('pid')} died during the trial"
+        why = (
+            f"worker {worker.get('host')}:{worker.get('pid')} died during the trial"
+            if started
+            else f"its worker died before the trial's first heartbeat (none for {now - _started_at(t, now):.0f} s)"
+        )
         try:
             storage.set_trial_user_attr(t._trial_id, R.STATUS, "failed")
             storage.set_trial_user_attr(t._trial_id, R.REASON, f"{why}; re-queued with the same parameters")

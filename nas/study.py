@@ -45,6 +45,8 @@ from nas.train import EpochMetrics, TrialResult, train_trial
 
 # Optuna marks TPE's `group` and the heartbeat retry as experimental; users need not hear it each run.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+# Our runner beats for the trials it asks for (nas.storage.Heartbeat); Optuna expects optimize() to.
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used", category=UserWarning)
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # our progress lines say what happened
 
 # Costs known before training, from the closed form (or fvcore for baselines).

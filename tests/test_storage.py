@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from nas.report import write_report
 from nas.report_data import compute_report_data
 from nas.runner import run_worker
 from nas.storage import FAILED_TRIAL, WORKER, budget_used, open_storage, repair_journal
+from nas.study import open_study
 from nas.studyfile import load_study_file
 
 LOCAL_POSTGRES = "postgresql://nas:nas@127.0.0.1:5432/nas_test"
@@ -172,6 +174,25 @@ def test_killed_worker_trial_is_rerun_with_the_same_parameters(tmp_path: Path, s
     assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
     record = next(r for r in R.load_records(study) if r.number == 1)
     assert record.status == "failed" and record.reason and "re-" in record.reason
+
+
+def test_trial_whose_worker_died_before_its_first_beat_is_rerun(tmp_path: Path, storage: str) -> None:
+    path = study_file(tmp_path, trials=3)
+    study = open_study(load_study_file(path), storage=storage)
+    study.ask()  # claimed, then its worker died before the heartbeat started
+    # A database re-run starts with a copy of the dead trial's attrs, its worker's included.
+    study.ask().set_user_attr(WORKER, {"host": socket.gethostname(), "pid": os.getpid(), "trial": 99})
+    time.sleep(4.5)  # past the grace of 4 heartbeats (heartbeat_seconds = 1)
+    run = nas("run", str(path), "--storage", storage, "--no-report", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr.read() if run.stderr else ""
+    study = load(path, storage)
+    records = {r.number: r for r in R.load_records(study)}
+    for lost in (0, 1):
+        assert records[lost].status == "failed"
+        assert "before the trial's first heartbeat" in (records[lost].reason or "")
+    assert sorted(t.system_attrs.get(FAILED_TRIAL, -1) for t in study.trials) == [-1, -1, -1, 0, 1]
+    assert budget_used(study.trials) == 3 and len(study.trials) == 5
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
 
 
 def test_journal_next_run_requeues_a_killed_trial(tmp_path: Path) -> None:

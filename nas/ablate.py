@@ -28,7 +28,7 @@ from nas.arch import ArchConfig
 from nas.cost import estimate
 from nas.data import LoadedData, load_data
 from nas.runner import run_claimed_trial
-from nas.space import load_space, resolve_space_path
+from nas.space_file import load_space, resolve_space_path
 from nas.storage import ClaimLock
 from nas.study import Objective, open_study
 from nas.studyfile import StudyFile

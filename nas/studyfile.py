@@ -19,7 +19,8 @@ from nas.checks import bad_value, is_int, is_number
 from nas.data import AugmentConfig, DataConfig
 from nas.recipe import Recipe
 from nas.records import OBJECTIVES
-from nas.space import SearchSpace, load_space, resolve_space_path
+from nas.space import SearchSpace
+from nas.space_file import load_space, resolve_space_path
 from nas.tomlfile import check_keys, jsonable, read_toml, show
 
 SAMPLERS: dict[str, str] = {

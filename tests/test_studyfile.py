@@ -10,7 +10,7 @@ import pytest
 from nas.arch import CONNECTIVITIES
 from nas.data import AugmentConfig, DataConfig
 from nas.recipe import Recipe
-from nas.space import SPACE_DIR, load_space
+from nas.space_file import SPACE_DIR, load_space
 from nas.studyfile import Ablation, Constraints, Pruning, StudyFile, StudyFileError, load_study_file
 
 STUDIES = Path(__file__).resolve().parent.parent / "studies"

@@ -264,9 +264,10 @@ class Objective:
                     and t.user_attrs.get(R.ARCH_HASH) == arch_hash
                     and t.user_attrs.get(R.RECIPE_HASH) == self.recipe_hash
                 ]
+                # A complete twin first; a pruned one would be stopped again against a front that only grew.
                 finished = [
                     t for t in twins if t.state == TrialState.COMPLETE and t.user_attrs.get(R.STATUS) != "rejected"
-                ]
+                ] or [t for t in twins if t.state == TrialState.PRUNED]
                 if finished:
                     return min(finished, key=lambda t: t.number)
                 trains = not any(t.state == TrialState.RUNNING and t.user_attrs.get(R.TRAINS) for t in twins)
@@ -283,9 +284,14 @@ class Objective:
         for key in (R.METRICS, R.HISTORY, R.ENVIRONMENT, R.NOTES):
             if key in twin.user_attrs:
                 trial.set_user_attr(key, twin.user_attrs[key])
+        trial.set_user_attr(R.REUSED_FROM, source)
+        if twin.state == TrialState.PRUNED:
+            trial.set_user_attr(R.STATUS, "pruned")
+            why = f"same network and recipe as trial {source}, stopped early there: {twin.user_attrs.get(R.REASON)}"
+            trial.set_user_attr(R.REASON, why)
+            raise optuna.TrialPruned(why)
         original = twin.user_attrs.get(R.STATUS, "complete")
         trial.set_user_attr(R.STATUS, "infeasible" if original == "infeasible" else "reused")
-        trial.set_user_attr(R.REUSED_FROM, source)
         trial.set_user_attr(R.REASON, f"same network and recipe as trial {source}: result reused, not retrained")
         for key, value in twin.constraints.items():
             trial.set_constraint(key, value)

@@ -184,6 +184,34 @@ def test_twin_takes_over_when_the_one_training_fails(tmp_path: Path) -> None:
     assert objective._wait_for_twin(second, "same") is None  # nobody else trains it now
 
 
+def test_network_stopped_early_once_is_not_trained_again(tmp_path: Path) -> None:
+    (tmp_path / "one_net.toml").write_text(ONE_NET_SPACE)
+    sf = load_study_file(write_study(tmp_path, trials=2, space=str(tmp_path / "one_net.toml")))
+    data = load_data(DataConfig(name="digits"))
+    study = open_study(sf, data=data)
+    objective = Objective(sf, data, device="cpu", lock=ClaimLock(sf.storage_url(), sf.name))
+    net = sf.space.config({"connectivity": "dense"}, in_channels=1, num_classes=10)
+    history = [{"epoch": 1, "val_accuracy": 0.125}]  # no real run ends with exactly this
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=TrialState.PRUNED,
+            user_attrs={
+                R.ARCH_HASH: net.arch_hash(),
+                R.RECIPE_HASH: objective.recipe_hash,
+                R.STATUS: "pruned",
+                R.REASON: "cannot reach the front",
+                R.HISTORY: history,
+            },
+        )
+    )
+    run_worker(sf)
+    again = study.trials[1]
+    assert again.state == TrialState.PRUNED
+    assert again.user_attrs[R.STATUS] == "pruned" and again.user_attrs[R.REUSED_FROM] == 0
+    assert again.user_attrs[R.REASON].endswith("stopped early there: cannot reach the front")
+    assert again.user_attrs[R.HISTORY] == history  # copied, not trained
+
+
 def test_baselines_are_enqueued_once_and_trained_with_the_recipe(tmp_path: Path) -> None:
     path = write_study(tmp_path, trials=2, baselines='["plain20", "torchvision:resnet18"]', epochs=1)
     sf = load_study_file(path)

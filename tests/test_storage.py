@@ -122,12 +122,12 @@ def load(path: Path, storage: str) -> optuna.Study:
 
 
 def wait_for_running(path: Path, storage: str, number: int, timeout: float = 120) -> int:
-    """The pid of the worker running trial `number`, once it runs."""
+    """The pid of the worker running trial `number`, once it has drawn its network (params stored)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         try:
             for t in load(path, storage).get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-                if t.number == number and WORKER in t.user_attrs:
+                if t.number == number and WORKER in t.user_attrs and R.ARCH_HASH in t.user_attrs:
                     return int(t.user_attrs[WORKER]["pid"])
         except KeyError:
             pass  # the study is not created yet

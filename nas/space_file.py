@@ -6,6 +6,8 @@ Parsing lives here and sampling in `nas.space`, so the rules of the file format 
 from __future__ import annotations
 
 import dataclasses
+import site
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,23 @@ from nas.checks import is_int, is_number
 from nas.space import BLOCKS, DATASET_FIELDS, FIELD_KINDS, KNOB_TYPES, NOT_SEARCHABLE, Knob, SearchSpace, field_value
 from nas.tomlfile import check_keys, invalid, read_toml, reason, same, show
 
-SPACE_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
+_SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def shipped_dir(kind: str, *, source_root: Path = _SOURCE_ROOT, prefixes: tuple[str, ...] | None = None) -> Path:
+    """`kind` (search_spaces, studies) of the source tree (a checkout, an editable install), else the
+    copy an install puts under <prefix>/share/densenas/ (pyproject's data-files)."""
+    source = source_root / kind
+    if source.is_dir():
+        return source
+    for prefix in prefixes if prefixes is not None else (sys.prefix, site.getuserbase()):
+        installed = Path(prefix) / "share" / "densenas" / kind
+        if installed.is_dir():
+            return installed
+    return source  # none: errors name where the files belong
+
+
+SPACE_DIR = shipped_dir("search_spaces")
 _TOP_KEYS = ("description", "fixed", "knobs", "name")
 _KNOB_KEYS = ("choices", "high", "log", "low", "step", "type", "when")
 _RANGE_KEYS = ("high", "log", "low", "step", "type")
@@ -204,4 +222,4 @@ def resolve_space_path(name_or_path: str, *, relative_to: Path | None = None) ->
     return path
 
 
-__all__ = ["SPACE_DIR", "load_space", "resolve_space_path", "shipped_spaces"]
+__all__ = ["SPACE_DIR", "load_space", "resolve_space_path", "shipped_dir", "shipped_spaces"]

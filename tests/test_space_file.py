@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from nas.space_file import SPACE_DIR, load_space, resolve_space_path
+from nas.space_file import SPACE_DIR, load_space, resolve_space_path, shipped_dir
 
 
 def write(tmp_path: Path, text: str, name: str = "space.toml") -> Path:
     path = tmp_path / name
     path.write_text(text)
     return path
+
+
+def test_shipped_files_are_found_in_the_source_tree_then_where_an_install_put_them(tmp_path: Path) -> None:
+    source, prefix, user = tmp_path / "src", tmp_path / "venv", tmp_path / "user"
+    (user / "share" / "densenas" / "search_spaces").mkdir(parents=True)
+    prefixes = (str(prefix), str(user))
+    assert shipped_dir("search_spaces", source_root=source, prefixes=prefixes) == user / "share/densenas/search_spaces"
+    (prefix / "share" / "densenas" / "search_spaces").mkdir(parents=True)
+    assert (
+        shipped_dir("search_spaces", source_root=source, prefixes=prefixes) == prefix / "share/densenas/search_spaces"
+    )
+    (source / "search_spaces").mkdir(parents=True)
+    assert shipped_dir("search_spaces", source_root=source, prefixes=prefixes) == source / "search_spaces"
+    assert shipped_dir("studies", source_root=source, prefixes=prefixes) == source / "studies"  # none: named anyway
+
+
+def test_an_install_carries_every_shipped_space_and_study() -> None:
+    root = SPACE_DIR.parent
+    data_files = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["data-files"]
+    for kind in ("search_spaces", "studies"):
+        (pattern,) = data_files[f"share/densenas/{kind}"]
+        assert sorted(root.glob(pattern)) == sorted((root / kind).glob("*.toml")) != []
 
 
 def test_resolve_space_path(tmp_path: Path) -> None:

@@ -146,9 +146,8 @@ def test_duplicate_architectures_train_once(tmp_path: Path) -> None:
     assert all(t.user_attrs[R.HISTORY] == trials[0].user_attrs[R.HISTORY] for t in trials)
 
 
-def test_twin_drawn_later_under_a_lower_number_waits_for_the_one_training(tmp_path: Path) -> None:
-    # Worker B asked trial 1 and started training its network before worker A, holding trial 0,
-    # drew the same network: A must wait and reuse, not train it a second time.
+def two_twins(tmp_path: Path) -> tuple[optuna.Study, Objective, optuna.Trial, optuna.Trial]:
+    """Trials 0 and 1, running, that drew the same network with the same recipe."""
     sf = load_study_file(write_study(tmp_path, trials=2))
     data = load_data(DataConfig(name="digits"))
     study = open_study(sf, data=data)
@@ -157,6 +156,13 @@ def test_twin_drawn_later_under_a_lower_number_waits_for_the_one_training(tmp_pa
     for t in (first, second):
         t.set_user_attr(R.ARCH_HASH, "same")
         t.set_user_attr(R.RECIPE_HASH, objective.recipe_hash)
+    return study, objective, first, second
+
+
+def test_twin_drawn_later_under_a_lower_number_waits_for_the_one_training(tmp_path: Path) -> None:
+    # Worker B asked trial 1 and started training its network before worker A, holding trial 0,
+    # drew the same network: A must wait and reuse, not train it a second time.
+    study, objective, first, second = two_twins(tmp_path)
     assert objective._wait_for_twin(second, "same") is None  # no twin trains it: trial 1 does
     waited: list[optuna.trial.FrozenTrial | None] = []
     waiter = threading.Thread(target=lambda: waited.append(objective._wait_for_twin(first, "same")))
@@ -171,14 +177,7 @@ def test_twin_drawn_later_under_a_lower_number_waits_for_the_one_training(tmp_pa
 
 
 def test_twin_takes_over_when_the_one_training_fails(tmp_path: Path) -> None:
-    sf = load_study_file(write_study(tmp_path, trials=2))
-    data = load_data(DataConfig(name="digits"))
-    study = open_study(sf, data=data)
-    objective = Objective(sf, data, device="cpu", lock=ClaimLock(sf.storage_url(), sf.name))
-    first, second = study.ask(), study.ask()
-    for t in (first, second):
-        t.set_user_attr(R.ARCH_HASH, "same")
-        t.set_user_attr(R.RECIPE_HASH, objective.recipe_hash)
+    study, objective, first, second = two_twins(tmp_path)
     assert objective._wait_for_twin(first, "same") is None
     study.tell(first, state=TrialState.FAIL)
     assert objective._wait_for_twin(second, "same") is None  # nobody else trains it now

@@ -142,8 +142,8 @@ def run_worker(
     deadline = time.monotonic() + sf.time_limit_minutes * 60 if sf.time_limit_minutes else None
     progress = _Progress(budget, len(study.get_trials(deepcopy=False, states=_FINISHED)), label)
     while True:
-        for number in fail_stale_trials(study, heartbeat_seconds=sf.heartbeat_seconds):
-            print(f"{label}trial {number} lost its worker: failed and re-queued with the same parameters", flush=True)
+        for number, why in fail_stale_trials(study, heartbeat_seconds=sf.heartbeat_seconds).items():
+            print(f"{label}trial {number} lost: {why}", flush=True)
         if deadline is not None and time.monotonic() >= deadline:
             print(f"{label}time limit of {sf.time_limit_minutes} minutes reached", flush=True)
             break

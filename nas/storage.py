@@ -14,7 +14,8 @@ PostgreSQL (or other SQLAlchemy) URL serves workers on many machines. For both:
 * a trial whose worker died between claiming it and its first beat has no heartbeat to go
   stale: it is failed and re-queued once its start is older than `grace`, on both storages;
 * a trial lost that way is recorded as failed with its reason and does not count against the
-  budget: its re-run does.
+  budget: its re-run does. A trial is re-queued at most MAX_RERUNS times in a row, so a network
+  that crashes every worker that runs it ends as failed instead of taking every worker down.
 
 A journal whose last line was torn by a crash is repaired before use: the torn bytes are moved
 to `<journal>.torn` and the file is cut back to its last complete line.
@@ -47,6 +48,7 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 WORKER = "worker"  # trial user attr: {"host": ..., "pid": ..., "trial": its trial number}
 HEARTBEAT = "heartbeat"  # trial user attr (journal only): time.time() of the last beat
 FAILED_TRIAL, RETRY_HISTORY = R.FAILED_TRIAL, R.RETRY_HISTORY
+MAX_RERUNS = 3  # re-runs of one lost trial in a row, as Optuna's retry callback counts them
 
 
 class StorageError(ValueError):
@@ -96,7 +98,7 @@ def open_storage(url: str, *, heartbeat_seconds: int = 30) -> optuna.storages.Ba
             url,
             heartbeat_interval=heartbeat_seconds,
             grace_period=4 * heartbeat_seconds,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RERUNS),
             engine_kwargs={"pool_pre_ping": True},
         )
     except Exception as err:  # SQLAlchemy and the drivers raise many kinds; the user needs the URL and why
@@ -213,16 +215,19 @@ def _process_gone(pid: int) -> bool:
     return False
 
 
-def fail_stale_trials(study: optuna.Study, *, heartbeat_seconds: float) -> list[int]:
-    """Fail and re-queue the running trials whose worker died; returns their numbers."""
+def fail_stale_trials(study: optuna.Study, *, heartbeat_seconds: float) -> dict[int, str]:
+    """Fail the running trials whose worker died and re-queue them (at most MAX_RERUNS times in a row,
+    so a network that kills its process cannot take every worker down forever); returns number -> what
+    happened."""
     storage = study._storage
     database = isinstance(storage, BaseHeartbeat) and is_heartbeat_enabled(storage)
-    lost: list[int] = []
+    lost: dict[int, str] = {}
     if database:  # Optuna's heartbeat watches every trial that beat once
         before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
         optuna.storages.fail_stale_trials(study)
         after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-        lost = sorted(before - after)
+        for number in sorted(before - after):
+            lost[number] = f"its worker stopped beating: failed, re-queued at most {MAX_RERUNS} times in a row"
     host, now = socket.gethostname(), time.time()
     for t in study.get_trials(deepcopy=True, states=(TrialState.RUNNING,)):
         worker = t.user_attrs.get(WORKER) or {}
@@ -243,23 +248,31 @@ def fail_stale_trials(study: optuna.Study, *, heartbeat_seconds: float) -> list[
             if started
             else f"its worker died before the trial's first heartbeat (none for {now - _started_at(t, now):.0f} s)"
         )
+        history = [*t.system_attrs.get(RETRY_HISTORY, []), t.number]
+        requeue = len(history) <= MAX_RERUNS
+        if requeue:
+            why += "; re-queued with the same parameters"
+        else:
+            why += (
+                f"; not re-queued: {len(history)} workers died running these parameters (does the network crash them?)"
+            )
         try:
             storage.set_trial_user_attr(t._trial_id, R.STATUS, "failed")
-            storage.set_trial_user_attr(t._trial_id, R.REASON, f"{why}; re-queued with the same parameters")
+            storage.set_trial_user_attr(t._trial_id, R.REASON, why)
             if not storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
                 continue
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # another worker got there first
-        history = [*t.system_attrs.get(RETRY_HISTORY, []), t.number]
-        keep = {k: v for k, v in t.user_attrs.items() if k in (R.BASELINE,)}
-        study.add_trial(
-            optuna.trial.create_trial(
-                state=TrialState.WAITING,
-                params=t.params,
-                distributions=t.distributions,
-                user_attrs=keep,
-                system_attrs={FAILED_TRIAL: t.system_attrs.get(FAILED_TRIAL, t.number), RETRY_HISTORY: history},
+        if requeue:
+            keep = {k: v for k, v in t.user_attrs.items() if k in (R.BASELINE,)}
+            study.add_trial(
+                optuna.trial.create_trial(
+                    state=TrialState.WAITING,
+                    params=t.params,
+                    distributions=t.distributions,
+                    user_attrs=keep,
+                    system_attrs={FAILED_TRIAL: t.system_attrs.get(FAILED_TRIAL, t.number), RETRY_HISTORY: history},
+                )
             )
-        )
-        lost.append(t.number)
+        lost[t.number] = why
     return lost

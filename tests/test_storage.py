@@ -23,7 +23,15 @@ from nas import records as R
 from nas.report import write_report
 from nas.report_data import compute_report_data
 from nas.runner import run_worker
-from nas.storage import FAILED_TRIAL, WORKER, budget_used, open_storage, repair_journal
+from nas.storage import (
+    FAILED_TRIAL,
+    MAX_RERUNS,
+    WORKER,
+    budget_used,
+    fail_stale_trials,
+    open_storage,
+    repair_journal,
+)
 from nas.study import open_study
 from nas.studyfile import load_study_file
 
@@ -193,6 +201,22 @@ def test_trial_whose_worker_died_before_its_first_beat_is_rerun(tmp_path: Path, 
     assert sorted(t.system_attrs.get(FAILED_TRIAL, -1) for t in study.trials) == [-1, -1, -1, 0, 1]
     assert budget_used(study.trials) == 3 and len(study.trials) == 5
     assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+
+
+def test_a_trial_whose_workers_keep_dying_is_not_requeued_forever(tmp_path: Path, storage: str) -> None:
+    study = open_study(load_study_file(study_file(tmp_path, trials=1)), storage=storage)
+    for _ in range(MAX_RERUNS + 1):
+        trial = study.ask()  # the lost trial's re-run first; its worker dies before the first beat
+        time.sleep(1.2)  # past the grace of 4 heartbeats of 0.25 s
+        lost = fail_stale_trials(study, heartbeat_seconds=0.25)
+        assert list(lost) == [trial.number]
+    assert lost[trial.number].endswith(
+        "not re-queued: 4 workers died running these parameters (does the network crash them?)"
+    )
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+    assert budget_used(study.trials) == 1  # the chain counts once, as the failed trial it ends in
+    record = next(r for r in R.load_records(study) if r.number == trial.number)
+    assert record.status == "failed" and "not re-queued" in (record.reason or "")
 
 
 def test_journal_next_run_requeues_a_killed_trial(tmp_path: Path) -> None:

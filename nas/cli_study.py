@@ -41,7 +41,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from nas.runner import run_worker
 
     sf = _study_file(args.study)
-    run_worker(sf, storage=args.storage, device=args.device, trials=args.trials, label=args.label)
+    # A worker shares its study with others (`nas run --workers N`, other machines): its own seed.
+    run_worker(sf, storage=args.storage, device=args.device, trials=args.trials, label=args.label, distinct_seed=True)
     return 0
 
 

@@ -9,7 +9,11 @@ state, so re-running a finished study adds nothing.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
+import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -130,9 +134,16 @@ def run_worker(
     trials: int | None = None,
     data: LoadedData | None = None,
     label: str = "",
+    distinct_seed: bool = False,
 ) -> optuna.Study:
     """Claim and run trials until the study's budget is spent (default: the study file's) or
-    the time limit is up; wait for other workers' trials that may still come back re-queued."""
+    the time limit is up; wait for other workers' trials that may still come back re-queued.
+
+    `distinct_seed`: one of several workers; its sampler is seeded from the study seed and this
+    process, since workers seeded alike would all propose the same architectures.
+    """
+    if distinct_seed:
+        sf = dataclasses.replace(sf, seed=process_seed(sf.seed))
     url = storage or sf.storage_url()
     data = data if data is not None else load_data(sf.data)
     study = open_study(sf, storage=url, data=data)
@@ -155,6 +166,12 @@ def run_worker(
             continue
         progress(study, run_claimed_trial(study, trial, objective, sf))
     return study
+
+
+def process_seed(seed: int) -> int:
+    """The study seed mixed with this host and process."""
+    key = f"{seed}:{socket.gethostname()}:{os.getpid()}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:4], "big")
 
 
 def run_study(

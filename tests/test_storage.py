@@ -60,6 +60,24 @@ init_features = 8
 choices = ["dense"]
 """
 
+WIDE_SPACE = """
+name = "wide"
+[fixed]
+stem = "cifar"
+block_config = [2, 2]
+bn_size = 0
+[knobs.connectivity]
+choices = ["plain", "residual", "dense", "osp"]
+[knobs.growth_rate]
+type = "int"
+low = 4
+high = 256
+[knobs.init_features]
+type = "int"
+low = 8
+high = 256
+"""
+
 
 def postgres_url() -> str | None:
     url = os.environ.get("NAS_TEST_POSTGRES_URL")
@@ -160,6 +178,23 @@ def test_four_workers_run_exactly_the_budget(tmp_path: Path, storage: str) -> No
     assert {t.user_attrs[R.STATUS] for t in study.trials} <= {"complete", "reused"}
 
 
+def test_workers_seeded_alike_draw_their_own_architectures(tmp_path: Path, storage: str) -> None:
+    path = study_file(tmp_path, trials=2, space=WIDE_SPACE)
+    # Each worker hangs in its first trial, so trials 0 and 1 are drawn by different workers.
+    workers = [
+        nas("worker", str(path), "--storage", storage, cwd=tmp_path, faults="0:hang,1:hang", wait=False)
+        for _ in range(2)
+    ]
+    try:
+        assert len({wait_for_running(path, storage, n) for n in (0, 1)}) == 2
+        first, second = sorted(load(path, storage).trials, key=lambda t: t.number)
+        assert first.params != second.params  # one seed in the study file, yet not the same sequence
+    finally:
+        for w in workers:
+            w.kill()
+            w.wait()
+
+
 def test_killed_worker_trial_is_rerun_with_the_same_parameters(tmp_path: Path, storage: str) -> None:
     path = study_file(tmp_path, trials=4)
     # Trial 1 hangs, so its worker is certainly inside it when it is killed.
@@ -237,7 +272,7 @@ def test_journal_next_run_requeues_a_killed_trial(tmp_path: Path) -> None:
 def test_budget_holds_with_failures_workers_and_restarts(tmp_path: Path, storage: str) -> None:
     path = study_file(tmp_path, trials=6)
     run = nas(
-        "run", str(path), "--workers", "2", "--storage", storage, "--no-report", cwd=tmp_path, faults="0:error,2:nan"
+        "run", str(path), "--workers", "2", "--storage", storage, "--no-report", cwd=tmp_path, faults="0:error,1:nan"
     )
     assert run.returncode == 0
     study = load(path, storage)

@@ -60,6 +60,7 @@ init_features = 8
 choices = ["dense"]
 """
 
+# 4 x 61 x 57 networks: two draws are one network about once in 14,000.
 WIDE_SPACE = """
 name = "wide"
 [fixed]
@@ -71,11 +72,11 @@ choices = ["plain", "residual", "dense", "osp"]
 [knobs.growth_rate]
 type = "int"
 low = 4
-high = 256
+high = 64
 [knobs.init_features]
 type = "int"
 low = 8
-high = 256
+high = 64
 """
 
 
@@ -196,8 +197,9 @@ def test_workers_seeded_alike_draw_their_own_architectures(tmp_path: Path, stora
 
 
 def test_killed_worker_trial_is_rerun_with_the_same_parameters(tmp_path: Path, storage: str) -> None:
-    path = study_file(tmp_path, trials=4)
-    # Trial 1 hangs, so its worker is certainly inside it when it is killed.
+    path = study_file(tmp_path, trials=4, space=WIDE_SPACE)
+    # Trial 1 hangs, so its worker is certainly inside it when it is killed (a wide space: it draws
+    # a network of its own, not one it could reuse without training).
     workers = [
         nas("worker", str(path), "--storage", storage, cwd=tmp_path, faults="1:hang", wait=False) for _ in range(2)
     ]
@@ -256,7 +258,7 @@ def test_a_trial_whose_workers_keep_dying_is_not_requeued_forever(tmp_path: Path
 
 def test_journal_next_run_requeues_a_killed_trial(tmp_path: Path) -> None:
     storage = str(tmp_path / "runs" / "journal.log")
-    path = study_file(tmp_path, trials=3)
+    path = study_file(tmp_path, trials=3, space=WIDE_SPACE)  # trial 1 trains (and hangs): no twin to reuse
     worker = nas("worker", str(path), "--storage", storage, cwd=tmp_path, faults="1:hang", wait=False)
     os.kill(wait_for_running(path, storage, 1), signal.SIGKILL)
     worker.wait(timeout=60)

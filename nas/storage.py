@@ -246,7 +246,7 @@ def fail_stale_trials(study: optuna.Study, *, heartbeat_seconds: float) -> dict[
         why = (
             f"worker {worker.get('host')}:{worker.get('pid')} died during the trial"
             if started
-            else f"its worker died before the trial's first heartbeat (none for {now - _started_at(t, now):.0f} s)"
+            else f"its worker died before the trial's first heartbeat (none for {now - last:.0f} s)"
         )
         history = [*t.system_attrs.get(RETRY_HISTORY, []), t.number]
         requeue = len(history) <= MAX_RERUNS

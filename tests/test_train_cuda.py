@@ -1,6 +1,7 @@
 """The trainer's CUDA paths: bf16 autocast, channels_last, compile with CUDA graphs, memory back to baseline.
 
-Skipped without a GPU (CI has none); `benchmarks/gpu_check.sh` runs them in a session lent one.
+Skipped without a GPU (CI has none); `benchmarks/gpu_check.sh` runs them in a session lent one, with
+the CUDA cases of tests/arch/test_builder.py (memory-efficient mode equals normal mode).
 """
 
 from __future__ import annotations
@@ -10,11 +11,10 @@ import gc
 import pytest
 import torch
 
-from nas.arch import build_model
 from nas.data import DataConfig, LoadedData, load_data
 from nas.recipe import Recipe
 from nas.train import train_trial
-from tests.conftest import digits_net, tiny
+from tests.conftest import digits_net
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -56,25 +56,3 @@ def test_memory_is_back_to_baseline_after_a_trial(digits: LoadedData) -> None:
     # The splits' device copies stay cached for the next trial; the model and optimiser may not.
     cached = sum(s.images.numel() + 8 * s.labels.numel() for s in (digits.train, digits.val) if s.images is not None)
     assert torch.cuda.memory_allocated() - before <= cached + (1 << 20)
-
-
-def test_memory_efficient_matches_normal_on_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Same kernels in both modes: no autotuning, no TF32, deterministic cuDNN.
-    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
-    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
-    cfg = tiny("dense", drop_rate=0.2)
-    normal = build_model(cfg).cuda().train()
-    efficient = build_model(cfg.replace(memory_efficient=True)).cuda().train()
-    efficient.load_state_dict(normal.state_dict())
-    x = torch.randn(4, cfg.in_channels, 16, 16, device="cuda")
-    outputs, grads = [], []
-    for model in (normal, efficient):
-        torch.manual_seed(7)  # same dropout draws in both
-        out = model(x)
-        out.square().sum().backward()
-        outputs.append(out.detach())
-        grads.append([p.grad for p in model.parameters()])
-    torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-5, atol=1e-6)
-    for g_normal, g_efficient in zip(grads[0], grads[1], strict=True):
-        torch.testing.assert_close(g_normal, g_efficient, rtol=1e-5, atol=1e-6)

@@ -65,14 +65,24 @@ def test_layer_count_matches_block_config(mode: str) -> None:
     assert len(units) == 6
 
 
+CUDA = pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))
+
+
+@pytest.mark.parametrize("device", ["cpu", CUDA])
 @pytest.mark.parametrize("variant", [dict(), dict(drop_rate=0.3), dict(stem="imagenet")], ids=str)
 @pytest.mark.parametrize("mode", MODES)
-def test_memory_efficient_matches_normal(mode: str, variant: dict[str, object]) -> None:
+def test_memory_efficient_matches_normal(
+    mode: str, variant: dict[str, object], device: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Same kernels in both modes on CUDA: no autotuning, no TF32, deterministic cuDNN.
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     cfg = tiny(mode, **variant)
-    normal = build_model(cfg).train()
-    efficient = build_model(cfg.replace(memory_efficient=True)).train()
+    normal = build_model(cfg).to(device).train()
+    efficient = build_model(cfg.replace(memory_efficient=True)).to(device).train()
     efficient.load_state_dict(normal.state_dict())
-    x = _input(cfg)
+    x = _input(cfg).to(device)
     outputs, grads = [], []
     for model in (normal, efficient):
         torch.manual_seed(7)  # same dropout draws in both

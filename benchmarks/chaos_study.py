@@ -23,8 +23,8 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from nas import records as R
-from nas.storage import FAILED_TRIAL, WORKER, budget_used, open_storage, replaced_trials
+from nas.search import records as R
+from nas.search.storage import FAILED_TRIAL, WORKER, budget_used, open_storage, replaced_trials
 
 STUDY = """
 [study]

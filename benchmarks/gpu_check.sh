@@ -34,8 +34,8 @@ $PY -m pip install --quiet --no-index --find-links .device/wheels fvcore iopath 
 step "CUDA tests"
 # The pytest settings name optuna's warning class, absent there: this run sets its own.
 timeout 240 $PY -m pytest -q -p no:cacheprovider -o addopts="" -o filterwarnings="ignore::FutureWarning" \
-    tests/test_train_cuda.py "tests/test_data.py::test_batches_on_cuda_with_cpu_or_cuda_generator" \
-    tests/arch/test_builder.py -k "cuda or test_train_cuda" 2>&1 | tail -15
+    tests/train/test_trainer_cuda.py "tests/data/test_datasets.py::test_batches_on_cuda_with_cpu_or_cuda_generator" \
+    tests/arch/test_builder.py -k "cuda or test_trainer_cuda" 2>&1 | tail -15
 echo "pytest exit: ${PIPESTATUS[0]}" | tee "$OUT/tests.txt"
 
 step "anchor loop (../shared/anchors/gpu_anchor.py), three of its rows"

@@ -26,11 +26,11 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from nas.arch import ArchConfig, build_model
-from nas.baselines import ExternalNet, resolve_baseline
-from nas.data import AugmentConfig, LoadedData, Split
-from nas.measure import environment, resolve_device, synchronize
-from nas.recipe import Recipe
-from nas.train import train_trial
+from nas.arch.external import ExternalNet, resolve_baseline
+from nas.data.datasets import AugmentConfig, LoadedData, Split
+from nas.train.measure import environment, resolve_device, synchronize
+from nas.train.recipe import Recipe
+from nas.train.trainer import train_trial
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 

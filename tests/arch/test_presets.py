@@ -7,7 +7,7 @@ import torch
 import torchvision
 
 from nas.arch import PRESETS, build_model, get_preset
-from nas.cost import count_params, estimate
+from nas.arch.cost import count_params, estimate
 
 # Parameter counts measured by building the original code (DESIGN.md), typed here on purpose:
 # they are the external reference the builder must meet.

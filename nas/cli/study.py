@@ -1,0 +1,165 @@
+"""The `nas` commands that work on studies: run, worker, report, trials, ablate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from nas.errors import UsageError
+from nas.search.studyfile import StudyFile
+
+
+def _study_file(path: str) -> StudyFile:
+    from nas.search.studyfile import load_study_file
+
+    return load_study_file(path)
+
+
+def _write_report(study: Any, out_dir: Path, ablation: list[dict[str, Any]] | None = None) -> Path:
+    from nas.report.data import compute_report_data
+    from nas.report.page import write_report
+
+    return write_report(data=compute_report_data(study=study, ablation=ablation), out_dir=out_dir)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from nas.search.runner import run_study
+
+    sf = _study_file(args.study)
+    start = time.monotonic()
+    study = run_study(sf, trials=args.trials, workers=args.workers, storage=args.storage, device=args.device)
+    print(f"study {sf.name}: {len(study.trials)} trials in storage, {time.monotonic() - start:.0f} s this run")
+    if not args.no_report:
+        print(f"report: {_write_report(study, Path(args.out))}")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from nas.search.runner import run_worker
+
+    sf = _study_file(args.study)
+    # A worker shares its study with others (`nas run --workers N`, other machines): its own seed.
+    run_worker(sf, storage=args.storage, device=args.device, trials=args.trials, label=args.label, distinct_seed=True)
+    return 0
+
+
+def _load_existing(args: argparse.Namespace) -> Any:
+    from nas.search.storage import open_storage
+
+    sf = _study_file(args.study)
+    url = args.storage or sf.storage_url()
+    import optuna
+
+    try:
+        return optuna.load_study(study_name=sf.name, storage=open_storage(url))
+    except KeyError as err:
+        raise UsageError(f"no study {sf.name!r} in {url}: run `nas run {args.study}` first") from err
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    study = _load_existing(args)
+    ablation = None
+    sf = _study_file(args.study)
+    table = sf.run_dir() / "ablation.json"
+    if table.is_file():
+        ablation = json.loads(table.read_text())["rows"]
+    print(f"report: {_write_report(study, Path(args.out), ablation)}")
+    return 0
+
+
+def cmd_trials(args: argparse.Namespace) -> int:
+    from nas.report.export import export_trials
+
+    if bool(args.csv) == bool(args.parquet):
+        raise UsageError("give exactly one of --csv PATH or --parquet PATH")
+    study = _load_existing(args)
+    path, fmt = (Path(args.csv), "csv") if args.csv else (Path(args.parquet), "parquet")
+    print(f"wrote {export_trials(study=study, path=path, fmt=fmt)}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from nas.search.records import load_records
+    from nas.search.storage import budget_used
+
+    study = _load_existing(args)
+    records = load_records(study)
+    counts = Counter(r.status for r in records)
+    print(f"study {study.study_name}: {budget_used(study.trials)} trials counted against the budget")
+    print("  " + ", ".join(f"{status} {n}" for status, n in sorted(counts.items())))
+    for r in records:
+        if r.status == "running":
+            print(f"  running: trial {r.number} {r.connectivity or ''} since {r.datetime_start}")
+    front = sorted(study.best_trials, key=lambda t: t.values[0], reverse=True)
+    print(f"  Pareto front: {len(front)} trials")
+    for t in front[:10]:
+        metrics = t.user_attrs.get("metrics", {})
+        print(
+            f"    trial {t.number}: {t.user_attrs.get('baseline') or t.user_attrs.get('connectivity')}, "
+            + ", ".join(
+                f"{name} {value:.4g}" for name, value in zip(study.user_attrs["objectives"], t.values, strict=True)
+            )
+            + (f" ({metrics.get('params'):,} params)" if metrics.get("params") else "")
+        )
+    return 0
+
+
+def cmd_ablate(args: argparse.Namespace) -> int:
+    from nas.search.ablate import run_ablation
+
+    sf = _study_file(args.study)
+    study, rows, csv_path = run_ablation(sf, storage=args.storage, device=args.device)
+    print(f"ablation table: {csv_path}")
+    if not args.no_report:
+        print(f"report: {_write_report(study, Path(args.out), rows)}")
+    return 0
+
+
+def _study_args(p: argparse.ArgumentParser, *, out: bool = False) -> None:
+    p.add_argument("study", help="a study file (TOML), e.g. studies/quickstart.toml")
+    p.add_argument("--storage", help="an Optuna storage URL (default: the study file's, else runs/<study>/journal.log)")
+    if out:
+        p.add_argument("--out", default="reports", help="folder for the HTML report (default: reports)")
+
+
+def add_study_commands(sub: Any) -> None:
+    """Register the study commands on the `nas` subparsers."""
+    run = sub.add_parser("run", help="create or resume a search study and run it, then write its report")
+    _study_args(run, out=True)
+    run.add_argument("--trials", type=int, help="trial budget (default: the study file's)")
+    run.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
+    run.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the study file's)")
+    run.add_argument("--no-report", action="store_true", help="do not write the HTML report")
+    run.set_defaults(func=cmd_run)
+
+    worker = sub.add_parser("worker", help="join a study's storage and run trials (one per machine or process)")
+    _study_args(worker)
+    worker.add_argument("--trials", type=int, help="trial budget of the whole study (default: the study file's)")
+    worker.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    worker.add_argument("--label", default="", help=argparse.SUPPRESS)
+    worker.set_defaults(func=cmd_worker)
+
+    report = sub.add_parser("report", help="write the self-contained HTML report of a study")
+    _study_args(report, out=True)
+    report.set_defaults(func=cmd_report)
+
+    trials = sub.add_parser("trials", help="export every trial of a study as CSV or Parquet")
+    _study_args(trials)
+    trials.add_argument("--csv", help="write a CSV file here")
+    trials.add_argument("--parquet", help="write a Parquet file here")
+    trials.set_defaults(func=cmd_trials)
+
+    status = sub.add_parser("status", help="trials per status, running trials and the front so far")
+    _study_args(status)
+    status.set_defaults(func=cmd_status)
+
+    ablate = sub.add_parser("ablate", help="compare connectivity modes at matched parameters or FLOPs")
+    _study_args(ablate, out=True)
+    ablate.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    ablate.add_argument("--no-report", action="store_true")
+    ablate.set_defaults(func=cmd_ablate)

@@ -1,0 +1,1 @@
+"""Datasets: the registry, on-disk readers, splits, batches on the device and augmentation there."""

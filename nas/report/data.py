@@ -1,0 +1,325 @@
+"""What a study report shows, computed from the stored records before anything is drawn.
+
+Following Optuna's own plots (visualization/_pareto_front.py), the numbers come first as a plain
+structure: tests check the fronts, hypervolumes and table here, and `nas.report.page` only draws them.
+
+Objectives are compared in minimisation form: a maximised objective (validation accuracy) is
+negated, so accuracy 0.93 is -0.93. Pareto sets follow Optuna: a trial is dominated when another
+is no worse in every objective and better in one, so ties stay on the front together.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import math
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna._hypervolume import compute_hypervolume
+from optuna.distributions import BaseDistribution
+from optuna.study import StudyDirection
+from optuna.trial import TrialState
+
+from nas.search.records import OBJECTIVES, STATUSES, STUDY_PROVENANCE, TrialRecord, load_records, study_objectives
+
+ACCURACY = "val_accuracy"
+ALWAYS_PANELS = ("flops", "params")  # counted for every trained network
+MEASURED_PANELS = ("latency_ms", "peak_memory")  # drawn when some feasible trial measured them
+KEY_KNOBS = ("growth_rate", "bn_size", "block_config", "compression", "width_multiplier", "init_features", "stem")
+
+
+@dataclass(frozen=True)
+class FrontPoint:
+    """One feasible trial as a point: its measured objectives and everything to show on hover."""
+
+    number: int
+    connectivity: str | None
+    baseline: str | None
+    values: dict[str, float]  # objective name -> value, from the trial's values or metrics
+    hover: dict[str, Any]  # trial, mode, every arch knob and metric (raw: the drawing escapes)
+
+
+@dataclass(frozen=True)
+class FrontPanel:
+    """One chart: validation accuracy (y) against one cost (x)."""
+
+    cost: str
+    points: tuple[FrontPoint, ...]  # every feasible trial with this cost and accuracy measured
+    pareto: tuple[int, ...]  # trial numbers on the 2-D front (max accuracy, min cost), by cost
+    mode_fronts: dict[str, tuple[int, ...]]  # group (mode, or baseline name) -> its own 2-D front
+
+
+@dataclass(frozen=True)
+class ReportData:
+    study_name: str
+    objectives: tuple[str, ...]
+    directions: tuple[str, ...]
+    pareto_numbers: tuple[int, ...]  # Pareto set over all objectives, feasible trials: study.best_trials
+    panels: tuple[FrontPanel, ...]
+    hypervolume_history: tuple[tuple[int, float], ...]  # (trial number, hypervolume so far), finished trials
+    reference_point: tuple[float, ...]  # minimisation form (accuracy negated); see reference_point()
+    importances: dict[str, dict[str, float]]  # objective -> param -> importance
+    learning_curves: dict[int, tuple[tuple[int, float], ...]]  # Pareto trial -> ((epoch, val_accuracy), ...)
+    table: tuple[dict[str, Any], ...]  # every trial, every status, same keys in every row
+    ablation: tuple[dict[str, Any], ...] | None
+    provenance: dict[str, Any]
+    notes: tuple[str, ...]
+
+
+def group_of(point: FrontPoint) -> str:
+    """The colour group of a point: its connectivity mode, or its own name for a baseline."""
+    return point.baseline or point.connectivity or "unknown"
+
+
+def measured(record: TrialRecord, name: str) -> float | None:
+    """An objective's value for a trial: its Optuna value, else the metric of that name."""
+    value = record.values.get(name, record.metrics.get(name))
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def non_dominated(loss: np.ndarray) -> np.ndarray:
+    """Mask of the rows of `loss` (minimised) that no other row dominates; equal rows both stay."""
+    loss = np.asarray(loss, dtype=float)
+    keep = np.ones(len(loss), dtype=bool)
+    for i in range(len(loss)):
+        no_worse = np.all(loss <= loss[i], axis=1)
+        better = np.any(loss < loss[i], axis=1)
+        keep[i] = not np.any(no_worse & better)
+    return keep
+
+
+def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
+    """Exact volume dominated by minimisation `points` inside the box bounded by `reference`.
+
+    Points outside the box add nothing (Optuna's version refuses them). Two dimensions are swept
+    here; three and more go to Optuna's exact WFG implementation.
+    """
+    ref = np.asarray(reference, dtype=float).reshape(-1)
+    pts = np.asarray(points, dtype=float).reshape(-1, ref.size)
+    pts = pts[np.all(pts < ref, axis=1)]
+    if len(pts) == 0:
+        return 0.0
+    if ref.size == 1:
+        return float(ref[0] - pts[:, 0].min())
+    if ref.size == 2:
+        area, y_best = 0.0, float(ref[1])
+        for x, y in pts[np.lexsort((pts[:, 1], pts[:, 0]))]:
+            if y < y_best:  # a new step of the staircase, reaching to the reference in x
+                area += (ref[0] - x) * (y_best - y)
+                y_best = float(y)
+        return float(area)
+    front = np.unique(pts[non_dominated(pts)], axis=0)
+    return float(compute_hypervolume(front, ref, assume_pareto=True))
+
+
+def reference_point(loss: np.ndarray) -> np.ndarray:
+    """Worst value per objective plus 10% of its range (10% of |worst|, or 1, when the range is 0).
+
+    Computed once from every feasible trial, so the history is measured against one fixed box and
+    never decreases, and the worst trials still add volume (a reference on them would not).
+    """
+    worst, best = loss.max(axis=0), loss.min(axis=0)
+    margin = 0.1 * (worst - best)
+    flat = margin == 0
+    margin[flat] = np.where(worst[flat] != 0, 0.1 * np.abs(worst[flat]), 1.0)
+    return np.asarray(worst + margin, dtype=float)
+
+
+def _pareto_2d(points: list[FrontPoint], cost: str) -> tuple[int, ...]:
+    if not points:
+        return ()
+    loss = np.array([[-p.values[ACCURACY], p.values[cost]] for p in points])
+    on_front = [(p.values[cost], p.number) for p, keep in zip(points, non_dominated(loss), strict=True) if keep]
+    return tuple(number for _, number in sorted(on_front))
+
+
+def _point(record: TrialRecord) -> FrontPoint:
+    values = {n: v for n in OBJECTIVES if (v := measured(record, n)) is not None and math.isfinite(v)}
+    hover: dict[str, Any] = {"trial": record.number, "connectivity": record.connectivity}
+    if record.baseline:
+        hover["baseline"] = record.baseline
+    if record.reused_from is not None:
+        hover["reused_from"] = record.reused_from
+    for source, prefix in ((record.arch, "arch_"), (record.metrics, "metric_")):
+        for key, value in source.items():
+            if key not in hover or hover[key] != value:
+                hover[key if key not in hover else prefix + key] = value
+    return FrontPoint(
+        number=record.number,
+        connectivity=record.connectivity,
+        baseline=record.baseline,
+        values=values,
+        hover=hover,
+    )
+
+
+def _panel(points: list[FrontPoint], cost: str) -> FrontPanel:
+    mine = [p for p in points if ACCURACY in p.values and cost in p.values]
+    groups: dict[str, list[FrontPoint]] = {}
+    for p in mine:
+        groups.setdefault(group_of(p), []).append(p)
+    return FrontPanel(
+        cost=cost,
+        points=tuple(mine),
+        pareto=_pareto_2d(mine, cost),
+        mode_fronts={g: _pareto_2d(ps, cost) for g, ps in sorted(groups.items())},
+    )
+
+
+def _loss(record: TrialRecord, objectives: tuple[str, ...], directions: tuple[str, ...]) -> list[float]:
+    """The trial's values in minimisation form (maximised ones negated)."""
+    pairs = zip(objectives, directions, strict=True)
+    return [-record.values[n] if d == "maximize" else record.values[n] for n, d in pairs]
+
+
+def _hypervolume_history(
+    records: list[TrialRecord], objectives: tuple[str, ...], directions: tuple[str, ...], notes: list[str]
+) -> tuple[tuple[tuple[int, float], ...], tuple[float, ...]]:
+    usable = [r for r in records if r.feasible and all(n in r.values for n in objectives)]
+    finite = [r for r in usable if all(math.isfinite(r.values[n]) for n in objectives)]
+    if len(finite) < len(usable):
+        notes.append(f"hypervolume leaves out {len(usable) - len(finite)} feasible trial(s) with non-finite values")
+    finished = [r for r in records if r.status != "running"]
+    if not finite:
+        return tuple((r.number, 0.0) for r in finished), ()
+    ref = reference_point(np.array([_loss(r, objectives, directions) for r in finite]))
+    counted = {r.number for r in finite}
+    front = np.empty((0, len(objectives)))
+    volume, history = 0.0, []
+    for r in finished:
+        if r.number in counted:
+            p = np.array(_loss(r, objectives, directions))
+            if not np.any(np.all(front <= p, axis=1)):  # not weakly dominated: the front grows
+                front = np.vstack([front[~np.all(p <= front, axis=1)], p])
+                volume = hypervolume(front, ref)
+        history.append((r.number, volume))
+    return tuple(history), tuple(float(v) for v in ref)
+
+
+def _importances(
+    records: list[TrialRecord],
+    study: optuna.Study,
+    objectives: tuple[str, ...],
+    directions: tuple[str, ...],
+    notes: list[str],
+) -> dict[str, dict[str, float]]:
+    """PED-ANOVA importances per objective, over feasible trials only, each in minimisation form."""
+    frozen = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    usable = [r for r in records if r.feasible and r.params and r.number in frozen]
+    if len(usable) < 2:
+        notes.append(f"parameter importance skipped: {len(usable)} feasible trial(s) with parameters, need 2")
+        return {}
+    result: dict[str, dict[str, float]] = {}
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        for name, direction in zip(objectives, directions, strict=True):
+            # A single-objective copy in minimisation form: PED-ANOVA reads the first direction.
+            sign = -1.0 if direction == "maximize" else 1.0
+            copy = optuna.create_study(direction="minimize")
+            for r in usable:
+                value = r.values.get(name)
+                if value is None or not math.isfinite(value):
+                    continue
+                dists: dict[str, BaseDistribution] = frozen[r.number].distributions
+                copy.add_trial(optuna.trial.create_trial(value=sign * value, params=r.params, distributions=dists))
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    result[name] = dict(optuna.importance.get_param_importances(copy))
+            except Exception as error:  # a report never fails on importance
+                notes.append(f"parameter importance for {name} skipped: {type(error).__name__}: {error}")
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    return result
+
+
+def _row(record: TrialRecord, objectives: tuple[str, ...]) -> dict[str, Any]:
+    block = record.arch.get("block_config")
+    row: dict[str, Any] = {
+        "number": record.number,
+        "status": record.status,
+        "feasible": record.feasible,
+        "reason": record.reason,
+        "mode": record.connectivity,
+        "baseline": record.baseline,
+        "reused_from": record.reused_from,
+    }
+    for knob in KEY_KNOBS:
+        value = block if knob == "block_config" else record.arch.get(knob)
+        row[knob] = ",".join(str(b) for b in value) if isinstance(value, list | tuple) else value
+    for name in dict.fromkeys((*objectives, *OBJECTIVES)):
+        row[name] = measured(record, name)
+    row["constraints"] = "; ".join(f"{k}={v:g}" for k, v in sorted(record.constraints.items())) or None
+    row["duration_s"] = record.duration_s
+    return row
+
+
+def _provenance(study: optuna.Study, records: list[TrialRecord]) -> dict[str, Any]:
+    provenance = dict(study.user_attrs.get(STUDY_PROVENANCE) or {})
+    for package in ("optuna", "torch"):
+        try:
+            provenance[f"report_{package}_version"] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            provenance[f"report_{package}_version"] = None
+    counts = Counter(r.status for r in records)
+    provenance["trials"] = len(records)
+    for status in (*STATUSES, *sorted(set(counts) - set(STATUSES))):
+        provenance[f"trials_{status}"] = counts.get(status, 0)
+    return provenance
+
+
+def compute_report_data(*, study: optuna.Study, ablation: list[dict[str, Any]] | None = None) -> ReportData:
+    """Everything the report draws, from the study's records (see nas.search.records)."""
+    records = sorted(load_records(study), key=lambda r: r.number)
+    objectives = tuple(study_objectives(study))
+    directions = tuple("maximize" if d == StudyDirection.MAXIMIZE else "minimize" for d in study.directions)
+    notes: list[str] = []
+
+    complete = [r for r in records if r.feasible and all(n in r.values for n in objectives)]
+    loss = np.array([_loss(r, objectives, directions) for r in complete]).reshape(len(complete), len(objectives))
+    pareto = tuple(r.number for r, keep in zip(complete, non_dominated(loss), strict=True) if keep)
+
+    points = [_point(r) for r in records if r.feasible]
+    costs = [*ALWAYS_PANELS]
+    for cost in (*MEASURED_PANELS, "train_time"):
+        wanted = cost in MEASURED_PANELS or cost in objectives
+        if wanted and any(cost in p.values for p in points):
+            costs.append(cost)
+        elif cost in MEASURED_PANELS:
+            notes.append(f"no panel for {cost}: no feasible trial measured it")
+    panels = tuple(_panel(points, cost) for cost in costs)
+
+    history, ref = _hypervolume_history(records, objectives, directions, notes)
+    by_number = {r.number: r for r in records}
+    curves = {
+        n: tuple(
+            (int(h["epoch"]), float(h[ACCURACY]))
+            for h in by_number[n].history
+            if isinstance(h.get("epoch"), int) and isinstance(h.get(ACCURACY), int | float)
+        )
+        for n in pareto
+    }
+    if any(group_of(p) == "unknown" for p in points):
+        notes.append("some feasible trials record no connectivity mode: drawn as 'unknown'")
+    return ReportData(
+        study_name=study.study_name,
+        objectives=objectives,
+        directions=directions,
+        pareto_numbers=pareto,
+        panels=panels,
+        hypervolume_history=history,
+        reference_point=ref,
+        importances=_importances(records, study, objectives, directions, notes),
+        learning_curves=curves,
+        table=tuple(_row(r, objectives) for r in records),
+        ablation=tuple(dict(row) for row in ablation) if ablation is not None else None,
+        provenance=_provenance(study, records),
+        notes=tuple(notes),
+    )

@@ -1,0 +1,334 @@
+"""Draws a `ReportData` into one HTML file that opens offline (plotly.js inlined once).
+
+Every piece of text that came from a study (names, reasons, attribute values, mode names) is
+HTML-escaped before it reaches the page or a hover label, and the file can only land inside
+`out_dir`, whatever the study is called.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from nas.report.data import ACCURACY, FrontPanel, FrontPoint, ReportData, group_of
+
+# Fixed colours, so a mode looks the same in every panel and every report.
+MODE_COLOURS = {
+    "dense": "#1f77b4",
+    "osp": "#ff7f0e",
+    "dense_residual": "#2ca02c",
+    "residual": "#d62728",
+    "plain": "#9467bd",
+}
+OTHER_COLOURS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31")
+AXIS_TITLES = {
+    "flops": "FLOPs (fvcore: 1 multiply-add = 1)",
+    "params": "parameters",
+    "latency_ms": "latency (ms)",
+    "peak_memory": "peak training memory (bytes)",
+    "train_time": "training time (s)",
+}
+LOG_AXES = ("flops", "params")
+MAX_FILENAME = 100
+
+SORT_JS = """
+document.querySelectorAll("table.sortable th").forEach(function (th) {
+  th.addEventListener("click", function () {
+    var table = th.closest("table"), body = table.tBodies[0], col = th.cellIndex;
+    var asc = th.dataset.dir !== "asc";
+    table.querySelectorAll("th").forEach(function (h) { delete h.dataset.dir; });
+    th.dataset.dir = asc ? "asc" : "desc";
+    var key = function (row) {
+      var cell = row.cells[col];
+      return cell.dataset.sort !== undefined ? cell.dataset.sort : cell.textContent;
+    };
+    Array.from(body.rows).sort(function (a, b) {
+      var x = key(a), y = key(b), nx = parseFloat(x), ny = parseFloat(y);
+      var c = (x === "") - (y === "");
+      if (c === 0) { c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y); return asc ? c : -c; }
+      return c;
+    }).forEach(function (row) { body.appendChild(row); });
+  });
+});
+"""
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; font-size: 0.85em; margin-bottom: 1em; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: left; vertical-align: top; }
+table.sortable th { cursor: pointer; background: #f3f3f3; }
+table.sortable th[data-dir="asc"]::after { content: " \\25B2"; }
+table.sortable th[data-dir="desc"]::after { content: " \\25BC"; }
+.scroll { overflow-x: auto; }
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(_fmt(value))
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() and abs(value) >= 1e4 else f"{value:.4g}"
+    if isinstance(value, list | tuple):
+        return ",".join(_fmt(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)
+
+
+def colours(groups: Iterable[str]) -> dict[str, str]:
+    """Mode colours are fixed; other groups (baselines, unknown) take the rest in name order."""
+    extra = sorted(set(groups) - set(MODE_COLOURS))
+    return {**MODE_COLOURS, **{g: OTHER_COLOURS[i % len(OTHER_COLOURS)] for i, g in enumerate(extra)}}
+
+
+def _hover(point: FrontPoint, limit: int = 200) -> str:
+    """One escaped line per knob and metric; long values (per-stage lists) are cut."""
+    lines = []
+    for key, value in point.hover.items():
+        text = _fmt(value)
+        lines.append(f"{html.escape(str(key))}: {html.escape(text if len(text) <= limit else text[:limit] + '...')}")
+    return "<br>".join(lines)
+
+
+def _front_xy(panel: FrontPanel, numbers: Sequence[int]) -> tuple[list[float], list[float]]:
+    by_number = {p.number: p for p in panel.points}
+    front = [by_number[n] for n in numbers]
+    return [p.values[panel.cost] for p in front], [p.values[ACCURACY] for p in front]
+
+
+def front_figure(panel: FrontPanel, palette: dict[str, str]) -> go.Figure:
+    """Accuracy against one cost: points and step fronts per mode, the overall front on top."""
+    fig = go.Figure()
+    groups: dict[str, list[FrontPoint]] = {}
+    for p in panel.points:
+        groups.setdefault(group_of(p), []).append(p)
+    for group, points in sorted(groups.items()):
+        baseline = any(p.baseline for p in points)
+        fig.add_trace(
+            go.Scatter(
+                x=[p.values[panel.cost] for p in points],
+                y=[p.values[ACCURACY] for p in points],
+                mode="markers+text" if baseline else "markers",
+                text=[html.escape(p.baseline or "") for p in points] if baseline else None,
+                textposition="top center",
+                hovertext=[_hover(p) for p in points],
+                hoverinfo="text",
+                name=html.escape(group),
+                legendgroup=html.escape(group),
+                marker={
+                    "color": palette[group],
+                    "size": 12 if baseline else 8,
+                    "symbol": "star" if baseline else "circle",
+                },
+            )
+        )
+        x, y = _front_xy(panel, panel.mode_fronts.get(group, ()))
+        if len(x) > 1:
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=y,
+                    mode="lines",
+                    line={"color": palette[group], "shape": "hv", "width": 1.5},
+                    name=html.escape(f"{group} front"),
+                    legendgroup=html.escape(group),
+                    showlegend=False,
+                    hoverinfo="skip",
+                )
+            )
+    x, y = _front_xy(panel, panel.pareto)
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=y,
+            mode="lines+markers",
+            line={"color": "black", "shape": "hv", "width": 2.5},
+            marker={"size": 16, "symbol": "circle-open", "color": "black", "line": {"width": 2}},
+            name="overall Pareto front",
+            hoverinfo="skip",
+        )
+    )
+    title = AXIS_TITLES.get(panel.cost, panel.cost)
+    fig.update_layout(
+        title=html.escape(f"validation accuracy against {title}"),
+        xaxis={"title": html.escape(title), "type": "log" if panel.cost in LOG_AXES else "linear"},
+        yaxis={"title": "validation accuracy"},
+        height=520,
+    )
+    return fig
+
+
+def hypervolume_figure(data: ReportData) -> go.Figure:
+    numbers = [n for n, _ in data.hypervolume_history]
+    fig = go.Figure(go.Scatter(x=numbers, y=[v for _, v in data.hypervolume_history], mode="lines+markers"))
+    fig.update_layout(
+        title="hypervolume of the feasible front so far",
+        xaxis={"title": "trial number"},
+        yaxis={"title": "hypervolume"},
+        height=400,
+    )
+    return fig
+
+
+def importance_figure(data: ReportData) -> go.Figure:
+    names = list(data.importances)
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=[html.escape(n) for n in names])
+    for i, name in enumerate(names, start=1):
+        ranked = sorted(data.importances[name].items(), key=lambda kv: kv[1])
+        fig.add_trace(
+            go.Bar(
+                x=[v for _, v in ranked],
+                y=[html.escape(k) for k, _ in ranked],
+                orientation="h",
+                name=html.escape(name),
+                showlegend=False,
+            ),
+            row=1,
+            col=i,
+        )
+    fig.update_layout(title="parameter importance per objective (PED-ANOVA, feasible trials)", height=420)
+    return fig
+
+
+def curves_figure(data: ReportData) -> go.Figure:
+    fig = go.Figure()
+    for number, curve in sorted(data.learning_curves.items()):
+        fig.add_trace(
+            go.Scatter(x=[e for e, _ in curve], y=[a for _, a in curve], mode="lines+markers", name=f"trial {number}")
+        )
+    fig.update_layout(
+        title="validation accuracy per epoch, Pareto trials",
+        xaxis={"title": "epoch"},
+        yaxis={"title": "validation accuracy"},
+        height=420,
+    )
+    return fig
+
+
+class _Figures:
+    """Turns figures into page pieces; only the first carries plotly.js."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, fig: go.Figure) -> str:
+        piece = fig.to_html(
+            full_html=False, include_plotlyjs=self.count == 0, config={"displaylogo": False, "responsive": True}
+        )
+        self.count += 1
+        return str(piece)
+
+
+def _table(rows: Sequence[dict[str, Any]], *, sortable: bool = True) -> str:
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    body = []
+    for row in rows:
+        cells = []
+        for c in columns:
+            value: Any = row.get(c)
+            numeric = isinstance(value, int | float) and not isinstance(value, bool)
+            sort = f' data-sort="{float(value)!r}"' if numeric else ""
+            cells.append(f"<td{sort}>{_e(value)}</td>")
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    css = ' class="sortable"' if sortable else ""
+    return f'<div class="scroll"><table{css}><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+
+
+def _key_values(values: dict[str, Any]) -> str:
+    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_e(v)}</td></tr>" for k, v in values.items())
+    return f"<table>{rows}</table>"
+
+
+def render(data: ReportData) -> str:
+    """The whole page as text."""
+    figure = _Figures()
+    palette = colours(group_of(p) for panel in data.panels for p in panel.points)
+    objectives = ", ".join(f"{n} ({d})" for n, d in zip(data.objectives, data.directions, strict=True))
+    parts = [
+        f"<h1>Study {_e(data.study_name)}</h1>",
+        f"<p>Objectives: {html.escape(objectives)}. {len(data.table)} trials; "
+        f"Pareto set over all objectives (feasible trials): {_e(list(data.pareto_numbers)) or 'empty'}.</p>",
+    ]
+    if data.notes:
+        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in data.notes) + "</ul>")
+    parts.append("<h2>Pareto fronts</h2>")
+    parts.append(
+        "<p>Every feasible trial, coloured by connectivity mode (baselines are stars); each mode's own front is "
+        "a thin step line in its colour, the overall front the thick black one.</p>"
+    )
+    parts.extend(figure(front_figure(panel, palette)) for panel in data.panels)
+    parts.append("<h2>Hypervolume</h2>")
+    ref = ", ".join(f"{n}={v:.6g}" for n, v in zip(data.objectives, data.reference_point, strict=False))
+    parts.append(
+        "<p>Over all objectives in minimisation form (accuracy negated: -acc), against the fixed reference point "
+        f"{html.escape(ref) or '(none)'}: the worst feasible value plus 10% of the range.</p>"
+    )
+    parts.append(figure(hypervolume_figure(data)))
+    parts.append("<h2>Parameter importance</h2>")
+    parts.append(figure(importance_figure(data)) if data.importances else "<p>Not computed (see notes).</p>")
+    parts.append("<h2>Learning curves</h2>")
+    has_curves = any(data.learning_curves.values())
+    parts.append(figure(curves_figure(data)) if has_curves else "<p>No per-epoch history for the Pareto trials.</p>")
+    parts.append("<h2>All trials</h2><p>Click a column header to sort.</p>")
+    parts.append(_table(data.table))
+    if data.ablation is not None:
+        parts.append("<h2>Ablation</h2>")
+        parts.append(_table(data.ablation))
+    parts.append("<h2>Provenance</h2>")
+    parts.append(_key_values(data.provenance))
+    title = html.escape(f"densenas report: {data.study_name}")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{title}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(parts)
+        + f"\n<script>{SORT_JS}</script>\n</body>\n</html>\n"
+    )
+
+
+def safe_filename(name: str) -> str:
+    """Only [A-Za-z0-9._-], no leading dot, at most 100 characters (the extension kept)."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".") or "report.html"
+    if len(name) > MAX_FILENAME:
+        stem, dot, ext = name.rpartition(".")
+        keep = dot and stem and len(ext) < 10
+        name = stem[: MAX_FILENAME - len(ext) - 1] + "." + ext if keep else name[:MAX_FILENAME]
+    return name
+
+
+def write_report(*, data: ReportData, out_dir: Path = Path("reports"), filename: str | None = None) -> Path:
+    """Write the page atomically (temporary file, then rename) inside out_dir; return its path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    root = out_dir.resolve()
+    path = (root / safe_filename(filename or f"{data.study_name}.html")).resolve()
+    if path.parent != root:
+        raise ValueError(f"report path {str(path)!r} is not inside {str(root)!r}")
+    page = render(data)
+    fd, tmp = tempfile.mkstemp(dir=root, prefix=".report-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(page)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is for reading
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

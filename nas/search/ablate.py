@@ -1,0 +1,227 @@
+"""Fair comparison of connectivity modes: same cost, several seeds, intervals not anecdotes.
+
+For each mode the width knob (growth rate for the concatenating modes, initial features for the
+width-preserving ones) is solved from the closed-form cost so that parameters, or FLOPs, match
+the target within the stated tolerance; each mode then trains with `seeds` seeds under the same
+recipe. The table gives mean, standard deviation and a 95% Student-t interval of validation
+accuracy with the measured costs. Runs are trials of the study, so an interrupted ablation
+resumes and nothing is trained twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import json
+import math
+import os
+import statistics
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from nas.arch import ArchConfig
+from nas.arch.cost import estimate
+from nas.data.datasets import LoadedData, load_data
+from nas.search import records as R
+from nas.search.runner import run_claimed_trial
+from nas.search.space_file import load_space, resolve_space_path
+from nas.search.storage import ClaimLock
+from nas.search.study import Objective, open_study
+from nas.search.studyfile import StudyFile
+
+# Mode -> (primary width knob, secondary knob for fine matching when the primary's steps are coarse).
+WIDTH_KNOBS = {
+    "dense": ("growth_rate", "init_features"),
+    "osp": ("growth_rate", "init_features"),
+    "dense_residual": ("growth_rate", "init_features"),
+    "residual": ("init_features", "growth_rate"),
+    "plain": ("init_features", "growth_rate"),
+}
+MAX_WIDTH = 4096
+ABLATION_KEY = "ablation"
+
+
+@dataclasses.dataclass(frozen=True)
+class Matched:
+    config: ArchConfig
+    widths: dict[str, int]  # the knobs solved and their values
+    cost: int  # of the matched kind (params or FLOPs)
+    relative_error: float
+    params: int
+    flops: int
+
+
+def base_config(sf: StudyFile, data: LoadedData) -> ArchConfig:
+    """The space's fixed fields and single-choice knobs, sized for the dataset."""
+    if sf.ablation is None:
+        raise ValueError(f"{sf.path} has no [ablation] table")
+    space = sf.space
+    if sf.ablation.base:
+        space = load_space(resolve_space_path(sf.ablation.base, relative_to=Path(sf.path).parent))
+    fields: dict[str, Any] = dict(space.fixed)
+    for knob in space.knobs:
+        if knob.choices is not None and len(knob.choices) == 1:
+            fields[knob.name] = knob.choices[0]
+    c, _, _ = data.input_size
+    fields.update(in_channels=c, num_classes=data.num_classes)
+    return ArchConfig(**fields)
+
+
+def _cost(cfg: ArchConfig, match: str, input_size: tuple[int, int, int]) -> float:
+    return float(getattr(estimate(cfg, input_size=input_size), match))
+
+
+def _bisect(base: ArchConfig, knob: str, match: str, target: float, input_size: tuple[int, int, int]) -> ArchConfig:
+    """The value of `knob` whose cost is closest to `target` (costs grow with width)."""
+
+    def cost(width: int) -> float:
+        try:
+            return _cost(base.replace(**{knob: width}), match, input_size)
+        except ValueError:  # too narrow to build (a transition rounds to zero channels)
+            return -math.inf
+
+    lo, hi = 1, MAX_WIDTH
+    while lo < hi:  # smallest width with cost >= target
+        mid = (lo + hi) // 2
+        if cost(mid) >= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    best = min((w for w in (lo - 1, lo) if w >= 1 and cost(w) > -math.inf), key=lambda w: abs(cost(w) - target))
+    return base.replace(**{knob: best})
+
+
+def match_width(
+    base: ArchConfig, mode: str, *, match: str, target: float, tolerance: float, input_size: tuple[int, int, int]
+) -> Matched:
+    """Solve the mode's width knob for the target cost; when its integer steps are too coarse
+    for the tolerance, also search the secondary knob (as close to the base value as works)."""
+    primary, secondary = WIDTH_KNOBS[mode]
+    start = base.replace(connectivity=mode)
+    best = _bisect(start, primary, match, target, input_size)
+
+    def error(cfg: ArchConfig) -> float:
+        return abs(_cost(cfg, match, input_size) - target) / target
+
+    if error(best) > tolerance:
+        origin = getattr(start, secondary)
+        for value in sorted(range(1, 4 * origin + 2), key=lambda v: abs(v - origin)):
+            try:
+                candidate = _bisect(start.replace(**{secondary: value}), primary, match, target, input_size)
+            except ValueError:
+                continue
+            if error(candidate) < error(best):
+                best = candidate
+            if error(best) <= tolerance:
+                break
+    est = estimate(best, input_size=input_size)
+    value = int(getattr(est, match))
+    widths = {primary: getattr(best, primary), secondary: getattr(best, secondary)}
+    return Matched(best, widths, value, abs(value - target) / target, est.params, est.flops)
+
+
+def _interval(values: list[float]) -> tuple[float, float, float, float]:
+    """(mean, std, low, high): sample std and a 95% Student-t interval of the mean."""
+    from scipy import stats
+
+    n = len(values)
+    mean = statistics.fmean(values)
+    if n < 2:
+        return mean, 0.0, mean, mean
+    std = statistics.stdev(values)
+    half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
+    return mean, std, mean - half, mean + half
+
+
+def run_ablation(
+    sf: StudyFile, *, storage: str | None = None, device: str | None = None
+) -> tuple[optuna.Study, list[dict[str, Any]], Path]:
+    """Train every mode at the matched cost with every seed; returns the study, the table and its CSV."""
+    if sf.ablation is None:
+        raise ValueError(f"{sf.path} has no [ablation] table")
+    ab = sf.ablation
+    data = load_data(sf.data)
+    # Ablation runs are fixed networks told to the study directly; no sampler proposes them.
+    study = open_study(dataclasses.replace(sf, sampler="random"), storage=storage, data=data)
+    lock = ClaimLock(storage or sf.storage_url(), sf.name)
+    base = base_config(sf, data)
+    no_pruning = dataclasses.replace(sf.pruning, enabled=False)  # a fair comparison trains every run fully
+    done = {
+        json.dumps(t.user_attrs[ABLATION_KEY], sort_keys=True)
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if ABLATION_KEY in t.user_attrs
+    }
+    matched = {
+        m: match_width(base, m, match=ab.match, target=ab.target, tolerance=ab.tolerance, input_size=data.input_size)
+        for m in ab.modes
+    }
+    for mode, m in matched.items():
+        for seed in range(ab.seeds):
+            key = {"mode": mode, "seed": seed, "match": ab.match, "target": ab.target}
+            if json.dumps(key, sort_keys=True) in done:
+                continue
+            seeded = dataclasses.replace(
+                sf, recipe=dataclasses.replace(sf.recipe, seed=sf.recipe.seed + seed), pruning=no_pruning
+            )
+            widths = ", ".join(f"{k}={v}" for k, v in m.widths.items())
+            print(f"ablation: {mode} {widths} ({ab.match} {m.cost:,}), seed {seed}", flush=True)
+            objective = Objective(seeded, data, device=device or sf.device, lock=lock)
+            trial = study.ask()
+            trial.set_user_attr(ABLATION_KEY, key)
+            run_claimed_trial(study, trial, functools.partial(objective.run_network, net=m.config), seeded)
+    rows = ablation_table(study, matched, tolerance=ab.tolerance)
+    return study, rows, _write_csv(sf.run_dir() / "ablation.csv", rows)
+
+
+def ablation_table(study: optuna.Study, matched: dict[str, Matched], *, tolerance: float) -> list[dict[str, Any]]:
+    """One row per mode from the study's finished ablation runs."""
+    trials = [
+        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if ABLATION_KEY in t.user_attrs
+    ]
+    rows = []
+    for mode, m in matched.items():
+        runs = [
+            t.user_attrs.get(R.METRICS, {})
+            for t in trials
+            if t.user_attrs[ABLATION_KEY].get("mode") == mode and t.user_attrs.get(R.ARCH_HASH) == m.config.arch_hash()
+        ]
+        accs = [float(r["val_accuracy"]) for r in runs if "val_accuracy" in r]
+        mean, std, low, high = _interval(accs) if accs else (math.nan, math.nan, math.nan, math.nan)
+        row: dict[str, Any] = {
+            "mode": mode,
+            **m.widths,
+            "params": m.params,
+            "flops": m.flops,
+            "cost_error": round(m.relative_error, 4),
+            "within_tolerance": m.relative_error <= tolerance,
+            "seeds": len(accs),
+            "val_accuracy_mean": mean,
+            "val_accuracy_std": std,
+            "ci95_low": low,
+            "ci95_high": high,
+        }
+        for metric in ("latency_ms", "peak_memory", "train_time"):
+            vals = [float(r[metric]) for r in runs if r.get(metric) is not None]
+            row[f"{metric}_mean"] = statistics.fmean(vals) if vals else None
+        rows.append(row)
+    return rows
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """The table as CSV, and as JSON for `nas report`; each written whole, then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["mode"])
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+    js = path.with_suffix(".json")
+    tmp_js = js.with_name(f".{js.name}.tmp{os.getpid()}")
+    tmp_js.write_text(json.dumps({"rows": rows}, indent=2, default=str))
+    os.replace(tmp_js, js)
+    return path

@@ -1,0 +1,201 @@
+"""Running a study: the worker loop, worker processes, and progress lines.
+
+`run_study` is `nas run`: it opens (or resumes) the study, runs the trials in this process or in
+N worker processes, and returns the study. `run_worker` is `nas worker`, which other machines
+start against the same storage URL. The budget counts every trial in the study, whatever its
+state, so re-running a finished study adds nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.arch.cost import human
+from nas.data.datasets import LoadedData, load_data
+from nas.search import records as R
+from nas.search.storage import ClaimLock, Heartbeat, budget_used, fail_stale_trials
+from nas.search.study import Objective, open_study
+from nas.search.studyfile import StudyFile
+
+
+class _Progress:
+    """One line per finished trial: what it was, how it ended, the front so far, time left."""
+
+    def __init__(self, budget: int, done_before: int, label: str) -> None:
+        self.budget, self.done_before, self.label = budget, done_before, label
+        self.start = time.monotonic()
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        attrs = trial.user_attrs
+        done = budget_used(study.get_trials(deepcopy=False, states=_FINISHED))
+        metrics = attrs.get(R.METRICS, {})
+        acc = metrics.get("val_accuracy")
+        what = attrs.get(R.BASELINE) or attrs.get(R.CONNECTIVITY, "?")
+        status = attrs.get(R.STATUS) or trial.state.name.lower()
+        flops = metrics.get("flops")
+        front = [t for t in study.best_trials] if study.user_attrs.get(R.STUDY_OBJECTIVES) else []
+        best = max((t.user_attrs.get(R.METRICS, {}).get("val_accuracy", 0.0) for t in front), default=0.0)
+        elapsed = time.monotonic() - self.start
+        ran = max(done - self.done_before, 1)
+        left = max(self.budget - done, 0) * elapsed / ran
+        print(
+            f"{self.label}[{done}/{self.budget}] trial {trial.number} {what} {status}"
+            + (f" val {acc:.1%}" if acc is not None else "")
+            + (f" {human(flops)} FLOPs" if flops is not None else "")
+            + f" | front {len(front)} trials, best {best:.1%} | {elapsed:.0f}s elapsed, ~{left:.0f}s left"
+            + (
+                f"\n{self.label}  reason: {attrs[R.REASON]}"
+                if status in ("failed", "infeasible") and R.REASON in attrs
+                else ""
+            ),
+            flush=True,
+        )
+
+
+_FINISHED = (
+    optuna.trial.TrialState.COMPLETE,
+    optuna.trial.TrialState.PRUNED,
+    optuna.trial.TrialState.FAIL,
+)
+
+
+class TrialTimeout(Exception):
+    """The trial ran past the study's per-trial time limit."""
+
+
+@contextlib.contextmanager
+def _time_limit(minutes: float | None) -> Iterator[None]:
+    """Interrupt the trial after `minutes` (SIGALRM: workers run trials in their main thread)."""
+    if minutes is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise TrialTimeout(f"stopped after the per-trial time limit of {minutes:g} minutes")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, minutes * 60)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _claim(study: optuna.Study, lock: ClaimLock, budget: int) -> optuna.Trial | None:
+    """A trial to run (a waiting one first), or None when the budget is spent."""
+    with lock.hold():
+        trials = study.get_trials(deepcopy=False)
+        waiting = any(t.state == TrialState.WAITING for t in trials)  # baselines and re-runs
+        if budget_used(trials) >= budget and not waiting:
+            return None
+        return study.ask()
+
+
+def run_claimed_trial(
+    study: optuna.Study, trial: optuna.Trial, run: Callable[[optuna.Trial], tuple[float, ...]], sf: StudyFile
+) -> FrozenTrial:
+    """Run one claimed trial with a heartbeat and the time limit; record how it ended."""
+    state, values = TrialState.FAIL, None
+    with Heartbeat(study, trial, sf.heartbeat_seconds):
+        try:
+            with _time_limit(sf.trial_timeout_minutes):
+                values = run(trial)
+            state = TrialState.COMPLETE
+        except optuna.TrialPruned:
+            state = TrialState.PRUNED
+        except TrialTimeout as err:
+            trial.set_user_attr(R.STATUS, "failed")
+            trial.set_user_attr(R.REASON, str(err))
+        except Exception:  # the objective stored the reason (TrialFailed or any error); go on
+            pass
+    return study.tell(trial, values, state=state if values is None else None)
+
+
+def run_worker(
+    sf: StudyFile,
+    *,
+    storage: str | None = None,
+    device: str | None = None,
+    trials: int | None = None,
+    data: LoadedData | None = None,
+    label: str = "",
+    distinct_seed: bool = False,
+) -> optuna.Study:
+    """Claim and run trials until the study's budget is spent (default: the study file's) or
+    the time limit is up; wait for other workers' trials that may still come back re-queued.
+
+    `distinct_seed`: one of several workers; its sampler is seeded from the study seed and this
+    process, since workers seeded alike would all propose the same architectures.
+    """
+    if distinct_seed:
+        sf = dataclasses.replace(sf, seed=process_seed(sf.seed))
+    url = storage or sf.storage_url()
+    data = data if data is not None else load_data(sf.data)
+    study = open_study(sf, storage=url, data=data)
+    lock = ClaimLock(url, sf.name)
+    objective = Objective(sf, data, device=device or sf.device, lock=lock)
+    budget = trials if trials is not None else sf.trials
+    deadline = time.monotonic() + sf.time_limit_minutes * 60 if sf.time_limit_minutes else None
+    progress = _Progress(budget, len(study.get_trials(deepcopy=False, states=_FINISHED)), label)
+    while True:
+        for number, why in fail_stale_trials(study, heartbeat_seconds=sf.heartbeat_seconds).items():
+            print(f"{label}trial {number} lost: {why}", flush=True)
+        if deadline is not None and time.monotonic() >= deadline:
+            print(f"{label}time limit of {sf.time_limit_minutes} minutes reached", flush=True)
+            break
+        trial = _claim(study, lock, budget)
+        if trial is None:
+            if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                break
+            time.sleep(min(5.0, sf.heartbeat_seconds))  # a running trial of a dead worker may come back
+            continue
+        progress(study, run_claimed_trial(study, trial, objective, sf))
+    return study
+
+
+def process_seed(seed: int) -> int:
+    """The study seed mixed with this host and process."""
+    key = f"{seed}:{socket.gethostname()}:{os.getpid()}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:4], "big")
+
+
+def run_study(
+    sf: StudyFile,
+    *,
+    trials: int | None = None,
+    workers: int = 1,
+    storage: str | None = None,
+    device: str | None = None,
+) -> optuna.Study:
+    """`nas run`: create or resume the study and run it here or in `workers` processes."""
+    if workers < 1:
+        raise ValueError(f"workers = {workers} is invalid: at least 1 is required")
+    data = load_data(sf.data)
+    url = storage or sf.storage_url()
+    study = open_study(sf, storage=url, data=data)  # created once, before any worker races to
+    budget = trials if trials is not None else sf.trials
+    if workers == 1:
+        return run_worker(sf, storage=url, device=device, trials=budget, data=data)
+    cmd = [sys.executable, "-m", "nas.cli", "worker", str(Path(sf.path)), "--storage", url, "--trials", str(budget)]
+    if device:
+        cmd += ["--device", device]
+    procs = [subprocess.Popen([*cmd, "--label", f"w{i} "]) for i in range(workers)]
+    codes = [p.wait() for p in procs]
+    if any(codes):
+        print(f"warning: worker exit codes {codes}", file=sys.stderr)
+    return study

@@ -1,0 +1,278 @@
+"""Study storage that survives crashes: journal repair, exact budgets, dead workers detected.
+
+Two storages are supported. The journal file (default) serves the workers of one machine; a
+PostgreSQL (or other SQLAlchemy) URL serves workers on many machines. For both:
+
+* a worker claims a trial under a lock (a file lock beside the journal or SQLite file, a
+  PostgreSQL advisory lock), so the budget check and the trial's creation are one step and
+  several workers never overshoot the budget;
+* a running trial carries a heartbeat. On a database, Optuna's own heartbeat: a trial whose
+  worker stopped beating for `grace` seconds is failed and re-queued with the same parameters
+  (RetryHeartbeatStaleTrialCallback). On a journal, the trial records its worker (host, pid) and a
+  heartbeat attribute; a trial whose worker process is gone (same host) or whose heartbeat is
+  older than `grace` is failed and re-queued the same way;
+* a trial whose worker died between claiming it and its first beat has no heartbeat to go
+  stale: it is failed and re-queued once its start is older than `grace`, on both storages;
+* a trial lost that way is recorded as failed with its reason and does not count against the
+  budget: its re-run does. A trial is re-queued at most MAX_RERUNS times in a row, so a network
+  that crashes every worker that runs it ends as failed instead of taking every worker down.
+
+A journal whose last line was torn by a crash is repaired before use: the torn bytes are moved
+to `<journal>.torn` and the file is cut back to its last complete line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import socket
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.search import records as R
+
+# Optuna marks the heartbeat and its retry callback experimental; users need not hear it each run.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+WORKER = "worker"  # trial user attr: {"host": ..., "pid": ..., "trial": its trial number}
+HEARTBEAT = "heartbeat"  # trial user attr (journal only): time.time() of the last beat
+FAILED_TRIAL, RETRY_HISTORY = R.FAILED_TRIAL, R.RETRY_HISTORY
+MAX_RERUNS = 3  # re-runs of one lost trial in a row, as Optuna's retry callback counts them
+
+
+class StorageError(ValueError):
+    """A storage URL or file that cannot be opened; the message names it."""
+
+
+def is_journal(url: str) -> bool:
+    return "://" not in url
+
+
+def repair_journal(path: Path) -> int:
+    """Cut a torn last line (a crash mid-write) off the journal; returns the bytes moved aside."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return 0
+    lock = JournalFileSymlinkLock(str(path))
+    while not lock.acquire():
+        time.sleep(0.01)
+    try:
+        with path.open("rb+") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) == b"\n":
+                return 0
+            data = path.read_bytes()
+            keep = data.rfind(b"\n") + 1
+            with path.with_name(path.name + ".torn").open("ab") as torn:
+                torn.write(data[keep:] + b"\n")
+            f.truncate(keep)
+            return len(data) - keep
+    finally:
+        lock.release()
+
+
+def open_storage(url: str, *, heartbeat_seconds: int = 30) -> optuna.storages.BaseStorage:
+    """A journal file path (the default) or any Optuna storage URL, PostgreSQL included."""
+    if is_journal(url):
+        path = Path(url)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StorageError(f"cannot open storage {url}: {err.strerror}") from err
+        moved = repair_journal(path)
+        if moved:
+            print(f"journal {path}: cut {moved} torn bytes after a crash (kept in {path.name}.torn)", flush=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    try:
+        return optuna.storages.RDBStorage(
+            url,
+            heartbeat_interval=heartbeat_seconds,
+            grace_period=4 * heartbeat_seconds,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RERUNS),
+            engine_kwargs={"pool_pre_ping": True},
+        )
+    except Exception as err:  # SQLAlchemy and the drivers raise many kinds; the user needs the URL and why
+        hint = ' (pip install "psycopg[binary]")' if "psycopg" in str(err) else ""
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise StorageError(f"cannot open storage {url}: {type(err).__name__}: {first}{hint}") from err
+
+
+class ClaimLock:
+    """Makes 'is there budget left? then create a trial' one step across workers."""
+
+    def __init__(self, url: str, study_name: str) -> None:
+        self.url, self.study_name = url, study_name
+        self._engine: Any = None
+        if is_journal(url) or url.startswith("sqlite:///"):
+            base = Path(url) if is_journal(url) else Path(url.removeprefix("sqlite:///"))
+            self.path: Path | None = base.with_name(f"{base.name}.{study_name}.claim.lock")
+        else:
+            self.path = None
+        key = hashlib.sha256(f"densenas:{study_name}".encode()).digest()
+        self.key = int.from_bytes(key[:8], "big", signed=True)  # a PostgreSQL advisory-lock key
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        if self.path is not None:
+            with self.path.open("a") as f:
+                fcntl.flock(f, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(f, fcntl.LOCK_UN)
+        elif self.url.startswith("postgresql"):
+            import sqlalchemy
+
+            if self._engine is None:
+                self._engine = sqlalchemy.create_engine(self.url, pool_pre_ping=True)
+            with self._engine.connect() as conn:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
+                try:
+                    yield
+                finally:
+                    conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+        else:  # other databases: best effort, may overshoot by workers - 1
+            yield
+
+
+def replaced_trials(trials: list[FrozenTrial]) -> set[int]:
+    """Numbers of trials lost with their worker and re-queued under a new number."""
+    replaced: set[int] = set()
+    for t in trials:
+        replaced.update(int(n) for n in t.system_attrs.get(RETRY_HISTORY, []))
+        if FAILED_TRIAL in t.system_attrs:
+            replaced.add(int(t.system_attrs[FAILED_TRIAL]))
+    return replaced
+
+
+def budget_used(trials: list[FrozenTrial]) -> int:
+    """Trials that count against the budget: all of them, whatever their state, except the ones
+    lost with a dead worker, whose re-runs count instead."""
+    return len(trials) - len(replaced_trials(trials))
+
+
+class Heartbeat:
+    """Beats for one running trial until stopped (a daemon thread)."""
+
+    def __init__(self, study: optuna.Study, trial: optuna.Trial, seconds: float) -> None:
+        self.study, self.trial, self.seconds = study, trial, seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"heartbeat-{trial.number}")
+
+    def _beat(self) -> None:
+        storage = self.study._storage  # the storage Optuna opened for this study
+        trial_id = self.trial._trial_id
+        if isinstance(storage, BaseHeartbeat) and is_heartbeat_enabled(storage):
+            storage.record_heartbeat(trial_id)
+        else:
+            storage.set_trial_user_attr(trial_id, HEARTBEAT, time.time())
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.seconds):
+            with contextlib.suppress(Exception):  # a trial that just finished cannot take attrs
+                self._beat()
+
+    def __enter__(self) -> Heartbeat:
+        self.trial.set_user_attr(WORKER, {"host": socket.gethostname(), "pid": os.getpid(), "trial": self.trial.number})
+        self._beat()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _started_at(trial: FrozenTrial, now: float) -> float:
+    return trial.datetime_start.timestamp() if trial.datetime_start else now
+
+
+def _process_gone(pid: int) -> bool:
+    """True when no live process has this pid; a zombie (killed, not yet reaped) is gone too."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+    except (OSError, IndexError):
+        pass  # no /proc (macOS): ask the kernel
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def fail_stale_trials(study: optuna.Study, *, heartbeat_seconds: float) -> dict[int, str]:
+    """Fail the running trials whose worker died and re-queue them (at most MAX_RERUNS times in a row,
+    so a network that kills its process cannot take every worker down forever); returns number -> what
+    happened."""
+    storage = study._storage
+    database = isinstance(storage, BaseHeartbeat) and is_heartbeat_enabled(storage)
+    lost: dict[int, str] = {}
+    if database:  # Optuna's heartbeat watches every trial that beat once
+        before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        optuna.storages.fail_stale_trials(study)
+        after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        for number in sorted(before - after):
+            lost[number] = f"its worker stopped beating: failed, re-queued at most {MAX_RERUNS} times in a row"
+    host, now = socket.gethostname(), time.time()
+    for t in study.get_trials(deepcopy=True, states=(TrialState.RUNNING,)):
+        worker = t.user_attrs.get(WORKER) or {}
+        beat = t.user_attrs.get(HEARTBEAT)
+        # A re-run on a database starts with a copy of the dead trial's attrs: its own worker names it.
+        started = bool(worker) and worker.get("trial", t.number) == t.number
+        if database and started:
+            continue
+        if started and worker.get("host") == host and isinstance(worker.get("pid"), int):
+            gone = _process_gone(worker["pid"])
+        else:  # another machine's worker, or one that died between claiming the trial and its first beat
+            last = float(beat) if started and beat is not None else _started_at(t, now)
+            gone = now - last > 4 * heartbeat_seconds
+        if not gone:
+            continue
+        why = (
+            f"worker {worker.get('host')}:{worker.get('pid')} died during the trial"
+            if started
+            else f"its worker died before the trial's first heartbeat (none for {now - last:.0f} s)"
+        )
+        history = [*t.system_attrs.get(RETRY_HISTORY, []), t.number]
+        requeue = len(history) <= MAX_RERUNS
+        if requeue:
+            why += "; re-queued with the same parameters"
+        else:
+            why += (
+                f"; not re-queued: {len(history)} workers died running these parameters (does the network crash them?)"
+            )
+        try:
+            storage.set_trial_user_attr(t._trial_id, R.STATUS, "failed")
+            storage.set_trial_user_attr(t._trial_id, R.REASON, why)
+            if not storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker got there first
+        if requeue:
+            keep = {k: v for k, v in t.user_attrs.items() if k in (R.BASELINE,)}
+            study.add_trial(
+                optuna.trial.create_trial(
+                    state=TrialState.WAITING,
+                    params=t.params,
+                    distributions=t.distributions,
+                    user_attrs=keep,
+                    system_attrs={FAILED_TRIAL: t.system_attrs.get(FAILED_TRIAL, t.number), RETRY_HISTORY: history},
+                )
+            )
+        lost[t.number] = why
+    return lost

@@ -1,0 +1,362 @@
+"""Search studies: create or resume, run trials in one or many workers, never train twice.
+
+A study file names the dataset, search space, objectives, budget and storage. Every worker of
+one study (processes on one machine, or machines sharing a storage URL) runs the same loop:
+claim a trial, build its network, reject it from the closed-form cost if it breaks a budget
+constraint, reuse the result of an identical network trained with the same recipe, otherwise
+train it and store everything (`nas.search.records`). Running a study again resumes it.
+
+Pareto-aware early stopping (multi-objective studies, where Optuna's pruners do not apply):
+after epoch e >= `pruning.min_epochs`, a trial with validation accuracy a_e is stopped when some
+feasible trial on the current Pareto front costs no more in every cost known before training
+(FLOPs and parameters) and reached a final accuracy above what this trial can plausibly reach:
+a_e + margin + max(0, a_e - a_(e-1)) x (epochs left), that is, its last epoch's gain repeated
+for every epoch left, plus a margin. Single-objective studies use Optuna's median pruner.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import subprocess
+import time
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.arch import ArchConfig
+from nas.arch.cost import estimate
+from nas.arch.external import ExternalNet, resolve_baseline
+from nas.data.datasets import LoadedData
+from nas.search import records as R
+from nas.search.faults import injected_fault, step_hook
+from nas.search.storage import ClaimLock, StorageError, fail_stale_trials, open_storage
+from nas.search.studyfile import StudyFile
+from nas.train.measure import resolve_device
+from nas.train.trainer import EpochMetrics, TrialResult, train_trial
+
+# Optuna marks TPE's `group` and the heartbeat retry as experimental; users need not hear it each run.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+# Our runner beats for the trials it asks for (nas.search.storage.Heartbeat); Optuna expects optimize() to.
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used", category=UserWarning)
+optuna.logging.set_verbosity(optuna.logging.ERROR)  # our progress lines say what happened
+
+# Costs known before training, from the closed form (or fvcore for baselines).
+PRIOR_COSTS = ("flops", "params")
+WAIT_POLL_SECONDS = 1.0
+
+
+def make_sampler(sf: StudyFile) -> optuna.samplers.BaseSampler:
+    seed = sf.seed
+    if sf.sampler == "tpe":
+        return optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=8
+        )
+    if sf.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    if sf.sampler == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    if sf.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.GridSampler(sf.space.grid(), seed=seed)
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def provenance(sf: StudyFile, data: LoadedData) -> dict[str, Any]:
+    return {
+        "study_file": sf.path,
+        "dataset": data.name,
+        "split": "val (searches never read the test split)",
+        "train_images": len(data.train),
+        "val_images": len(data.val),
+        "space": sf.space.name,
+        "objectives": list(sf.objectives),
+        "sampler": sf.sampler,
+        "budget_trials": sf.trials,
+        "time_limit_minutes": sf.time_limit_minutes,
+        "device": sf.device,
+        "recipe": asdict(sf.recipe),
+        "torch": torch.__version__,
+        "optuna": optuna.__version__,
+        "commit": _commit(),
+    }
+
+
+def open_study(sf: StudyFile, *, storage: str | None = None, data: LoadedData | None = None) -> optuna.Study:
+    """Create the study or load it if it exists (resuming), with its baselines enqueued once."""
+    url = storage or sf.storage_url()
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=sf.pruning.min_epochs)
+    try:
+        study = optuna.create_study(
+            storage=open_storage(url, heartbeat_seconds=sf.heartbeat_seconds),
+            study_name=sf.name,
+            directions=[
+                StudyDirection.MAXIMIZE if d == "maximize" else StudyDirection.MINIMIZE for d in sf.directions()
+            ],
+            sampler=make_sampler(sf),
+            pruner=pruner,
+            load_if_exists=True,
+        )
+    except StorageError:
+        raise
+    except Exception as err:
+        raise StorageError(f"cannot open study {sf.name!r} in {url}: {type(err).__name__}: {err}") from err
+    existing = study.user_attrs.get(R.STUDY_OBJECTIVES)
+    if existing is None:
+        study.set_user_attr(R.STUDY_OBJECTIVES, list(sf.objectives))
+        if data is not None:
+            study.set_user_attr(R.STUDY_PROVENANCE, provenance(sf, data))
+    elif list(existing) != list(sf.objectives):
+        raise ValueError(
+            f"study {sf.name!r} in {url} optimises {existing}, but {sf.path} asks for {list(sf.objectives)}; "
+            "use a new study name"
+        )
+    with ClaimLock(url, sf.name).hold():  # workers starting together enqueue each baseline once
+        queued = {t.user_attrs.get(R.BASELINE) for t in study.get_trials(deepcopy=False)}
+        for name in sf.baselines:
+            if name not in queued:
+                study.enqueue_trial({}, user_attrs={R.BASELINE: name}, skip_if_exists=False)
+    return study
+
+
+def recipe_hash(sf: StudyFile) -> str:
+    """What makes two trainings of one network the same: recipe, dataset and split."""
+    key = {"recipe": asdict(sf.recipe), "data": asdict(sf.data)}
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+class Objective:
+    """The trial function every worker runs."""
+
+    def __init__(
+        self, sf: StudyFile, data: LoadedData, *, device: str, lock: ClaimLock, progress: bool = False
+    ) -> None:
+        self.sf, self.data, self.device, self.progress = sf, data, device, progress
+        self.lock = lock  # the study's claim lock: deciding who trains a network is one step across workers
+        if "peak_memory" in sf.objectives and resolve_device(device).type != "cuda":
+            raise ValueError(
+                f"{sf.path}: objective peak_memory needs a CUDA device (a CPU process has no per-trial peak); "
+                f"device is {device!r}"
+            )
+        self.recipe_hash = recipe_hash(sf)
+        self.multi = len(sf.objectives) > 1
+
+    # ----- building the candidate ---------------------------------------------------------
+
+    def _network(self, trial: optuna.Trial) -> ArchConfig | ExternalNet:
+        c, _, _ = self.data.input_size
+        baseline = trial.user_attrs.get(R.BASELINE)
+        if baseline:
+            return resolve_baseline(baseline, in_channels=c, num_classes=self.data.num_classes)
+        fields = self.sf.space.suggest(trial)
+        fields.update(in_channels=c, num_classes=self.data.num_classes)
+        return ArchConfig(**fields)
+
+    def _values(self, metrics: dict[str, Any]) -> tuple[float, ...]:
+        return tuple(float(metrics.get(name, math.inf)) for name in self.sf.objectives)
+
+    def _constraints(self, trial: optuna.Trial, params: int, flops: int, memory_ok: bool) -> None:
+        c = self.sf.constraints
+        if c.max_params is not None:
+            trial.set_constraint("params", float(params - c.max_params))
+        if c.max_flops is not None:
+            trial.set_constraint("flops", float(flops - c.max_flops))
+        trial.set_constraint("memory", -1.0 if memory_ok else 1.0)
+
+    # ----- the trial ------------------------------------------------------------------------
+
+    def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
+        try:
+            return self._run(trial)
+        except (optuna.TrialPruned, TrialFailed):
+            raise
+        except Exception as err:  # user code, data, a bug: record why, let the worker go on
+            trial.set_user_attr(R.STATUS, "failed")
+            trial.set_user_attr(R.REASON, f"{type(err).__name__}: {str(err)[:500]}")
+            raise
+
+    def _run(self, trial: optuna.Trial) -> tuple[float, ...]:
+        return self.run_network(trial, self._network(trial))
+
+    def run_network(self, trial: optuna.Trial, net: ArchConfig | ExternalNet) -> tuple[float, ...]:
+        """Reject, reuse or train `net` as this trial (ablations call this with fixed networks)."""
+        trial.set_user_attr(R.ARCH, net.to_dict())
+        trial.set_user_attr(R.ARCH_HASH, net.arch_hash())
+        trial.set_user_attr(R.CONNECTIVITY, net.connectivity)
+        trial.set_user_attr(R.RECIPE_HASH, self.recipe_hash)
+        costs: dict[str, float] = {}  # baselines have none here: they are never stopped early
+        if isinstance(net, ArchConfig):
+            est = estimate(net, input_size=self.data.input_size)
+            costs = {"flops": float(est.flops), "params": float(est.params)}
+            over = self._over_budget(est.params, est.flops)
+            if over:
+                return self._finish_rejected(trial, est.params, est.flops, over)
+        done = self._wait_for_twin(trial, net.arch_hash())
+        if done is not None:
+            return self._reuse(trial, done)
+        seen: list[float] = []
+        fault = injected_fault(trial.number)
+        recipe = self.sf.recipe
+        if fault == "nan":
+            recipe = dataclasses.replace(recipe, lr=1e12, warmup_fraction=0.0)
+        result = train_trial(
+            config=net,
+            data=self.data,
+            recipe=recipe,
+            device=self.device,
+            progress=self.progress,
+            on_epoch=lambda m: self._should_stop(trial, m, costs, seen),
+            on_step=step_hook(fault),
+        )
+        return self._store(trial, result)
+
+    def _over_budget(self, params: int, flops: int) -> str | None:
+        c = self.sf.constraints
+        if c.max_params is not None and params > c.max_params:
+            return f"{params:,} parameters > max_params {c.max_params:,}"
+        if c.max_flops is not None and flops > c.max_flops:
+            return f"{flops:,} FLOPs > max_flops {c.max_flops:,.0f}"
+        return None
+
+    def _finish_rejected(self, trial: optuna.Trial, params: int, flops: int, reason: str) -> tuple[float, ...]:
+        trial.set_user_attr(R.STATUS, "rejected")
+        trial.set_user_attr(R.REASON, f"over budget before training: {reason}")
+        metrics = {"val_accuracy": 0.0, "params": params, "flops": flops}
+        trial.set_user_attr(R.METRICS, metrics)
+        self._constraints(trial, params, flops, memory_ok=True)
+        return self._values(metrics)
+
+    def _wait_for_twin(self, trial: optuna.Trial, arch_hash: str) -> FrozenTrial | None:
+        """A finished trial of the same network and recipe, or None once this trial is the one to train it.
+
+        Looking for twins and claiming the training is one step under the study's claim lock, so of
+        twins drawn at once by several workers exactly one trains; the others wait and reuse its
+        result, and one of them takes over if it fails or its worker dies.
+        """
+        claimed: bool | None = trial.user_attrs.get(R.TRAINS)
+        while True:
+            with self.lock.hold():
+                twins = [
+                    t
+                    for t in trial.study.get_trials(deepcopy=False)
+                    if t.number != trial.number
+                    and t.user_attrs.get(R.ARCH_HASH) == arch_hash
+                    and t.user_attrs.get(R.RECIPE_HASH) == self.recipe_hash
+                ]
+                # A complete twin first; a pruned one would be stopped again against a front that only grew.
+                finished = [
+                    t for t in twins if t.state == TrialState.COMPLETE and t.user_attrs.get(R.STATUS) != "rejected"
+                ] or [t for t in twins if t.state == TrialState.PRUNED]
+                if finished:
+                    return min(finished, key=lambda t: t.number)
+                trains = not any(t.state == TrialState.RUNNING and t.user_attrs.get(R.TRAINS) for t in twins)
+                if trains != claimed:  # written only when it changes: waiting polls, the storage need not hear it
+                    trial.set_user_attr(R.TRAINS, trains)
+                    claimed = trains
+                if trains:
+                    return None
+            time.sleep(WAIT_POLL_SECONDS)
+            fail_stale_trials(trial.study, heartbeat_seconds=self.sf.heartbeat_seconds)  # a dead twin frees us
+
+    def _reuse(self, trial: optuna.Trial, twin: FrozenTrial) -> tuple[float, ...]:
+        source = twin.user_attrs.get(R.REUSED_FROM, twin.number)
+        for key in (R.METRICS, R.HISTORY, R.ENVIRONMENT, R.NOTES):
+            if key in twin.user_attrs:
+                trial.set_user_attr(key, twin.user_attrs[key])
+        trial.set_user_attr(R.REUSED_FROM, source)
+        if twin.state == TrialState.PRUNED:
+            trial.set_user_attr(R.STATUS, "pruned")
+            why = f"same network and recipe as trial {source}, stopped early there: {twin.user_attrs.get(R.REASON)}"
+            trial.set_user_attr(R.REASON, why)
+            raise optuna.TrialPruned(why)
+        original = twin.user_attrs.get(R.STATUS, "complete")
+        trial.set_user_attr(R.STATUS, "infeasible" if original == "infeasible" else "reused")
+        trial.set_user_attr(R.REASON, f"same network and recipe as trial {source}: result reused, not retrained")
+        for key, value in twin.constraints.items():
+            trial.set_constraint(key, value)
+        return tuple(twin.values)
+
+    def _should_stop(
+        self, trial: optuna.Trial, m: EpochMetrics, costs: dict[str, float], seen: list[float]
+    ) -> str | None:
+        pruning = self.sf.pruning
+        previous = seen[-1] if seen else 0.0
+        seen.append(m.val_accuracy)
+        if not pruning.enabled or m.epoch < pruning.min_epochs or m.epoch >= self.sf.recipe.epochs:
+            return None
+        if not self.multi:
+            trial.report(m.val_accuracy, m.epoch)
+            return f"median pruner after epoch {m.epoch}" if trial.should_prune() else None
+        if not costs:
+            return None
+        left = self.sf.recipe.epochs - m.epoch
+        reachable = min(1.0, m.val_accuracy + pruning.margin + max(0.0, m.val_accuracy - previous) * left)
+        for front in trial.study.best_trials:
+            metrics = front.user_attrs.get(R.METRICS, {})
+            if front.user_attrs.get(R.BASELINE) and not all(k in metrics for k in PRIOR_COSTS):
+                continue
+            cheaper = all(float(metrics.get(k, math.inf)) <= costs[k] for k in PRIOR_COSTS)
+            if cheaper and float(metrics.get("val_accuracy", 0.0)) > reachable:
+                return (
+                    f"Pareto-aware stop after epoch {m.epoch}: val accuracy {m.val_accuracy:.2%}, at most "
+                    f"~{reachable:.2%} by epoch {self.sf.recipe.epochs}, below trial {front.number}'s "
+                    f"{float(metrics['val_accuracy']):.2%} at no more FLOPs and parameters"
+                )
+        return None
+
+    def _store(self, trial: optuna.Trial, result: TrialResult) -> tuple[float, ...]:
+        metrics = {
+            "val_accuracy": result.best_val_accuracy if result.best_val_accuracy is not None else 0.0,
+            "params": result.params,
+            "flops": result.flops,
+            "latency_ms": result.latency_ms_batch1,
+            "latency_ms_large_batch": result.latency_ms_large_batch,
+            # Only CUDA's peak is the trial's own; a CPU process's peak RSS never goes down.
+            "peak_memory": result.peak_memory_bytes if result.peak_memory_kind == "cuda_max_allocated" else None,
+            "process_peak_rss": result.peak_memory_bytes if result.peak_memory_kind == "process_peak_rss" else None,
+            "train_time": result.wall_seconds,
+            "train_images_per_second": result.train_images_per_second,
+            "best_epoch": result.best_epoch,
+            "batch_size": result.batch_size,
+            "memory_efficient": result.memory_efficient,
+            "compiled": result.compiled,
+        }
+        metrics = {k: v for k, v in metrics.items() if v is not None}
+        trial.set_user_attr(R.METRICS, metrics)
+        trial.set_user_attr(R.HISTORY, [asdict(h) for h in result.history])
+        trial.set_user_attr(R.ENVIRONMENT, result.environment)
+        trial.set_user_attr(R.NOTES, result.notes)
+        trial.set_user_attr(R.STATUS, result.status)
+        if result.reason:
+            trial.set_user_attr(R.REASON, result.reason)
+        if result.status == "pruned":
+            raise optuna.TrialPruned(result.reason)
+        if result.status == "failed":
+            raise TrialFailed(result.reason or "failed")
+        self._constraints(trial, result.params, result.flops, memory_ok=result.status != "infeasible")
+        return self._values(metrics)
+
+
+class TrialFailed(Exception):
+    """The trial ended as failed (its reason is stored); the worker goes on."""

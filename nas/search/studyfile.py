@@ -1,0 +1,409 @@
+"""Study files: everything one search needs (space, data, recipe, budget, sampler, storage) in TOML.
+
+A study is reproducible from its file alone, and the file is checked completely before anything
+runs or anything is written: a typo an hour into a search costs the hour. Every problem is a
+`StudyFileError` that starts with the file's path and names the dotted key. See studies/*.toml.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nas.arch.config import CONNECTIVITIES
+from nas.arch.external import resolve_baseline
+from nas.checks import bad_value, is_int, is_number
+from nas.data.datasets import AugmentConfig, DataConfig
+from nas.search.records import OBJECTIVES
+from nas.search.space import SearchSpace
+from nas.search.space_file import load_space, resolve_space_path
+from nas.search.tomlfile import check_keys, jsonable, read_toml, show
+from nas.train.recipe import Recipe
+
+SAMPLERS: dict[str, str] = {
+    "tpe": "Tree-structured Parzen Estimator: Optuna's default, any number of objectives, conditional knobs",
+    "nsga2": "NSGA-II genetic algorithm: spreads trials along a multi-objective Pareto front",
+    "gp": "Gaussian-process Bayesian optimisation: sample-efficient for small budgets",
+    "random": "independent uniform sampling: the baseline every sampler should beat",
+    "grid": "every combination of the space's choices (no conditions, no float ranges)",
+}
+# Ablation cost matches: name -> what every mode is widened or narrowed to equal.
+ABLATION_MATCHES: dict[str, str] = {
+    "params": "the parameter count",
+    "flops": "the FLOPs per image (fvcore convention)",
+}
+# A study name names its folder under runs/: no separators, no '..', no markup.
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+_TABLES = ("ablation", "constraints", "data", "pruning", "recipe", "study")
+_STUDY_KEYS = (
+    "baselines",
+    "device",
+    "heartbeat_seconds",
+    "name",
+    "objectives",
+    "sampler",
+    "seed",
+    "space",
+    "storage",
+    "time_limit_minutes",
+    "trial_timeout_minutes",
+    "trials",
+)
+_REQUIRED = {"name": "a study name", "space": "a search-space name or path", "trials": "an integer >= 1"}
+_ABLATION_REQUIRED = {
+    "modes": f"a list of connectivity modes ({', '.join(CONNECTIVITIES)})",
+    "match": f"one of {', '.join(ABLATION_MATCHES)}",
+    "target": "a number > 0",
+}
+_CLASS_MESSAGE = re.compile(r"^\w+\.(\w+) = .*? is invalid: (.*)$", re.S)
+
+
+class StudyFileError(ValueError):
+    """A study file that cannot run; the message names the file and the key."""
+
+
+def _str_tuple(owner: str, name: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise bad_value(owner, name, value, "a list of strings is required")
+    if len(set(value)) != len(value):
+        raise bad_value(owner, name, value, "every entry must be unique")
+    return tuple(value)
+
+
+def baseline_problem(name: str) -> str | None:
+    """Why `name` is not a baseline (a preset or torchvision:<classification model>), or None."""
+    try:
+        resolve_baseline(name, in_channels=3, num_classes=10)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Budgets a trial must meet; a config over one is rejected before it trains."""
+
+    max_params: int | None = None
+    max_flops: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_params is not None and (not is_int(self.max_params) or self.max_params < 1):
+            raise bad_value("Constraints", "max_params", self.max_params, "an integer > 0 is required")
+        if self.max_flops is not None:
+            if not is_number(self.max_flops) or self.max_flops <= 0:
+                raise bad_value("Constraints", "max_flops", self.max_flops, "a number > 0 is required")
+            object.__setattr__(self, "max_flops", float(self.max_flops))
+
+
+@dataclass(frozen=True)
+class Pruning:
+    """Pareto-aware early stopping: stop a trial that cannot reach the front."""
+
+    enabled: bool = True
+    min_epochs: int = 1  # never stop a trial before this many epochs
+    margin: float = 0.02  # accuracy allowance before a trial counts as dominated
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.enabled, bool):
+            raise bad_value("Pruning", "enabled", self.enabled, "true or false is required")
+        if not is_int(self.min_epochs) or self.min_epochs < 1:
+            raise bad_value("Pruning", "min_epochs", self.min_epochs, "an integer >= 1 is required")
+        if not is_number(self.margin) or not 0 <= self.margin <= 1:
+            raise bad_value("Pruning", "margin", self.margin, "a number in [0, 1] is required")
+        object.__setattr__(self, "margin", float(self.margin))
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """The connectivity ablation (`nas ablate`): every mode matched to one cost, several seeds."""
+
+    modes: tuple[str, ...]
+    match: str  # one of ABLATION_MATCHES
+    target: float  # the cost every mode is widened or narrowed to
+    tolerance: float = 0.05  # relative
+    seeds: int = 3
+    base: str | None = None  # search-space file (absolute path) of the base config; None: the study's space
+
+    def __post_init__(self) -> None:
+        modes = _str_tuple("Ablation", "modes", self.modes)
+        if not modes or any(m not in CONNECTIVITIES for m in modes):
+            raise bad_value(
+                "Ablation", "modes", self.modes, f"a non-empty list of {sorted(CONNECTIVITIES)} is required"
+            )
+        object.__setattr__(self, "modes", modes)
+        if self.match not in ABLATION_MATCHES:
+            raise bad_value("Ablation", "match", self.match, f"choose one of {sorted(ABLATION_MATCHES)}")
+        if not is_number(self.target) or self.target <= 0:
+            raise bad_value("Ablation", "target", self.target, "a number > 0 is required")
+        if not is_number(self.tolerance) or not 0 < self.tolerance < 1:
+            raise bad_value("Ablation", "tolerance", self.tolerance, "a number in (0, 1) is required")
+        if not is_int(self.seeds) or self.seeds < 1:
+            raise bad_value("Ablation", "seeds", self.seeds, "an integer >= 1 is required")
+        if self.base is not None and (not isinstance(self.base, str) or not self.base):
+            raise bad_value("Ablation", "base", self.base, "a search-space name or path is required")
+        object.__setattr__(self, "target", float(self.target))
+        object.__setattr__(self, "tolerance", float(self.tolerance))
+
+
+@dataclass(frozen=True)
+class StudyFile:
+    """One search, as its study file describes it; validated on construction."""
+
+    path: str  # the file it came from (absolute)
+    name: str  # names the run folder runs/<name>
+    space: SearchSpace
+    objectives: tuple[str, ...]  # val_accuracy first, then keys of OBJECTIVES
+    sampler: str  # one of SAMPLERS
+    trials: int
+    time_limit_minutes: float | None = None
+    seed: int = 0
+    storage: str | None = None  # an Optuna storage URL; None: the journal file runs/<name>/journal.log
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    baselines: tuple[str, ...] = ()  # presets or torchvision:<model>, trained as fixed trials
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    recipe: Recipe = dataclasses.field(default_factory=Recipe)
+    constraints: Constraints = dataclasses.field(default_factory=Constraints)
+    pruning: Pruning = dataclasses.field(default_factory=Pruning)
+    ablation: Ablation | None = None
+    trial_timeout_minutes: float | None = None  # a trial running longer is stopped and recorded as failed
+    heartbeat_seconds: int = 30  # running trials beat this often; silent for 4 beats means the worker died
+
+    def __post_init__(self) -> None:
+        parts: dict[str, Any] = dict(
+            path=str, space=SearchSpace, data=DataConfig, recipe=Recipe, constraints=Constraints, pruning=Pruning
+        )
+        if self.ablation is not None:
+            parts["ablation"] = Ablation
+        for name, cls in parts.items():
+            if not isinstance(getattr(self, name), cls):
+                raise bad_value("StudyFile", name, getattr(self, name), f"a {cls.__name__} is required")
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name) or ".." in self.name:
+            raise bad_value(
+                "StudyFile",
+                "name",
+                self.name,
+                "1 to 64 letters, digits, '-', '_' or '.' are required, starting with a letter, digit or '_', "
+                "without '..'",
+            )
+        objectives = _str_tuple("StudyFile", "objectives", self.objectives)
+        others = [o for o in OBJECTIVES if o != "val_accuracy"]
+        if not objectives or objectives[0] != "val_accuracy":
+            raise bad_value("StudyFile", "objectives", self.objectives, f"val_accuracy first, then any of {others}")
+        unknown = [o for o in objectives[1:] if o not in others]
+        if unknown:
+            raise bad_value("StudyFile", "objectives", self.objectives, f"{unknown[0]!r} is not one of {others}")
+        if "latency_ms" in objectives and not self.recipe.measure_latency:
+            raise bad_value(
+                "StudyFile", "objectives", self.objectives, "latency_ms needs recipe.measure_latency = true"
+            )
+        object.__setattr__(self, "objectives", objectives)
+        if self.sampler not in SAMPLERS:
+            raise bad_value("StudyFile", "sampler", self.sampler, f"choose one of {', '.join(SAMPLERS)}")
+        if self.sampler == "grid":
+            try:
+                self.space.grid()
+            except ValueError as exc:
+                raise bad_value("StudyFile", "sampler", self.sampler, str(exc)) from None
+        if not is_int(self.trials) or self.trials < 1:
+            raise bad_value("StudyFile", "trials", self.trials, "an integer >= 1 is required")
+        if self.time_limit_minutes is not None:
+            if not is_number(self.time_limit_minutes) or self.time_limit_minutes <= 0:
+                raise bad_value("StudyFile", "time_limit_minutes", self.time_limit_minutes, "a number > 0 is required")
+            object.__setattr__(self, "time_limit_minutes", float(self.time_limit_minutes))
+        if self.trial_timeout_minutes is not None:
+            if not is_number(self.trial_timeout_minutes) or self.trial_timeout_minutes <= 0:
+                raise bad_value(
+                    "StudyFile", "trial_timeout_minutes", self.trial_timeout_minutes, "a number > 0 is required"
+                )
+            object.__setattr__(self, "trial_timeout_minutes", float(self.trial_timeout_minutes))
+        if not is_int(self.heartbeat_seconds) or self.heartbeat_seconds < 1:
+            raise bad_value("StudyFile", "heartbeat_seconds", self.heartbeat_seconds, "an integer >= 1 is required")
+        if not is_int(self.seed) or self.seed < 0:
+            raise bad_value("StudyFile", "seed", self.seed, "an integer >= 0 is required")
+        if self.storage is not None and (not isinstance(self.storage, str) or "://" not in self.storage):
+            journal = '"" for the journal file runs/<name>/journal.log'
+            raise bad_value("StudyFile", "storage", self.storage, f"an Optuna storage URL (sqlite:///...) or {journal}")
+        if not isinstance(self.device, str) or not _DEVICE.fullmatch(self.device):
+            raise bad_value("StudyFile", "device", self.device, "auto, cpu, cuda or cuda:N is required")
+        baselines = _str_tuple("StudyFile", "baselines", self.baselines)
+        for baseline in baselines:
+            problem = baseline_problem(baseline)
+            if problem:
+                raise bad_value("StudyFile", "baselines", self.baselines, problem)
+        object.__setattr__(self, "baselines", baselines)
+
+    def directions(self) -> list[str]:
+        """Optuna directions, in objective order."""
+        return [OBJECTIVES[name] for name in self.objectives]
+
+    def run_dir(self, root: Path = Path("runs")) -> Path:
+        """root/<name>: where the journal, checkpoints and reports of this study go."""
+        folder = Path(root) / self.name
+        if folder.resolve().parent != Path(root).resolve():
+            raise ValueError(f"study name {self.name!r} would leave the run folder {root}")
+        return folder
+
+    def storage_url(self, root: Path = Path("runs")) -> str:
+        """The explicit storage URL, else the journal file path (the runner opens a JournalStorage)."""
+        return self.storage if self.storage is not None else str(self.run_dir(root) / "journal.log")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values, for the study's provenance."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["space"] = self.space.to_dict()
+        for name in ("data", "recipe", "constraints", "pruning", "ablation"):
+            value = getattr(self, name)
+            data[name] = dataclasses.asdict(value) if value is not None else None
+        result: dict[str, Any] = jsonable(data)
+        return result
+
+
+def _relabel(exc: Exception, section: str, table: dict[str, Any], label: str) -> StudyFileError:
+    """A dataclass's 'X.f = v is invalid: why' as 'file: section.f = v is invalid: why'."""
+    match = _CLASS_MESSAGE.match(str(exc))
+    if match is None:
+        return StudyFileError(f"{label}: [{section}] {exc}")
+    field, why = match.groups()
+    if field in table:
+        return StudyFileError(f"{label}: {section}.{field} = {show(table[field])} is invalid: {why}")
+    return StudyFileError(f"{label}: {section}.{field} (not set) is invalid: {why}")
+
+
+def _type_problem(annotation: str, value: Any) -> str | None:
+    """What a TOML value lacks for a field of `annotation` (TOML has no None: absent is the default)."""
+    wanted = {
+        "int": (is_int, "an integer"),
+        "float": (is_number, "a number"),
+        "bool": (lambda v: isinstance(v, bool), "true or false"),
+        "str": (lambda v: isinstance(v, str), "a string"),
+    }
+    kinds = [part.strip() for part in annotation.split("|") if part.strip() != "None"]
+    checks = [wanted[kind] for kind in kinds if kind in wanted]
+    if len(checks) != len(kinds) or any(check(value) for check, _ in checks):
+        return None
+    return " or ".join(what for _, what in checks) + " is required"
+
+
+def _build(cls: Any, table: dict[str, Any], section: str, label: str, **built: Any) -> Any:
+    """cls(**table) with unknown keys and TOML types refused, and errors naming the file and key."""
+    fields = {f.name: str(f.type) for f in dataclasses.fields(cls)}
+    check_keys(table, list(fields), prefix=f"{section}.", label=label, error=StudyFileError)
+    values = dict(table)
+    for key, value in table.items():
+        if key in built:
+            continue
+        problem = _type_problem(fields[key], value)
+        if problem:
+            raise StudyFileError(f"{label}: {section}.{key} = {show(value)} is invalid: {problem}")
+        if fields[key].startswith("float") and is_int(value):
+            values[key] = float(value)  # recipe hashes must not tell 1 from 1.0
+    try:
+        return cls(**{**values, **built})
+    except (TypeError, ValueError) as exc:
+        raise _relabel(exc, section, table, label) from None
+
+
+def _table(data: dict[str, Any], name: str, label: str) -> dict[str, Any]:
+    table = data.get(name, {})
+    if not isinstance(table, dict):
+        raise StudyFileError(f"{label}: {name} = {show(table)} is invalid: a table [{name}] is required")
+    return table
+
+
+def _space(value: Any, key: str, folder: Path, label: str) -> tuple[Path, SearchSpace]:
+    if not isinstance(value, str) or not value:
+        raise StudyFileError(f"{label}: {key} = {show(value)} is invalid: a search-space name or path is required")
+    try:
+        path = resolve_space_path(value, relative_to=folder)
+        return path, load_space(path)
+    except ValueError as exc:
+        raise StudyFileError(f"{label}: {key} = {show(value)} is invalid: {exc}") from None
+
+
+def load_study_file(path: str | Path) -> StudyFile:
+    """The study in a TOML file, fully validated; nothing is created on disk."""
+    file, label = Path(path), str(path)
+    try:
+        data = read_toml(file, label=label, what="study file")
+    except ValueError as exc:
+        raise StudyFileError(str(exc)) from None
+    for name in data:
+        if name not in _TABLES:
+            raise StudyFileError(f"{label}: unknown table [{name}] (valid tables: {', '.join(_TABLES)})")
+    study = _table(data, "study", label)
+    if "study" not in data:
+        raise StudyFileError(f"{label}: a [study] table is required (with {', '.join(_REQUIRED)})")
+    check_keys(study, _STUDY_KEYS, prefix="study.", label=label, error=StudyFileError)
+    for key, wanted in _REQUIRED.items():
+        if key not in study:
+            raise StudyFileError(f"{label}: study.{key} is missing: {wanted} is required")
+    folder = file.resolve().parent
+    _, space = _space(study["space"], "study.space", folder, label)
+
+    raw_data = _table(data, "data", label)
+    augment = None
+    if "augment" in raw_data:
+        raw_augment = raw_data["augment"]
+        if not isinstance(raw_augment, dict):
+            raise StudyFileError(f"{label}: data.augment = {show(raw_augment)} is invalid: a table is required")
+        augment = _build(AugmentConfig, raw_augment, "data.augment", label)
+    data_config = _build(DataConfig, raw_data, "data", label, augment=augment)
+    recipe = _build(Recipe, _table(data, "recipe", label), "recipe", label)
+    constraints = _build(Constraints, _table(data, "constraints", label), "constraints", label)
+    pruning = _build(Pruning, _table(data, "pruning", label), "pruning", label)
+    ablation = None
+    if "ablation" in data:
+        raw_ablation = _table(data, "ablation", label)
+        names = [f.name for f in dataclasses.fields(Ablation)]
+        check_keys(raw_ablation, names, prefix="ablation.", label=label, error=StudyFileError)
+        base = None
+        if "base" in raw_ablation:
+            base_path, _ = _space(raw_ablation["base"], "ablation.base", folder, label)
+            base = str(base_path.resolve())
+        for key, wanted in _ABLATION_REQUIRED.items():
+            if key not in raw_ablation:
+                raise StudyFileError(f"{label}: ablation.{key} is missing: {wanted} is required")
+        ablation = _build(Ablation, raw_ablation, "ablation", label, base=base)
+
+    storage = study.get("storage", "")
+    fields: dict[str, Any] = {
+        "path": str(file.resolve()),
+        "name": study["name"],
+        "space": space,
+        "objectives": study.get("objectives", ["val_accuracy"]),
+        "sampler": study.get("sampler", "tpe"),
+        "trials": study["trials"],
+        "time_limit_minutes": study.get("time_limit_minutes"),
+        "seed": study.get("seed", 0),
+        "storage": None if storage == "" else storage,
+        "device": study.get("device", "auto"),
+        "baselines": study.get("baselines", []),
+        "data": data_config,
+        "recipe": recipe,
+        "constraints": constraints,
+        "pruning": pruning,
+        "ablation": ablation,
+        "trial_timeout_minutes": study.get("trial_timeout_minutes"),
+        "heartbeat_seconds": study.get("heartbeat_seconds", 30),
+    }
+    try:
+        return StudyFile(**fields)
+    except ValueError as exc:
+        raise _relabel(exc, "study", study, label) from None
+
+
+__all__ = [
+    "ABLATION_MATCHES",
+    "SAMPLERS",
+    "Ablation",
+    "Constraints",
+    "Pruning",
+    "StudyFile",
+    "StudyFileError",
+    "baseline_problem",
+    "load_study_file",
+]

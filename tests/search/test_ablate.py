@@ -1,0 +1,85 @@
+"""Ablations: widths solved to a matched cost, seeds aggregated into intervals, resumable."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+
+from nas.arch import CONNECTIVITIES, build_model
+from nas.arch.cost import count_params, estimate
+from nas.search.ablate import ABLATION_KEY, _interval, match_width, run_ablation
+from nas.search.studyfile import load_study_file
+from tests.conftest import digits_net
+
+BASE = digits_net()
+
+
+@pytest.mark.parametrize("mode", sorted(CONNECTIVITIES))
+@pytest.mark.parametrize(("match", "target"), [("params", 20_000), ("params", 150_000), ("flops", 2_000_000)])
+def test_width_is_solved_to_the_target(mode: str, match: str, target: int) -> None:
+    m = match_width(BASE, mode, match=match, target=target, tolerance=0.05, input_size=(1, 8, 8))
+    assert m.config.connectivity == mode
+    assert m.relative_error <= 0.05
+    est = estimate(m.config, input_size=(1, 8, 8))
+    assert getattr(est, match) == m.cost
+    assert abs(m.cost - target) / target == pytest.approx(m.relative_error)
+    assert count_params(build_model(m.config)) == m.params
+
+
+def test_interval_is_a_student_t_interval() -> None:
+    mean, std, low, high = _interval([0.9, 0.8, 1.0])
+    assert (mean, std) == (pytest.approx(0.9), pytest.approx(0.1))
+    half = 4.302652729911275 * 0.1 / math.sqrt(3)  # t(0.975, 2 degrees of freedom)
+    assert (low, high) == (pytest.approx(0.9 - half), pytest.approx(0.9 + half))
+    assert _interval([0.7]) == (0.7, 0.0, 0.7, 0.7)
+
+
+def test_ablation_runs_every_seed_once_and_tabulates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "ab.toml"
+    path.write_text("""
+[study]
+name = "ab"
+space = "connectivity_ablation"
+objectives = ["val_accuracy", "params"]
+sampler = "grid"
+trials = 5
+device = "cpu"
+[data]
+name = "digits"
+[recipe]
+epochs = 1
+batch_size = 64
+lr = 0.2
+measure_latency = false
+[ablation]
+modes = ["residual", "dense"]
+match = "params"
+target = 15000
+tolerance = 0.05
+seeds = 2
+""")
+    sf = load_study_file(path)
+    study, rows, csv_path = run_ablation(sf)
+    runs = [t for t in study.trials if ABLATION_KEY in t.user_attrs]
+    assert len(runs) == 4
+    assert [r["mode"] for r in rows] == ["residual", "dense"]
+    for row in rows:
+        accs = [
+            t.user_attrs["metrics"]["val_accuracy"] for t in runs if t.user_attrs[ABLATION_KEY]["mode"] == row["mode"]
+        ]
+        mean, std, low, high = _interval(accs)
+        assert row["seeds"] == 2 and row["within_tolerance"]
+        assert (row["val_accuracy_mean"], row["val_accuracy_std"]) == (pytest.approx(mean), pytest.approx(std))
+        assert (row["ci95_low"], row["ci95_high"]) == (pytest.approx(low), pytest.approx(high))
+    with csv_path.open() as f:
+        table = list(csv.DictReader(f))
+    assert [r["mode"] for r in table] == ["residual", "dense"]
+    assert csv_path.with_suffix(".json").is_file()
+
+    again, rows_again, _ = run_ablation(sf)  # resumed: nothing retrained
+    assert len(again.trials) == len(study.trials)
+    assert rows_again == rows

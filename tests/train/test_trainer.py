@@ -1,0 +1,231 @@
+"""The trainer on digits, on CPU: accuracy, determinism, failures that leave the process clean."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from nas.arch import ArchConfig, ArchNet
+from nas.arch.cost import estimate
+from nas.data.datasets import DataConfig, LoadedData, load_data
+from nas.train.checkpoint import load_checkpoint
+from nas.train.recipe import Recipe
+from nas.train.trainer import EpochMetrics, TrialResult, evaluate_split, train_trial
+from tests.conftest import digits_net
+
+# Digits has 1,293 training images: small batches and a high rate give enough steps in 2 epochs.
+DIGITS_RECIPE = Recipe(epochs=2, batch_size=32, lr=0.2, measure_latency=False)
+
+
+@pytest.fixture(scope="module")
+def digits() -> LoadedData:
+    return load_data(DataConfig(name="digits"))
+
+
+net = digits_net
+
+
+def one_epoch(data: LoadedData, config: ArchConfig, **kwargs: Any) -> TrialResult:
+    """One epoch at batch 64 on CPU, quietly: the shape of most failure-path tests."""
+    recipe = Recipe(epochs=1, batch_size=64, measure_latency=False)
+    return train_trial(config=config, data=data, recipe=recipe, device="cpu", progress=False, **kwargs)
+
+
+def live_models() -> int:
+    gc.collect()
+    return sum(type(o) is ArchNet for o in gc.get_objects())
+
+
+@pytest.mark.parametrize("mode", ["dense", "residual"])
+def test_two_epochs_on_digits_reach_90_percent(digits: LoadedData, mode: str) -> None:
+    result = train_trial(config=net(mode), data=digits, recipe=DIGITS_RECIPE, device="cpu", progress=False)
+    assert result.status == "complete", result.reason
+    assert result.split == "val"
+    assert len(result.history) == 2
+    assert result.best_val_accuracy is not None and result.best_val_accuracy >= 0.90
+
+
+def test_result_carries_costs_measurements_and_provenance(digits: LoadedData) -> None:
+    recipe = Recipe(epochs=1, batch_size=64, latency_batch_size=16, latency_repeats=2)
+    result = train_trial(config=net(), data=digits, recipe=recipe, device="cpu", progress=False)
+    est = estimate(net(), input_size=(1, 8, 8))
+    assert (result.params, result.flops) == (est.params, est.flops)
+    assert result.predicted_activation_bytes == 64 * est.activation_bytes
+    assert result.latency_ms_batch1 is not None and result.latency_ms_batch1 > 0
+    assert result.latency_ms_large_batch is not None and result.latency_batch_size == 16
+    assert result.peak_memory_bytes is not None and result.peak_memory_bytes > 0
+    assert result.peak_memory_kind == "process_peak_rss"
+    assert result.train_images_per_second is not None and result.train_images_per_second > 0
+    assert result.environment["torch"] == torch.__version__ and result.environment["device"] == "cpu"
+    assert result.arch_hash == net().arch_hash()
+    epoch = result.history[0]
+    assert epoch.images_per_second == pytest.approx((len(digits.train) // 64) * 64 / epoch.seconds)
+    assert result.to_dict()["history"][0]["epoch"] == 1
+
+
+def test_same_seed_same_metrics(digits: LoadedData) -> None:
+    recipe = Recipe(epochs=1, batch_size=64, seed=3, measure_latency=False)
+    runs = [train_trial(config=net(drop_rate=0.1), data=digits, recipe=recipe, device="cpu", progress=False)]
+    runs.append(train_trial(config=net(drop_rate=0.1), data=digits, recipe=recipe, device="cpu", progress=False))
+    strip = [[(m.train_loss, m.train_accuracy, m.val_loss, m.val_accuracy) for m in r.history] for r in runs]
+    assert strip[0] == strip[1]
+    other = train_trial(
+        config=net(drop_rate=0.1),
+        data=digits,
+        recipe=Recipe(epochs=1, batch_size=64, seed=4, measure_latency=False),
+        device="cpu",
+        progress=False,
+    )
+    assert other.history[0].train_loss != runs[0].history[0].train_loss
+
+
+def test_non_finite_loss_fails_the_trial_and_frees_the_model(digits: LoadedData) -> None:
+    before = live_models()
+    recipe = Recipe(epochs=3, batch_size=32, lr=1e12, warmup_fraction=0.0, measure_latency=False)
+    result = train_trial(config=net(), data=digits, recipe=recipe, device="cpu", progress=False)
+    assert result.status == "failed"
+    assert result.reason is not None and "non-finite training loss" in result.reason and "epoch 1" in result.reason
+    assert live_models() == before
+
+
+def _oom(times: int) -> tuple[list[tuple[int, int]], Callable[[int, int], None]]:
+    calls: list[tuple[int, int]] = []
+
+    def hook(epoch: int, step: int) -> None:
+        calls.append((epoch, step))
+        if step == 2 and len([c for c in calls if c[1] == 2]) <= times:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected)")
+
+    return calls, hook
+
+
+def test_out_of_memory_retries_in_memory_efficient_mode(digits: LoadedData) -> None:
+    before = live_models()
+    _, hook = _oom(times=1)
+    result = one_epoch(digits, net(), on_step=hook)
+    assert result.status == "complete"
+    assert result.memory_efficient and result.batch_size == 64
+    assert any("retried in memory-efficient mode" in n for n in result.notes)
+    assert len(result.history) == 1
+    assert live_models() == before
+
+
+def test_out_of_memory_without_bottleneck_halves_the_batch(digits: LoadedData) -> None:
+    _, hook = _oom(times=1)
+    result = one_epoch(digits, net(bn_size=0), on_step=hook)
+    assert result.status == "complete"
+    assert result.batch_size == 32 and not result.memory_efficient
+
+
+def test_out_of_memory_twice_is_infeasible(digits: LoadedData) -> None:
+    before = live_models()
+    _, hook = _oom(times=2)
+    result = one_epoch(digits, net(), on_step=hook)
+    assert result.status == "infeasible"
+    assert result.reason is not None and "out of memory again" in result.reason and "injected" in result.reason
+    assert live_models() == before
+
+
+def test_memory_budget_switches_modes_before_training(digits: LoadedData) -> None:
+    est = estimate(net(), input_size=(1, 8, 8))
+    fixed = est.params * 4 * 3
+    # Room for 64 images in memory-efficient mode but not in normal mode.
+    budget = (fixed + 64 * (est.activation_bytes + est.activation_bytes_efficient) / 2) / 2**30
+    result = train_trial(
+        config=net(),
+        data=digits,
+        recipe=Recipe(epochs=1, batch_size=64, memory_budget_gb=budget, measure_latency=False),
+        device="cpu",
+        progress=False,
+    )
+    assert result.status == "complete"
+    assert result.memory_efficient and result.batch_size == 64
+    calls, hook = _oom(times=0)
+    tiny_budget = Recipe(epochs=1, batch_size=64, memory_budget_gb=fixed / 2 / 2**30, measure_latency=False)
+    refused = train_trial(config=net(), data=digits, recipe=tiny_budget, device="cpu", progress=False, on_step=hook)
+    assert refused.status == "infeasible" and "exceeds the budget" in (refused.reason or "")
+    assert calls == []  # nothing was trained
+
+
+def test_epoch_callback_can_stop_a_trial(digits: LoadedData) -> None:
+    seen: list[EpochMetrics] = []
+
+    def stop_after_two(m: EpochMetrics) -> str | None:
+        seen.append(m)
+        return "cannot reach the front" if m.epoch == 2 else None
+
+    result = train_trial(
+        config=net(),
+        data=digits,
+        recipe=Recipe(epochs=5, batch_size=128, measure_latency=False),
+        device="cpu",
+        progress=False,
+        on_epoch=stop_after_two,
+    )
+    assert result.status == "pruned" and result.reason == "cannot reach the front"
+    assert [m.epoch for m in seen] == [1, 2] and len(result.history) == 2
+
+
+def test_checkpoint_round_trip(digits: LoadedData, tmp_path: Path) -> None:
+    path = tmp_path / "ckpt" / "model.pt"
+    result = train_trial(
+        config=net(),
+        data=digits,
+        recipe=Recipe(epochs=1, batch_size=64, measure_latency=False),
+        device="cpu",
+        progress=False,
+        checkpoint_path=path,
+        checkpoint_extra={"data": "digits"},
+    )
+    assert path.exists() and not list(path.parent.glob(".*tmp*"))
+    model, config, payload = load_checkpoint(path)
+    assert config.arch_hash() == result.arch_hash and payload["extra"] == {"data": "digits"}
+    _, acc = evaluate_split(model, digits.val, digits, device=torch.device("cpu"))
+    assert acc == pytest.approx(result.history[-1].val_accuracy)
+
+
+def test_config_must_match_the_data(digits: LoadedData) -> None:
+    with pytest.raises(ValueError, match="num_classes=7 but dataset 'digits' has 1 channels and 10 classes"):
+        train_trial(config=net(num_classes=7), data=digits, recipe=DIGITS_RECIPE, device="cpu")
+
+
+def test_plain_log_lines_when_not_on_a_terminal(digits: LoadedData, capsys: pytest.CaptureFixture[str]) -> None:
+    train_trial(
+        config=net(),
+        data=digits,
+        recipe=Recipe(epochs=2, batch_size=128, measure_latency=False),
+        device="cpu",
+        progress=True,
+    )
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"trial {net().arch_hash()}: epoch 1/2 loss")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "allowed"),
+    [
+        ("epochs", 0, "positive integer"),
+        ("optimizer", "lamb", "choose one of ['adamw', 'sgd']"),
+        ("schedule", "step", "choose one of"),
+        ("compile", "maybe", "choose one of ['auto', 'off', 'on']"),
+        ("lr", -1.0, ">= 0"),
+        ("lr", 0.0, "> 0"),
+        ("warmup_fraction", 1.0, "[0, 1)"),
+        ("label_smoothing", -0.1, "[0, 1)"),
+        ("memory_budget_gb", float("nan"), "finite"),
+    ],
+)
+def test_recipe_validation(field: str, value: object, allowed: str) -> None:
+    with pytest.raises(ValueError) as err:
+        Recipe(**{field: value})  # type: ignore[arg-type]
+    assert f"Recipe.{field} = {value!r}" in str(err.value) and allowed in str(err.value)
+
+
+def test_unknown_device_is_refused(digits: LoadedData) -> None:
+    with pytest.raises(ValueError, match="device = 'tpu'"):
+        train_trial(config=net(), data=digits, recipe=DIGITS_RECIPE, device="tpu")

@@ -1,8 +1,12 @@
-"""Value checks every validated dataclass uses, and the one shape of their error messages."""
+"""Value checks every validated dataclass uses; `bad_value` (nas.errors) is the one shape of their errors."""
 
 from __future__ import annotations
 
 import math
+
+from nas.errors import bad_value
+
+__all__ = ["bad_value", "is_int", "is_number"]
 
 
 def is_int(value: object) -> bool:
@@ -14,7 +18,3 @@ def is_number(value: object) -> bool:
     """A finite int or float that is not a bool."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
-
-def bad_value(owner: str, name: str, value: object, allowed: str) -> ValueError:
-    """`Owner.name = value is invalid: allowed`: names the field, the value and what is allowed."""
-    return ValueError(f"{owner}.{name} = {value!r} is invalid: {allowed}")

@@ -1,5 +1,37 @@
-"""Errors every command shares."""
+"""The one error type for user mistakes, shared by every layer (see docs/architecture.md).
+
+A `UsageError` is a `ValueError` that knows what was wrong: the owner (a config class, a file,
+a command-line option), the field, the value and what is allowed. The CLI prints it as one line
+and exits with status 2; any other exception is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+_UNSET = object()
 
 
-class UsageError(Exception):
-    """Bad input from the user: `nas` prints it as one line and exits with status 2."""
+class UsageError(ValueError):
+    """Bad input from the user, with the owner, field, value and what is allowed when known."""
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        owner: str | None = None,
+        field: str | None = None,
+        value: object = _UNSET,
+        allowed: str | None = None,
+    ) -> None:
+        self.owner, self.field, self.allowed = owner, field, allowed
+        self.has_value = value is not _UNSET
+        self.value = value if self.has_value else None
+        if message is None:
+            where = ".".join(part for part in (owner, field) if part)
+            shown = f" = {value!r}" if self.has_value else ""
+            message = f"{where}{shown} is invalid: {allowed}"
+        super().__init__(message)
+
+
+def bad_value(owner: str, name: str, value: object, allowed: str) -> UsageError:
+    """`Owner.name = value is invalid: allowed`: names the field, the value and what is allowed."""
+    return UsageError(owner=owner, field=name, value=value, allowed=allowed)

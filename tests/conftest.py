@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nas.arch import CONNECTIVITIES, ArchConfig
-
-MODES = list(CONNECTIVITIES)
+from nas.arch import ArchConfig
 
 
 def tiny(connectivity: str, **overrides: object) -> ArchConfig:

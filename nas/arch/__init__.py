@@ -1,17 +1,20 @@
-"""The architecture family: one config, five connectivity modes, named presets."""
+"""The architecture family: one config, the connectivity modes table, blocks, presets, costs."""
 
 from nas.arch.builder import ArchNet, build_model
-from nas.arch.config import CONNECTIVITIES, STEMS, ArchConfig, StagePlan
+from nas.arch.config import STEMS, ArchConfig, StagePlan
+from nas.arch.modes import MODES, Mode, get_mode
 from nas.arch.presets import PRESETS, Preset, get_preset
 
 __all__ = [
-    "CONNECTIVITIES",
+    "MODES",
     "PRESETS",
     "STEMS",
     "ArchConfig",
     "ArchNet",
+    "Mode",
     "Preset",
     "StagePlan",
     "build_model",
+    "get_mode",
     "get_preset",
 ]

@@ -1,4 +1,4 @@
-"""Layer units, stages (one class per connectivity mode), transitions and stems.
+"""Layer units, stages (one class per connectivity mode, listed in nas.arch.modes), transitions and stems.
 
 Module names follow torchvision's DenseNet (`denselayer1.norm1`, `transition1.conv`, ...) so
 its state dicts load into dense mode unchanged. Modules never choose a device or dtype.
@@ -7,14 +7,15 @@ its state dicts load into dense mode unchanged. Modules never choose a device or
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import NamedTuple
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from torch import Tensor, nn
 
-from nas.arch.config import ArchConfig
+if TYPE_CHECKING:
+    from nas.arch.config import ArchConfig
 
 
 def _conv(c_in: int, c_out: int, kernel: int, bias: bool, stride: int = 1) -> nn.Conv2d:
@@ -137,21 +138,6 @@ class PlainStage(nn.ModuleDict):
         for layer in self.values():
             x = layer(x)
         return x
-
-
-class StageKind(NamedTuple):
-    block_prefix: str  # module name of the stage inside `features`, before its 1-based index
-    cls: type[nn.Module]  # constructed as cls(c_in, layers, config)
-
-
-# Connectivity mode -> stage; keys equal config.CONNECTIVITIES.
-STAGES: dict[str, StageKind] = {
-    "dense": StageKind("denseblock", DenseStage),
-    "osp": StageKind("denseblock", OSPStage),
-    "dense_residual": StageKind("denseblock", DenseResidualStage),
-    "residual": StageKind("block", ResidualStage),
-    "plain": StageKind("block", PlainStage),
-}
 
 
 class Transition(nn.Sequential):

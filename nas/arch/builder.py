@@ -7,8 +7,9 @@ from collections import OrderedDict
 import torch
 from torch import Tensor, nn
 
-from nas.arch.blocks import STAGES, Transition, stem_layers
+from nas.arch.blocks import Transition, stem_layers
 from nas.arch.config import ArchConfig
+from nas.arch.modes import MODES
 
 
 class ArchNet(nn.Module):
@@ -22,12 +23,12 @@ class ArchNet(nn.Module):
         super().__init__()
         self.config = config
         layers: list[tuple[str, nn.Module]] = stem_layers(config)
-        prefix, stage_cls = STAGES[config.connectivity]
+        mode = MODES[config.connectivity]
         last = len(config.block_config)
         for index, (n_layers, (c_in, c_out, c_next)) in enumerate(
             zip(config.block_config, config.stage_channels(), strict=True), start=1
         ):
-            layers.append((f"{prefix}{index}", stage_cls(c_in, n_layers, config)))
+            layers.append((f"{mode.block_prefix}{index}", mode.stage(c_in, n_layers, config)))
             if index != last:
                 layers.append((f"transition{index}", Transition(c_out, c_next, config.conv_bias)))
         self.num_features = config.stage_channels()[-1][2]

@@ -14,27 +14,14 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from nas.arch.modes import MODES
 from nas.checks import bad_value, is_int, is_number
-
-# Connectivity modes: name -> what a stage does (see the mode table in README.md).
-CONNECTIVITIES: dict[str, str] = {
-    "plain": "each layer sees the previous layer's output; stage keeps width c",
-    "residual": "pre-activation residual units x + H(x); stage keeps width c",
-    "dense": "each layer sees the concat of all earlier outputs; stage outputs c + L*k",
-    "dense_residual": "dense layers, then x0 + Conv1x1(BN-ReLU(concat)); stage keeps width c",
-    "osp": "one-shot aggregation: a chain of layers, all outputs concatenated once: c + L*k",
-}
 
 # Stems: name -> layout. Both are followed by the first stage.
 STEMS: dict[str, str] = {
     "imagenet": "7x7/2 conv, BN, ReLU, 3x3/2 max pool (as torchvision)",
     "cifar": "one 3x3 conv (as the CIFAR DenseNet-BC)",
 }
-
-# Modes whose stage output is a concatenation and whose transitions use `compression`.
-CONCAT_MODES = frozenset({"dense", "osp"})
-# Modes whose transitions use `width_multiplier`.
-WIDTH_PRESERVING_MODES = frozenset({"plain", "residual", "dense_residual"})
 
 
 @dataclass(frozen=True)
@@ -55,7 +42,7 @@ class StagePlan:
 class ArchConfig:
     """A network of the DenseNet family; defaults are torchvision's DenseNet-121."""
 
-    # Wiring of each stage; one of CONNECTIVITIES.
+    # Wiring of each stage; one of nas.arch.modes.MODES.
     connectivity: str = "dense"
     # k: channels each layer adds (concat modes) or the unit of the bottleneck width.
     growth_rate: int = 32
@@ -86,8 +73,8 @@ class ArchConfig:
         self._validate()
 
     def _validate(self) -> None:
-        if self.connectivity not in CONNECTIVITIES:
-            raise bad_value("ArchConfig", "connectivity", self.connectivity, f"choose one of {sorted(CONNECTIVITIES)}")
+        if self.connectivity not in MODES:
+            raise bad_value("ArchConfig", "connectivity", self.connectivity, f"choose one of {sorted(MODES)}")
         if self.stem not in STEMS:
             raise bad_value("ArchConfig", "stem", self.stem, f"choose one of {sorted(STEMS)}")
         for name in ("growth_rate", "init_features", "in_channels", "num_classes"):
@@ -125,13 +112,11 @@ class ArchConfig:
         plan = []
         c = self.init_features
         last = len(self.block_config) - 1
+        mode = MODES[self.connectivity]
+        knob = mode.transition_knob
+        factor = getattr(self, knob)
         for i, layers in enumerate(self.block_config):
-            if self.connectivity in CONCAT_MODES:
-                out = c + layers * self.growth_rate
-                factor, knob = self.compression, "compression"
-            else:
-                out = c
-                factor, knob = self.width_multiplier, "width_multiplier"
+            out = mode.stage_output(c, layers, self.growth_rate)
             nxt = out if i == last else math.floor(factor * out)
             if nxt < 1:
                 raise bad_value(
@@ -182,11 +167,11 @@ class ArchConfig:
         """
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
         changes: dict[str, Any] = {"memory_efficient": False}
-        if self.connectivity in CONCAT_MODES or len(self.block_config) == 1:
-            changes["width_multiplier"] = defaults["width_multiplier"]
-        if self.connectivity in WIDTH_PRESERVING_MODES or len(self.block_config) == 1:
-            changes["compression"] = defaults["compression"]
-        if self.connectivity in ("plain", "residual") and self.bn_size == 0:
+        mode = MODES[self.connectivity]
+        for knob in ("compression", "width_multiplier"):
+            if knob != mode.transition_knob or len(self.block_config) == 1:  # no transition uses it
+                changes[knob] = defaults[knob]
+        if mode.growth_only_in_bottleneck and self.bn_size == 0:
             changes["growth_rate"] = defaults["growth_rate"]
         return dataclasses.replace(self, **changes)
 
@@ -231,4 +216,4 @@ def _check_input_size(input_size: tuple[int, ...]) -> tuple[int, int, int]:
     return (input_size[0], input_size[1], input_size[2])
 
 
-__all__ = ["CONNECTIVITIES", "STEMS", "ArchConfig", "StagePlan"]
+__all__ = ["STEMS", "ArchConfig", "StagePlan"]

@@ -30,40 +30,8 @@ import torch
 from torch import nn
 
 from nas.arch.config import ArchConfig
-
-FLOAT_BYTES = 4
-MASK_BYTES = 4
-INDEX_BYTES = 8
-
-
-@dataclass
-class PartCost:
-    """One row of the cost table: the stem, a stage, a transition or the head."""
-
-    name: str
-    kind: str  # stem | stage | transition | head
-    layers: int
-    channels_in: int
-    channels_out: int
-    height: int  # spatial size of the part's input
-    width: int
-    params: int = 0
-    flops: int = 0
-    activation_bytes: int = 0  # normal mode
-    activation_bytes_efficient: int = 0  # memory-efficient mode
-
-    # Each method adds one op; `saved` is how many of its elements stay held for backward.
-    def conv(self, c_in: int, c_out: int, kernel: int, hw: int, bias: bool) -> None:
-        self.params += c_in * c_out * kernel * kernel + (c_out if bias else 0)
-        self.flops += c_in * c_out * kernel * kernel * hw
-
-    def norm(self, c: int, hw: int) -> None:
-        self.params += 2 * c
-        self.flops += 2 * c * hw
-
-    def hold(self, nbytes: int, *, efficient: int | None = None) -> None:
-        self.activation_bytes += nbytes
-        self.activation_bytes_efficient += nbytes if efficient is None else efficient
+from nas.arch.modes import MODES
+from nas.arch.parts import FLOAT_BYTES, INDEX_BYTES, PartCost
 
 
 @dataclass
@@ -109,46 +77,6 @@ class CostEstimate:
         }
 
 
-def _layer_unit(part: PartCost, config: ArchConfig, c_in: int, new_in: int, c_out: int, hw: int) -> None:
-    """H(c_in -> c_out). `new_in`: channels of the one input tensor this layer adds to memory
-    (dense layers share earlier inputs), which a checkpointed bottleneck keeps instead."""
-    part.norm(c_in, hw)
-    if config.bn_size > 0:
-        width = config.bn_size * config.growth_rate
-        part.conv(c_in, width, 1, hw, config.conv_bias)
-        part.norm(width, hw)
-        part.conv(width, c_out, 3, hw, config.conv_bias)
-        # Normal: the BN input (a concat in dense modes) and the ReLU output stay held.
-        # Efficient: the entry is recomputed; only its newest input tensor stays held.
-        part.hold(2 * c_in * hw * FLOAT_BYTES, efficient=new_in * hw * FLOAT_BYTES)
-        part.hold(2 * width * hw * FLOAT_BYTES)
-    else:
-        part.conv(c_in, c_out, 3, hw, config.conv_bias)
-        part.hold(2 * c_in * hw * FLOAT_BYTES)
-    if config.drop_rate > 0:
-        part.hold(c_out * hw * MASK_BYTES)
-
-
-def _stage(part: PartCost, config: ArchConfig, c: int, layers: int, hw: int) -> None:
-    k = config.growth_rate
-    mode = config.connectivity
-    for j in range(layers):
-        if mode in ("dense", "dense_residual"):
-            _layer_unit(part, config, c + j * k, c if j == 0 else k, k, hw)
-        elif mode == "osp":
-            _layer_unit(part, config, c if j == 0 else k, c if j == 0 else k, k, hw)
-        else:
-            _layer_unit(part, config, c, c, c, hw)
-            if mode == "residual":
-                part.flops += c * hw  # the add
-    if mode == "dense_residual":
-        total = c + layers * k
-        part.norm(total, hw)
-        part.conv(total, c, 1, hw, config.conv_bias)
-        part.hold(2 * total * hw * FLOAT_BYTES)  # fusion BN input and ReLU output
-        part.flops += c * hw  # the add
-
-
 def estimate(config: ArchConfig, *, input_size: tuple[int, int, int]) -> CostEstimate:
     """Parameters, FLOPs and activation memory from the config alone (no model is built)."""
     plans = config.stage_plan(input_size)
@@ -173,7 +101,7 @@ def estimate(config: ArchConfig, *, input_size: tuple[int, int, int]) -> CostEst
         stage = PartCost(
             f"stage{plan.index}", "stage", plan.layers, plan.channels_in, plan.channels_out, plan.height, plan.width
         )
-        _stage(stage, config, plan.channels_in, plan.layers, hw)
+        MODES[config.connectivity].stage_cost(stage, config, plan.channels_in, plan.layers, hw)
         est.parts.append(stage)
         if plan.has_transition:
             trans = PartCost(

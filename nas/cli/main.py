@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from nas.arch.config import CONNECTIVITIES, ArchConfig
+from nas.arch.config import ArchConfig
 from nas.arch.cost import CostEstimate, estimate, human
+from nas.arch.modes import MODES
 from nas.arch.presets import PRESETS, get_preset
 from nas.cli.study import add_study_commands
 from nas.data.datasets import DATASETS, DataConfig, load_data
@@ -125,7 +126,7 @@ def cmd_arch(args: argparse.Namespace) -> int:
         width = max(len(n) for n in PRESETS)
         for name, preset in PRESETS.items():
             print(f"{name.ljust(width)}  {preset.source}")
-        print(f"\nconnectivity modes: {', '.join(CONNECTIVITIES)}")
+        print(f"\nconnectivity modes: {', '.join(MODES)}")
         return 0
     if not args.target:
         raise UsageError("give a preset name or a CONFIG.json (nas arch --list shows the presets)")

@@ -19,16 +19,11 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from nas.arch.modes import MODES
 from nas.report.data import ACCURACY, FrontPanel, FrontPoint, ReportData, group_of
 
-# Fixed colours, so a mode looks the same in every panel and every report.
-MODE_COLOURS = {
-    "dense": "#1f77b4",
-    "osp": "#ff7f0e",
-    "dense_residual": "#2ca02c",
-    "residual": "#d62728",
-    "plain": "#9467bd",
-}
+# Fixed colours (the modes table's), so a mode looks the same in every panel and every report.
+MODE_COLOURS = {name: mode.colour for name, mode in MODES.items()}
 OTHER_COLOURS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31")
 AXIS_TITLES = {
     "flops": "FLOPs (fvcore: 1 multiply-add = 1)",

@@ -23,7 +23,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from nas.arch import ArchConfig
+from nas.arch import MODES, ArchConfig
 from nas.arch.cost import estimate
 from nas.data.datasets import LoadedData, load_data
 from nas.search import records as R
@@ -33,14 +33,6 @@ from nas.search.storage import ClaimLock
 from nas.search.study import Objective, open_study
 from nas.search.studyfile import StudyFile
 
-# Mode -> (primary width knob, secondary knob for fine matching when the primary's steps are coarse).
-WIDTH_KNOBS = {
-    "dense": ("growth_rate", "init_features"),
-    "osp": ("growth_rate", "init_features"),
-    "dense_residual": ("growth_rate", "init_features"),
-    "residual": ("init_features", "growth_rate"),
-    "plain": ("init_features", "growth_rate"),
-}
 MAX_WIDTH = 4096
 ABLATION_KEY = "ablation"
 
@@ -100,7 +92,7 @@ def match_width(
 ) -> Matched:
     """Solve the mode's width knob for the target cost; when its integer steps are too coarse
     for the tolerance, also search the secondary knob (as close to the base value as works)."""
-    primary, secondary = WIDTH_KNOBS[mode]
+    primary, secondary = MODES[mode].width_knobs
     start = base.replace(connectivity=mode)
     best = _bisect(start, primary, match, target, input_size)
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nas.arch.config import CONNECTIVITIES
 from nas.arch.external import resolve_baseline
+from nas.arch.modes import MODES
 from nas.checks import bad_value, is_int, is_number
 from nas.data.datasets import AugmentConfig, DataConfig
 from nas.search.records import OBJECTIVES
@@ -55,7 +55,7 @@ _STUDY_KEYS = (
 )
 _REQUIRED = {"name": "a study name", "space": "a search-space name or path", "trials": "an integer >= 1"}
 _ABLATION_REQUIRED = {
-    "modes": f"a list of connectivity modes ({', '.join(CONNECTIVITIES)})",
+    "modes": f"a list of connectivity modes ({', '.join(MODES)})",
     "match": f"one of {', '.join(ABLATION_MATCHES)}",
     "target": "a number > 0",
 }
@@ -130,10 +130,8 @@ class Ablation:
 
     def __post_init__(self) -> None:
         modes = _str_tuple("Ablation", "modes", self.modes)
-        if not modes or any(m not in CONNECTIVITIES for m in modes):
-            raise bad_value(
-                "Ablation", "modes", self.modes, f"a non-empty list of {sorted(CONNECTIVITIES)} is required"
-            )
+        if not modes or any(m not in MODES for m in modes):
+            raise bad_value("Ablation", "modes", self.modes, f"a non-empty list of {sorted(MODES)} is required")
         object.__setattr__(self, "modes", modes)
         if self.match not in ABLATION_MATCHES:
             raise bad_value("Ablation", "match", self.match, f"choose one of {sorted(ABLATION_MATCHES)}")

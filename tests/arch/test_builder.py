@@ -8,17 +8,25 @@ import pytest
 import torch
 from torch import nn
 
-from nas.arch import CONNECTIVITIES, ArchConfig, build_model
-from nas.arch.blocks import STAGES, LayerUnit
-from tests.conftest import MODES, VARIANTS, tiny
+from nas.arch import MODES, ArchConfig, build_model
+from nas.arch.blocks import LayerUnit
+from tests.conftest import VARIANTS, tiny
 
 
 def _input(cfg: ArchConfig, batch: int = 3, size: int = 16) -> torch.Tensor:
     return torch.randn(batch, cfg.in_channels, size, size)
 
 
-def test_every_mode_has_a_stage() -> None:
-    assert set(STAGES) == set(CONNECTIVITIES)
+@pytest.mark.parametrize("mode", MODES)
+def test_modes_table_width_equals_the_built_stage(mode: str) -> None:
+    """The table's stage width (which the config, cost and transitions use) is what the stage emits."""
+    cfg = tiny(mode, block_config=(3, 2))
+    entry = MODES[mode]
+    stage = entry.stage(10, 3, cfg)
+    out = stage(torch.randn(2, 10, 8, 8))
+    assert out.shape[1] == entry.stage_output(10, 3, cfg.growth_rate)
+    names = [name for name, _ in build_model(cfg).features.named_children()]
+    assert f"{entry.block_prefix}1" in names and f"{entry.block_prefix}2" in names
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=str)

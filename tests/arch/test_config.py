@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from nas.arch import ArchConfig
-from tests.conftest import MODES, tiny
+from nas.arch import MODES, ArchConfig
+from tests.conftest import tiny
 
 BAD_VALUES = [
     ("connectivity", "densest", "choose one of"),

@@ -9,16 +9,16 @@ import torch
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
-from nas.arch import CONNECTIVITIES, PRESETS, STEMS, ArchConfig, build_model
+from nas.arch import MODES, PRESETS, STEMS, ArchConfig, build_model
 from nas.arch.cost import count_flops, count_params, estimate
-from tests.conftest import MODES, VARIANTS, tiny
+from tests.conftest import VARIANTS, tiny
 
 
 def random_config(rng: random.Random) -> tuple[ArchConfig, tuple[int, int, int]]:
     """A random valid config and an input size it accepts."""
     stages = rng.randint(1, 3)
     cfg = ArchConfig(
-        connectivity=rng.choice(sorted(CONNECTIVITIES)),
+        connectivity=rng.choice(sorted(MODES)),
         growth_rate=rng.randint(1, 12),
         bn_size=rng.randint(0, 4),
         compression=rng.choice([0.5, 0.75, 1.0, rng.uniform(0.3, 1.0)]),
@@ -67,7 +67,7 @@ def test_random_configs_closed_form_equals_model_and_fvcore(case: tuple[ArchConf
 
 
 def test_random_configs_cover_every_mode_and_stem() -> None:
-    assert {c.connectivity for c, _ in RANDOM_CASES} == set(CONNECTIVITIES)
+    assert {c.connectivity for c, _ in RANDOM_CASES} == set(MODES)
     assert {c.stem for c, _ in RANDOM_CASES} == set(STEMS)
 
 

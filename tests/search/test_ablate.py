@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nas.arch import CONNECTIVITIES, build_model
+from nas.arch import MODES, build_model
 from nas.arch.cost import count_params, estimate
 from nas.search.ablate import ABLATION_KEY, _interval, match_width, run_ablation
 from nas.search.studyfile import load_study_file
@@ -17,7 +17,7 @@ from tests.conftest import digits_net
 BASE = digits_net()
 
 
-@pytest.mark.parametrize("mode", sorted(CONNECTIVITIES))
+@pytest.mark.parametrize("mode", sorted(MODES))
 @pytest.mark.parametrize(("match", "target"), [("params", 20_000), ("params", 150_000), ("flops", 2_000_000)])
 def test_width_is_solved_to_the_target(mode: str, match: str, target: int) -> None:
     m = match_width(BASE, mode, match=match, target=target, tolerance=0.05, input_size=(1, 8, 8))

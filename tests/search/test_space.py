@@ -7,7 +7,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from nas.arch import CONNECTIVITIES, ArchConfig
+from nas.arch import MODES, ArchConfig
 from nas.search.space import SearchSpace
 from nas.search.space_file import SPACE_DIR, load_space, resolve_space_path
 
@@ -63,7 +63,7 @@ def test_densenet_family_samples_valid_configs_and_respects_conditions() -> None
         assert config.block_config in {(2, 2), (3, 3), (2, 2, 2), (4, 4)}
         assert 4 <= config.growth_rate <= 16 and config.growth_rate % 4 == 0
         study.tell(trial, 0.5)
-    assert modes == set(CONNECTIVITIES)
+    assert modes == set(MODES)
 
 
 def test_same_seed_same_params() -> None:
@@ -85,9 +85,9 @@ def test_same_seed_same_params() -> None:
 def test_grid_of_the_ablation_space_runs_every_mode() -> None:
     space = load_space(resolve_space_path("connectivity_ablation"))
     grid = space.grid()
-    assert grid == {"connectivity": list(CONNECTIVITIES)}
+    assert grid == {"connectivity": list(MODES)}
     trials = sample(space, optuna.samplers.GridSampler(grid, seed=0), 5)
-    assert sorted(t.params["connectivity"] for t in trials) == sorted(CONNECTIVITIES)
+    assert sorted(t.params["connectivity"] for t in trials) == sorted(MODES)
     config = space.config({"connectivity": "osp"}, in_channels=3, num_classes=10)
     assert (config.block_config, config.growth_rate, config.width_multiplier) == ((3, 3), 12, 2.0)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nas.arch import CONNECTIVITIES
+from nas.arch import MODES
 from nas.data.datasets import AugmentConfig, DataConfig
 from nas.search.space_file import SPACE_DIR, load_space
 from nas.search.studyfile import Ablation, Constraints, Pruning, StudyFile, StudyFileError, load_study_file
@@ -55,8 +55,8 @@ def test_fashion_mnist_gpu_and_ablation_studies() -> None:
     assert (gpu.data.name, gpu.recipe.epochs, gpu.recipe.batch_size) == ("fashion_mnist", 15, 256)
     ablation = load_study_file(STUDIES / "connectivity_ablation.toml")
     assert ablation.objectives == ("val_accuracy", "params")
-    assert ablation.ablation == Ablation(modes=tuple(CONNECTIVITIES), match="params", target=20000, seeds=3)
-    assert ablation.space.grid() == {"connectivity": list(CONNECTIVITIES)}
+    assert ablation.ablation == Ablation(modes=tuple(MODES), match="params", target=20000, seeds=3)
+    assert ablation.space.grid() == {"connectivity": list(MODES)}
     assert sorted(p.name for p in STUDIES.glob("*.toml")) == [
         "connectivity_ablation.toml",
         "fashion_mnist_gpu.toml",

@@ -84,6 +84,7 @@ def cmd_trials(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from collections import Counter
 
+    from nas.search.objectives import ACCURACY, PARAMS
     from nas.search.records import load_records
     from nas.search.storage import budget_used
 
@@ -95,16 +96,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     for r in records:
         if r.status == "running":
             print(f"  running: trial {r.number} {r.connectivity or ''} since {r.datetime_start}")
-    front = sorted(study.best_trials, key=lambda t: t.values[0], reverse=True)
+    by_number = {r.number: r for r in records}
+    front = sorted((by_number[t.number] for t in study.best_trials), key=lambda r: r.values[ACCURACY], reverse=True)
     print(f"  Pareto front: {len(front)} trials")
-    for t in front[:10]:
-        metrics = t.user_attrs.get("metrics", {})
+    for r in front[:10]:
+        params = r.metrics.get(PARAMS)
         print(
-            f"    trial {t.number}: {t.user_attrs.get('baseline') or t.user_attrs.get('connectivity')}, "
-            + ", ".join(
-                f"{name} {value:.4g}" for name, value in zip(study.user_attrs["objectives"], t.values, strict=True)
-            )
-            + (f" ({metrics.get('params'):,} params)" if metrics.get("params") else "")
+            f"    trial {r.number}: {r.baseline or r.connectivity}, "
+            + ", ".join(f"{name} {value:.4g}" for name, value in r.values.items())
+            + (f" ({params:,} params)" if params else "")
         )
     return 0
 

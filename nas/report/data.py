@@ -19,16 +19,14 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna._hypervolume import compute_hypervolume
 from optuna.distributions import BaseDistribution
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from nas.search.records import OBJECTIVES, STATUSES, STUDY_PROVENANCE, TrialRecord, load_records, study_objectives
+from nas.search import optuna_internals
+from nas.search.objectives import ACCURACY, COSTS_BEFORE_TRAINING, OBJECTIVES
+from nas.search.records import STATUSES, TrialRecord, load_records, study_objectives, study_provenance
 
-ACCURACY = "val_accuracy"
-ALWAYS_PANELS = ("flops", "params")  # counted for every trained network
-MEASURED_PANELS = ("latency_ms", "peak_memory")  # drawn when some feasible trial measured them
 KEY_KNOBS = ("growth_rate", "bn_size", "block_config", "compression", "width_multiplier", "init_features", "stem")
 
 
@@ -115,7 +113,7 @@ def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
                 y_best = float(y)
         return float(area)
     front = np.unique(pts[non_dominated(pts)], axis=0)
-    return float(compute_hypervolume(front, ref, assume_pareto=True))
+    return optuna_internals.hypervolume(front, ref)
 
 
 def reference_point(loss: np.ndarray) -> np.ndarray:
@@ -262,7 +260,7 @@ def _row(record: TrialRecord, objectives: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _provenance(study: optuna.Study, records: list[TrialRecord]) -> dict[str, Any]:
-    provenance = dict(study.user_attrs.get(STUDY_PROVENANCE) or {})
+    provenance = study_provenance(study)
     for package in ("optuna", "torch"):
         try:
             provenance[f"report_{package}_version"] = importlib.metadata.version(package)
@@ -287,12 +285,14 @@ def compute_report_data(*, study: optuna.Study, ablation: list[dict[str, Any]] |
     pareto = tuple(r.number for r, keep in zip(complete, non_dominated(loss), strict=True) if keep)
 
     points = [_point(r) for r in records if r.feasible]
-    costs = [*ALWAYS_PANELS]
-    for cost in (*MEASURED_PANELS, "train_time"):
-        wanted = cost in MEASURED_PANELS or cost in objectives
+    costs = [*COSTS_BEFORE_TRAINING]  # counted for every trained network
+    for cost, spec in OBJECTIVES.items():
+        if cost == ACCURACY or spec.before_training:
+            continue
+        wanted = spec.panel_when_measured or cost in objectives
         if wanted and any(cost in p.values for p in points):
             costs.append(cost)
-        elif cost in MEASURED_PANELS:
+        elif spec.panel_when_measured:
             notes.append(f"no panel for {cost}: no feasible trial measured it")
     panels = tuple(_panel(points, cost) for cost in costs)
 

@@ -20,19 +20,12 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from nas.arch.modes import MODES
-from nas.report.data import ACCURACY, FrontPanel, FrontPoint, ReportData, group_of
+from nas.report.data import FrontPanel, FrontPoint, ReportData, group_of
+from nas.search.objectives import ACCURACY, OBJECTIVES
 
 # Fixed colours (the modes table's), so a mode looks the same in every panel and every report.
 MODE_COLOURS = {name: mode.colour for name, mode in MODES.items()}
 OTHER_COLOURS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31")
-AXIS_TITLES = {
-    "flops": "FLOPs (fvcore: 1 multiply-add = 1)",
-    "params": "parameters",
-    "latency_ms": "latency (ms)",
-    "peak_memory": "peak training memory (bytes)",
-    "train_time": "training time (s)",
-}
-LOG_AXES = ("flops", "params")
 MAX_FILENAME = 100
 
 SORT_JS = """
@@ -160,10 +153,11 @@ def front_figure(panel: FrontPanel, palette: dict[str, str]) -> go.Figure:
             hoverinfo="skip",
         )
     )
-    title = AXIS_TITLES.get(panel.cost, panel.cost)
+    spec = OBJECTIVES.get(panel.cost)
+    title = spec.label if spec is not None else panel.cost
     fig.update_layout(
         title=html.escape(f"validation accuracy against {title}"),
-        xaxis={"title": html.escape(title), "type": "log" if panel.cost in LOG_AXES else "linear"},
+        xaxis={"title": html.escape(title), "type": "log" if spec is not None and spec.log_axis else "linear"},
         yaxis={"title": "validation accuracy"},
         height=520,
     )

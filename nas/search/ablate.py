@@ -26,7 +26,8 @@ from optuna.trial import TrialState
 from nas.arch import MODES, ArchConfig
 from nas.arch.cost import estimate
 from nas.data.datasets import LoadedData, load_data
-from nas.search import records as R
+from nas.search import records
+from nas.search.objectives import ACCURACY, FLOPS, MEASURED_COSTS, PARAMS
 from nas.search.runner import run_claimed_trial
 from nas.search.space_file import load_space, resolve_space_path
 from nas.search.storage import ClaimLock
@@ -34,7 +35,6 @@ from nas.search.study import Objective, open_study
 from nas.search.studyfile import StudyFile
 
 MAX_WIDTH = 4096
-ABLATION_KEY = "ablation"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,11 +142,7 @@ def run_ablation(
     lock = ClaimLock(storage or sf.storage_url(), sf.name)
     base = base_config(sf, data)
     no_pruning = dataclasses.replace(sf.pruning, enabled=False)  # a fair comparison trains every run fully
-    done = {
-        json.dumps(t.user_attrs[ABLATION_KEY], sort_keys=True)
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if ABLATION_KEY in t.user_attrs
-    }
+    done = {json.dumps(key, sort_keys=True) for key, _ in _ablation_runs(study)}
     matched = {
         m: match_width(base, m, match=ab.match, target=ab.target, tolerance=ab.tolerance, input_size=data.input_size)
         for m in ab.modes
@@ -163,40 +159,44 @@ def run_ablation(
             print(f"ablation: {mode} {widths} ({ab.match} {m.cost:,}), seed {seed}", flush=True)
             objective = Objective(seeded, data, device=device or sf.device, lock=lock)
             trial = study.ask()
-            trial.set_user_attr(ABLATION_KEY, key)
+            records.write_ablation(trial, key)
             run_claimed_trial(study, trial, functools.partial(objective.run_network, net=m.config), seeded)
     rows = ablation_table(study, matched, tolerance=ab.tolerance)
     return study, rows, _write_csv(sf.run_dir() / "ablation.csv", rows)
 
 
+def _ablation_runs(study: optuna.Study) -> list[tuple[dict[str, Any], records.Stored]]:
+    """(ablation key, stored attributes) of every finished ablation run."""
+    finished = [records.stored(t) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    return [(attrs.ablation, attrs) for attrs in finished if attrs.ablation is not None]
+
+
 def ablation_table(study: optuna.Study, matched: dict[str, Matched], *, tolerance: float) -> list[dict[str, Any]]:
     """One row per mode from the study's finished ablation runs."""
-    trials = [
-        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if ABLATION_KEY in t.user_attrs
-    ]
+    finished = _ablation_runs(study)
     rows = []
     for mode, m in matched.items():
         runs = [
-            t.user_attrs.get(R.METRICS, {})
-            for t in trials
-            if t.user_attrs[ABLATION_KEY].get("mode") == mode and t.user_attrs.get(R.ARCH_HASH) == m.config.arch_hash()
+            attrs.metrics
+            for key, attrs in finished
+            if key.get("mode") == mode and attrs.arch_hash == m.config.arch_hash()
         ]
-        accs = [float(r["val_accuracy"]) for r in runs if "val_accuracy" in r]
+        accs = [float(r[ACCURACY]) for r in runs if ACCURACY in r]
         mean, std, low, high = _interval(accs) if accs else (math.nan, math.nan, math.nan, math.nan)
         row: dict[str, Any] = {
             "mode": mode,
             **m.widths,
-            "params": m.params,
-            "flops": m.flops,
+            PARAMS: m.params,
+            FLOPS: m.flops,
             "cost_error": round(m.relative_error, 4),
             "within_tolerance": m.relative_error <= tolerance,
             "seeds": len(accs),
-            "val_accuracy_mean": mean,
-            "val_accuracy_std": std,
+            f"{ACCURACY}_mean": mean,
+            f"{ACCURACY}_std": std,
             "ci95_low": low,
             "ci95_high": high,
         }
-        for metric in ("latency_ms", "peak_memory", "train_time"):
+        for metric in MEASURED_COSTS:
             vals = [float(r[metric]) for r in runs if r.get(metric) is not None]
             row[f"{metric}_mean"] = statistics.fmean(vals) if vals else None
         rows.append(row)

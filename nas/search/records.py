@@ -14,25 +14,24 @@ violated constraint, so samplers learn to avoid them and `study.best_trials` lea
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-# Objective name -> direction. Values are per trial: accuracy on the validation split, counted
-# FLOPs (fvcore convention) and parameters, batch-1 latency in ms, peak training memory in
-# bytes, training wall time in seconds.
-OBJECTIVES: dict[str, str] = {
-    "val_accuracy": "maximize",
-    "flops": "minimize",
-    "params": "minimize",
-    "latency_ms": "minimize",
-    "peak_memory": "minimize",
-    "train_time": "minimize",
-}
+from nas.errors import UsageError
+from nas.search import optuna_internals
+from nas.search.objectives import ACCURACY, objective_values
+from nas.train.trainer import TrialResult  # TODO(merge): nas.train.results
 
-# Trial user-attribute keys.
+AnyTrial = optuna.Trial | FrozenTrial
+
+# Trial user-attribute keys. Only this module reads or writes them: everything else goes through
+# the typed functions below (writers take a live trial; readers any trial, live or frozen).
 STATUS = "status"  # complete | reused | pruned | failed | infeasible | rejected
 REASON = "reason"  # why a trial is not complete, or what it reused
 ARCH = "arch"  # ArchConfig.to_dict() of the trained network (or the baseline's description)
@@ -42,10 +41,13 @@ RECIPE_HASH = "recipe_hash"
 BASELINE = "baseline"  # the baseline's name for fixed baseline trials
 REUSED_FROM = "reused_from"  # trial number whose result was reused
 TRAINS = "trains"  # True on the one running trial that trains its network; its twins wait for it
-METRICS = "metrics"  # dict: every objective name above that was measured, and more
+METRICS = "metrics"  # dict: every objective that was measured, and more (see result_metrics)
 HISTORY = "history"  # list of per-epoch dicts (epoch, train_loss, ..., val_accuracy)
 ENVIRONMENT = "environment"  # device and versions
 NOTES = "notes"  # automatic decisions (memory-efficient mode, retries, compile)
+ABLATION = "ablation"  # {"mode", "seed", "match", "target"} on the runs of `nas ablate`
+WORKER = "worker"  # {"host": ..., "pid": ..., "trial": its trial number}: who runs the trial
+HEARTBEAT = "heartbeat"  # time.time() of the last beat (journal storage only)
 
 # Trial system-attribute keys Optuna's retry callback writes on a re-run of a trial whose worker died.
 FAILED_TRIAL = "failed_trial"  # the number of the first trial this re-run replaces
@@ -56,6 +58,166 @@ STUDY_OBJECTIVES = "objectives"  # list of objective names, the order of trial v
 STUDY_PROVENANCE = "provenance"  # dict: dataset and split, budget, device, versions, commit, study file
 
 STATUSES = ("complete", "reused", "pruned", "failed", "infeasible", "rejected", "running")
+
+
+# ----- writing: a live trial ------------------------------------------------------------------
+
+
+def write_network(
+    trial: optuna.Trial, *, arch: dict[str, Any], arch_hash: str, connectivity: str, recipe_hash: str
+) -> None:
+    """What the trial trains, so a twin drawn later (or elsewhere) can find it."""
+    trial.set_user_attr(ARCH, arch)
+    trial.set_user_attr(ARCH_HASH, arch_hash)
+    trial.set_user_attr(CONNECTIVITY, connectivity)
+    trial.set_user_attr(RECIPE_HASH, recipe_hash)
+
+
+def write_outcome(trial: optuna.Trial, status: str, reason: str | None = None) -> None:
+    """How the trial ended (one of STATUSES) and why, when it did not simply complete."""
+    trial.set_user_attr(STATUS, status)
+    if reason:
+        trial.set_user_attr(REASON, reason)
+
+
+def result_metrics(result: TrialResult) -> dict[str, Any]:
+    """Every measured objective and the numbers a reader needs beside them."""
+    extra = {
+        "latency_ms_large_batch": result.latency_ms_large_batch,
+        "process_peak_rss": result.peak_memory_bytes if result.peak_memory_kind == "process_peak_rss" else None,
+        "train_images_per_second": result.train_images_per_second,
+        "best_epoch": result.best_epoch,
+        "batch_size": result.batch_size,
+        "memory_efficient": result.memory_efficient,
+        "compiled": result.compiled,
+    }
+    return {**objective_values(result), **{k: v for k, v in extra.items() if v is not None}}
+
+
+def write_result(trial: optuna.Trial, result: TrialResult) -> dict[str, Any]:
+    """A trained trial's metrics, learning curve, environment and notes; returns the metrics."""
+    metrics = result_metrics(result)
+    trial.set_user_attr(METRICS, metrics)
+    trial.set_user_attr(HISTORY, [asdict(h) for h in result.history])
+    trial.set_user_attr(ENVIRONMENT, result.environment)
+    trial.set_user_attr(NOTES, result.notes)
+    write_outcome(trial, result.status, result.reason)
+    return metrics
+
+
+def write_rejected(trial: optuna.Trial, costs: dict[str, float], reason: str) -> dict[str, Any]:
+    """A candidate over a budget, never trained: its costs and no accuracy; returns the metrics."""
+    metrics = {ACCURACY: 0.0, **costs}
+    trial.set_user_attr(METRICS, metrics)
+    write_outcome(trial, "rejected", f"over budget before training: {reason}")
+    return metrics
+
+
+def copy_result(trial: optuna.Trial, twin: FrozenTrial) -> int:
+    """The twin's stored result as this trial's; returns the trial that trained it."""
+    source: int = twin.user_attrs.get(REUSED_FROM, twin.number)
+    for key in (METRICS, HISTORY, ENVIRONMENT, NOTES):
+        if key in twin.user_attrs:
+            trial.set_user_attr(key, twin.user_attrs[key])
+    trial.set_user_attr(REUSED_FROM, source)
+    return source
+
+
+def claim_training(trial: optuna.Trial, trains: bool) -> None:
+    """Mark (or unmark) the trial as the one that trains its network; its twins wait for it."""
+    trial.set_user_attr(TRAINS, trains)
+
+
+def write_ablation(trial: optuna.Trial, key: dict[str, Any]) -> None:
+    trial.set_user_attr(ABLATION, key)
+
+
+def write_worker(trial: optuna.Trial) -> None:
+    """This process runs the trial (a dead worker is recognised by its host and pid)."""
+    trial.set_user_attr(WORKER, {"host": socket.gethostname(), "pid": os.getpid(), "trial": trial.number})
+
+
+def write_heartbeat(study: optuna.Study, trial: AnyTrial) -> None:
+    """A journal trial's beat: the time now, in its user attributes."""
+    storage = optuna_internals.storage_of(study)
+    storage.set_trial_user_attr(optuna_internals.trial_id_of(trial), HEARTBEAT, time.time())
+
+
+def fail_lost_trial(study: optuna.Study, trial: FrozenTrial, why: str) -> bool:
+    """Record a trial whose worker died as failed, with why; False when another worker got there first."""
+    storage = optuna_internals.storage_of(study)
+    trial_id = optuna_internals.trial_id_of(trial)
+    try:
+        storage.set_trial_user_attr(trial_id, STATUS, "failed")
+        storage.set_trial_user_attr(trial_id, REASON, why)
+        return bool(storage.set_trial_state_values(trial_id, state=TrialState.FAIL))
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+
+
+def baseline_attrs(name: str) -> dict[str, Any]:
+    """User attributes of an enqueued baseline trial."""
+    return {BASELINE: name}
+
+
+def requeued_attrs(trial: FrozenTrial) -> dict[str, Any]:
+    """What a re-queued trial keeps of the lost one: which baseline it was, if any."""
+    return {k: v for k, v in trial.user_attrs.items() if k == BASELINE}
+
+
+def rerun_system_attrs(trial: FrozenTrial) -> dict[str, Any]:
+    """System attributes of the re-run of a lost trial, as Optuna's retry callback writes them: the first
+    lost trial and every lost trial of the chain, this one included."""
+    history = [*trial.system_attrs.get(RETRY_HISTORY, []), trial.number]
+    return {FAILED_TRIAL: trial.system_attrs.get(FAILED_TRIAL, trial.number), RETRY_HISTORY: history}
+
+
+# ----- reading: any trial ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A trial's user attributes, typed (absent ones are None or empty)."""
+
+    status: str | None
+    reason: str | None
+    arch: dict[str, Any]
+    arch_hash: str | None
+    connectivity: str | None
+    recipe_hash: str | None
+    baseline: str | None
+    reused_from: int | None
+    trains: bool | None
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]]
+    environment: dict[str, Any]
+    notes: list[str]
+    ablation: dict[str, Any] | None
+    worker: dict[str, Any]
+    heartbeat: float | None
+
+
+def stored(trial: AnyTrial) -> Stored:
+    attrs = trial.user_attrs
+    beat = attrs.get(HEARTBEAT)
+    return Stored(
+        status=attrs.get(STATUS),
+        reason=attrs.get(REASON),
+        arch=dict(attrs.get(ARCH) or {}),
+        arch_hash=attrs.get(ARCH_HASH),
+        connectivity=attrs.get(CONNECTIVITY),
+        recipe_hash=attrs.get(RECIPE_HASH),
+        baseline=attrs.get(BASELINE),
+        reused_from=attrs.get(REUSED_FROM),
+        trains=attrs.get(TRAINS),
+        metrics=dict(attrs.get(METRICS) or {}),
+        history=list(attrs.get(HISTORY) or []),
+        environment=dict(attrs.get(ENVIRONMENT) or {}),
+        notes=list(attrs.get(NOTES) or []),
+        ablation=attrs.get(ABLATION),
+        worker=dict(attrs.get(WORKER) or {}),
+        heartbeat=float(beat) if beat is not None else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -81,57 +243,88 @@ class TrialRecord:
     notes: list[str] = field(default_factory=list)
 
 
-def study_objectives(study: optuna.Study) -> list[str]:
+def stored_objectives(study: optuna.Study) -> list[str] | None:
+    """The study's objective names, or None for a study that has not recorded them (yet)."""
     names = study.user_attrs.get(STUDY_OBJECTIVES)
+    return list(names) if names else None
+
+
+def study_objectives(study: optuna.Study) -> list[str]:
+    names = stored_objectives(study)
     if not names:
-        raise ValueError(f"study {study.study_name!r} was not made by densenas: it has no '{STUDY_OBJECTIVES}'")
+        raise UsageError(
+            f"study {study.study_name!r} was not made by densenas: it has no '{STUDY_OBJECTIVES}' attribute"
+        )
     return list(names)
 
 
-def record_from_trial(trial: FrozenTrial, objectives: list[str]) -> TrialRecord:
-    attrs = trial.user_attrs
+def write_study_objectives(study: optuna.Study, names: list[str]) -> None:
+    """The order of trial values, for our readers and for Optuna's (optuna-dashboard labels its axes with it)."""
+    study.set_user_attr(STUDY_OBJECTIVES, list(names))
+    study.set_metric_names(list(names))
+
+
+def study_provenance(study: optuna.Study) -> dict[str, Any]:
+    return dict(study.user_attrs.get(STUDY_PROVENANCE) or {})
+
+
+def write_study_provenance(study: optuna.Study, provenance: dict[str, Any]) -> None:
+    study.set_user_attr(STUDY_PROVENANCE, provenance)
+
+
+def replaced_trials(trials: list[FrozenTrial]) -> dict[int, int]:
+    """Trials lost with their worker and re-queued under a new number: lost number -> its re-run."""
+    rerun_as: dict[int, int] = {}
+    for t in trials:
+        for lost in [*t.system_attrs.get(RETRY_HISTORY, []), t.system_attrs.get(FAILED_TRIAL)]:
+            if lost is not None:
+                rerun_as[int(lost)] = t.number
+    return rerun_as
+
+
+def record_from_trial(trial: FrozenTrial, objectives: list[str] | None = None) -> TrialRecord:
+    """The trial as reports and exports see it; `values` stay empty unless the objectives are given."""
+    attrs = stored(trial)
     if trial.state == TrialState.RUNNING or trial.state == TrialState.WAITING:
         status = "running"
     else:
-        status = attrs.get(STATUS) or {
+        status = attrs.status or {
             TrialState.COMPLETE: "complete",
             TrialState.PRUNED: "pruned",
             TrialState.FAIL: "failed",
         }.get(trial.state, "failed")
     constraints = dict(trial.constraints) if trial.constraints else {}
     values = (
-        dict(zip(objectives, trial.values, strict=True)) if trial.state == TrialState.COMPLETE and trial.values else {}
+        dict(zip(objectives, trial.values, strict=True))
+        if objectives is not None and trial.state == TrialState.COMPLETE and trial.values
+        else {}
     )
     feasible = status in ("complete", "reused") and all(v <= 0 for v in constraints.values())
     return TrialRecord(
         number=trial.number,
         status=status,
         feasible=feasible,
-        reason=attrs.get(REASON),
-        connectivity=attrs.get(CONNECTIVITY),
-        baseline=attrs.get(BASELINE),
-        reused_from=attrs.get(REUSED_FROM),
-        arch_hash=attrs.get(ARCH_HASH),
-        arch=dict(attrs.get(ARCH) or {}),
+        reason=attrs.reason,
+        connectivity=attrs.connectivity,
+        baseline=attrs.baseline,
+        reused_from=attrs.reused_from,
+        arch_hash=attrs.arch_hash,
+        arch=attrs.arch,
         values=values,
-        metrics=dict(attrs.get(METRICS) or {}),
-        history=list(attrs.get(HISTORY) or []),
+        metrics=attrs.metrics,
+        history=attrs.history,
         params=dict(trial.params),
         constraints=constraints,
         duration_s=trial.duration.total_seconds() if trial.duration is not None else None,
         datetime_start=trial.datetime_start.isoformat() if trial.datetime_start else None,
-        notes=list(attrs.get(NOTES) or []),
+        notes=attrs.notes,
     )
 
 
 def load_records(study: optuna.Study) -> list[TrialRecord]:
     objectives = study_objectives(study)
     trials = study.get_trials(deepcopy=False)
-    rerun_as: dict[int, int] = {}  # a trial lost with its worker -> the trial that re-ran it
-    for t in trials:
-        for lost in [*t.system_attrs.get(RETRY_HISTORY, []), t.system_attrs.get(FAILED_TRIAL)]:
-            if lost is not None:
-                rerun_as[int(lost)] = t.number
+    rerun_as = replaced_trials(trials)
     records = []
     for t in trials:
         record = record_from_trial(t, objectives)

@@ -26,7 +26,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.arch.cost import human
 from nas.data.datasets import LoadedData, load_data
-from nas.search import records as R
+from nas.search import records
+from nas.search.objectives import ACCURACY, FLOPS
 from nas.search.storage import ClaimLock, Heartbeat, budget_used, fail_stale_trials
 from nas.search.study import Objective, open_study
 from nas.search.studyfile import StudyFile
@@ -40,15 +41,14 @@ class _Progress:
         self.start = time.monotonic()
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        attrs = trial.user_attrs
+        record = records.record_from_trial(trial)
         done = budget_used(study.get_trials(deepcopy=False, states=_FINISHED))
-        metrics = attrs.get(R.METRICS, {})
-        acc = metrics.get("val_accuracy")
-        what = attrs.get(R.BASELINE) or attrs.get(R.CONNECTIVITY, "?")
-        status = attrs.get(R.STATUS) or trial.state.name.lower()
-        flops = metrics.get("flops")
-        front = [t for t in study.best_trials] if study.user_attrs.get(R.STUDY_OBJECTIVES) else []
-        best = max((t.user_attrs.get(R.METRICS, {}).get("val_accuracy", 0.0) for t in front), default=0.0)
+        acc = record.metrics.get(ACCURACY)
+        what = record.baseline or record.connectivity or "?"
+        status = record.status
+        flops = record.metrics.get(FLOPS)
+        front = [t for t in study.best_trials] if records.stored_objectives(study) else []
+        best = max((float(records.stored(t).metrics.get(ACCURACY, 0.0)) for t in front), default=0.0)
         elapsed = time.monotonic() - self.start
         ran = max(done - self.done_before, 1)
         left = max(self.budget - done, 0) * elapsed / ran
@@ -58,8 +58,8 @@ class _Progress:
             + (f" {human(flops)} FLOPs" if flops is not None else "")
             + f" | front {len(front)} trials, best {best:.1%} | {elapsed:.0f}s elapsed, ~{left:.0f}s left"
             + (
-                f"\n{self.label}  reason: {attrs[R.REASON]}"
-                if status in ("failed", "infeasible") and R.REASON in attrs
+                f"\n{self.label}  reason: {record.reason}"
+                if status in ("failed", "infeasible") and record.reason
                 else ""
             ),
             flush=True,
@@ -119,8 +119,7 @@ def run_claimed_trial(
         except optuna.TrialPruned:
             state = TrialState.PRUNED
         except TrialTimeout as err:
-            trial.set_user_attr(R.STATUS, "failed")
-            trial.set_user_attr(R.REASON, str(err))
+            records.write_outcome(trial, "failed", str(err))
         except Exception:  # the objective stored the reason (TrialFailed or any error); go on
             pass
     return study.tell(trial, values, state=state if values is None else None)

@@ -30,28 +30,22 @@ import os
 import socket
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.search import records as R
+from nas.errors import UsageError
+from nas.search import optuna_internals, records
+from nas.search.records import RETRY_HISTORY, rerun_system_attrs, stored
 
-# Optuna marks the heartbeat and its retry callback experimental; users need not hear it each run.
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-
-WORKER = "worker"  # trial user attr: {"host": ..., "pid": ..., "trial": its trial number}
-HEARTBEAT = "heartbeat"  # trial user attr (journal only): time.time() of the last beat
-FAILED_TRIAL, RETRY_HISTORY = R.FAILED_TRIAL, R.RETRY_HISTORY
 MAX_RERUNS = 3  # re-runs of one lost trial in a row, as Optuna's retry callback counts them
 
 
-class StorageError(ValueError):
+class StorageError(UsageError):
     """A storage URL or file that cannot be opened; the message names it."""
 
 
@@ -145,20 +139,10 @@ class ClaimLock:
             yield
 
 
-def replaced_trials(trials: list[FrozenTrial]) -> set[int]:
-    """Numbers of trials lost with their worker and re-queued under a new number."""
-    replaced: set[int] = set()
-    for t in trials:
-        replaced.update(int(n) for n in t.system_attrs.get(RETRY_HISTORY, []))
-        if FAILED_TRIAL in t.system_attrs:
-            replaced.add(int(t.system_attrs[FAILED_TRIAL]))
-    return replaced
-
-
 def budget_used(trials: list[FrozenTrial]) -> int:
     """Trials that count against the budget: all of them, whatever their state, except the ones
     lost with a dead worker, whose re-runs count instead."""
-    return len(trials) - len(replaced_trials(trials))
+    return len(trials) - len(records.replaced_trials(trials))
 
 
 class Heartbeat:
@@ -170,12 +154,11 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"heartbeat-{trial.number}")
 
     def _beat(self) -> None:
-        storage = self.study._storage  # the storage Optuna opened for this study
-        trial_id = self.trial._trial_id
-        if isinstance(storage, BaseHeartbeat) and is_heartbeat_enabled(storage):
-            storage.record_heartbeat(trial_id)
+        database = optuna_internals.heartbeat_storage(optuna_internals.storage_of(self.study))
+        if database is not None:
+            database.record_heartbeat(optuna_internals.trial_id_of(self.trial))
         else:
-            storage.set_trial_user_attr(trial_id, HEARTBEAT, time.time())
+            records.write_heartbeat(self.study, self.trial)
 
     def _run(self) -> None:
         while not self._stop.wait(self.seconds):
@@ -183,7 +166,7 @@ class Heartbeat:
                 self._beat()
 
     def __enter__(self) -> Heartbeat:
-        self.trial.set_user_attr(WORKER, {"host": socket.gethostname(), "pid": os.getpid(), "trial": self.trial.number})
+        records.write_worker(self.trial)
         self._beat()
         self._thread.start()
         return self
@@ -219,8 +202,7 @@ def fail_stale_trials(study: optuna.Study, *, heartbeat_seconds: float) -> dict[
     """Fail the running trials whose worker died and re-queue them (at most MAX_RERUNS times in a row,
     so a network that kills its process cannot take every worker down forever); returns number -> what
     happened."""
-    storage = study._storage
-    database = isinstance(storage, BaseHeartbeat) and is_heartbeat_enabled(storage)
+    database = optuna_internals.heartbeat_storage(optuna_internals.storage_of(study)) is not None
     lost: dict[int, str] = {}
     if database:  # Optuna's heartbeat watches every trial that beat once
         before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
@@ -230,8 +212,7 @@ def fail_stale_trials(study: optuna.Study, *, heartbeat_seconds: float) -> dict[
             lost[number] = f"its worker stopped beating: failed, re-queued at most {MAX_RERUNS} times in a row"
     host, now = socket.gethostname(), time.time()
     for t in study.get_trials(deepcopy=True, states=(TrialState.RUNNING,)):
-        worker = t.user_attrs.get(WORKER) or {}
-        beat = t.user_attrs.get(HEARTBEAT)
+        worker, beat = stored(t).worker, stored(t).heartbeat
         # A re-run on a database starts with a copy of the dead trial's attrs: its own worker names it.
         started = bool(worker) and worker.get("trial", t.number) == t.number
         if database and started:
@@ -248,7 +229,8 @@ def fail_stale_trials(study: optuna.Study, *, heartbeat_seconds: float) -> dict[
             if started
             else f"its worker died before the trial's first heartbeat (none for {now - last:.0f} s)"
         )
-        history = [*t.system_attrs.get(RETRY_HISTORY, []), t.number]
+        rerun = rerun_system_attrs(t)
+        history = rerun[RETRY_HISTORY]
         requeue = len(history) <= MAX_RERUNS
         if requeue:
             why += "; re-queued with the same parameters"
@@ -256,22 +238,16 @@ def fail_stale_trials(study: optuna.Study, *, heartbeat_seconds: float) -> dict[
             why += (
                 f"; not re-queued: {len(history)} workers died running these parameters (does the network crash them?)"
             )
-        try:
-            storage.set_trial_user_attr(t._trial_id, R.STATUS, "failed")
-            storage.set_trial_user_attr(t._trial_id, R.REASON, why)
-            if not storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
-                continue
-        except optuna.exceptions.UpdateFinishedTrialError:
+        if not records.fail_lost_trial(study, t, why):
             continue  # another worker got there first
         if requeue:
-            keep = {k: v for k, v in t.user_attrs.items() if k in (R.BASELINE,)}
             study.add_trial(
                 optuna.trial.create_trial(
                     state=TrialState.WAITING,
                     params=t.params,
                     distributions=t.distributions,
-                    user_attrs=keep,
-                    system_attrs={FAILED_TRIAL: t.system_attrs.get(FAILED_TRIAL, t.number), RETRY_HISTORY: history},
+                    user_attrs=records.requeued_attrs(t),
+                    system_attrs=rerun,
                 )
             )
         lost[t.number] = why

@@ -22,7 +22,6 @@ import json
 import math
 import subprocess
 import time
-import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -36,22 +35,17 @@ from nas.arch import ArchConfig
 from nas.arch.cost import estimate
 from nas.arch.external import ExternalNet, resolve_baseline
 from nas.data.datasets import LoadedData
-from nas.search import records as R
+from nas.errors import UsageError
+from nas.search import records
 from nas.search.faults import injected_fault, step_hook
+from nas.search.objectives import ACCURACY, COSTS_BEFORE_TRAINING, FLOPS, OBJECTIVES, PARAMS
+from nas.search.records import stored
 from nas.search.storage import ClaimLock, StorageError, fail_stale_trials, open_storage
 from nas.search.studyfile import StudyFile
 from nas.train.measure import resolve_device
 from nas.train.trainer import EpochMetrics, TrialResult, train_trial
 
-# Optuna marks TPE's `group` and the heartbeat retry as experimental; users need not hear it each run.
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-# Our runner beats for the trials it asks for (nas.search.storage.Heartbeat); Optuna expects optimize() to.
-warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used", category=UserWarning)
-optuna.logging.set_verbosity(optuna.logging.ERROR)  # our progress lines say what happened
-
-# Costs known before training, from the closed form (or fvcore for baselines).
-PRIOR_COSTS = ("flops", "params")
-WAIT_POLL_SECONDS = 1.0
+WAIT_POLL_SECONDS = 1.0  # how often a trial waiting for its network's twin looks again
 
 
 def make_sampler(sf: StudyFile) -> optuna.samplers.BaseSampler:
@@ -111,9 +105,7 @@ def open_study(sf: StudyFile, *, storage: str | None = None, data: LoadedData | 
         study = optuna.create_study(
             storage=open_storage(url, heartbeat_seconds=sf.heartbeat_seconds),
             study_name=sf.name,
-            directions=[
-                StudyDirection.MAXIMIZE if d == "maximize" else StudyDirection.MINIMIZE for d in sf.directions()
-            ],
+            directions=[StudyDirection[d.upper()] for d in sf.directions()],
             sampler=make_sampler(sf),
             pruner=pruner,
             load_if_exists=True,
@@ -122,21 +114,21 @@ def open_study(sf: StudyFile, *, storage: str | None = None, data: LoadedData | 
         raise
     except Exception as err:
         raise StorageError(f"cannot open study {sf.name!r} in {url}: {type(err).__name__}: {err}") from err
-    existing = study.user_attrs.get(R.STUDY_OBJECTIVES)
+    existing = records.stored_objectives(study)
     if existing is None:
-        study.set_user_attr(R.STUDY_OBJECTIVES, list(sf.objectives))
+        records.write_study_objectives(study, list(sf.objectives))
         if data is not None:
-            study.set_user_attr(R.STUDY_PROVENANCE, provenance(sf, data))
+            records.write_study_provenance(study, provenance(sf, data))
     elif list(existing) != list(sf.objectives):
-        raise ValueError(
+        raise UsageError(
             f"study {sf.name!r} in {url} optimises {existing}, but {sf.path} asks for {list(sf.objectives)}; "
             "use a new study name"
         )
     with ClaimLock(url, sf.name).hold():  # workers starting together enqueue each baseline once
-        queued = {t.user_attrs.get(R.BASELINE) for t in study.get_trials(deepcopy=False)}
+        queued = {stored(t).baseline for t in study.get_trials(deepcopy=False)}
         for name in sf.baselines:
             if name not in queued:
-                study.enqueue_trial({}, user_attrs={R.BASELINE: name}, skip_if_exists=False)
+                study.enqueue_trial({}, user_attrs=records.baseline_attrs(name), skip_if_exists=False)
     return study
 
 
@@ -154,11 +146,13 @@ class Objective:
     ) -> None:
         self.sf, self.data, self.device, self.progress = sf, data, device, progress
         self.lock = lock  # the study's claim lock: deciding who trains a network is one step across workers
-        if "peak_memory" in sf.objectives and resolve_device(device).type != "cuda":
-            raise ValueError(
-                f"{sf.path}: objective peak_memory needs a CUDA device (a CPU process has no per-trial peak); "
-                f"device is {device!r}"
-            )
+        cpu_only = resolve_device(device).type != "cuda"
+        for name in sf.objectives:
+            if cpu_only and not OBJECTIVES[name].cpu:
+                raise UsageError(
+                    f"{sf.path}: objective {name} needs a CUDA device ({OBJECTIVES[name].measured}); "
+                    f"device is {device!r}"
+                )
         self.recipe_hash = recipe_hash(sf)
         self.multi = len(sf.objectives) > 1
 
@@ -166,7 +160,7 @@ class Objective:
 
     def _network(self, trial: optuna.Trial) -> ArchConfig | ExternalNet:
         c, _, _ = self.data.input_size
-        baseline = trial.user_attrs.get(R.BASELINE)
+        baseline = stored(trial).baseline
         if baseline:
             return resolve_baseline(baseline, in_channels=c, num_classes=self.data.num_classes)
         fields = self.sf.space.suggest(trial)
@@ -179,9 +173,9 @@ class Objective:
     def _constraints(self, trial: optuna.Trial, params: int, flops: int, memory_ok: bool) -> None:
         c = self.sf.constraints
         if c.max_params is not None:
-            trial.set_constraint("params", float(params - c.max_params))
+            trial.set_constraint(PARAMS, float(params - c.max_params))
         if c.max_flops is not None:
-            trial.set_constraint("flops", float(flops - c.max_flops))
+            trial.set_constraint(FLOPS, float(flops - c.max_flops))
         trial.set_constraint("memory", -1.0 if memory_ok else 1.0)
 
     # ----- the trial ------------------------------------------------------------------------
@@ -192,8 +186,7 @@ class Objective:
         except (optuna.TrialPruned, TrialFailed):
             raise
         except Exception as err:  # user code, data, a bug: record why, let the worker go on
-            trial.set_user_attr(R.STATUS, "failed")
-            trial.set_user_attr(R.REASON, f"{type(err).__name__}: {str(err)[:500]}")
+            records.write_outcome(trial, "failed", f"{type(err).__name__}: {str(err)[:500]}")
             raise
 
     def _run(self, trial: optuna.Trial) -> tuple[float, ...]:
@@ -201,14 +194,17 @@ class Objective:
 
     def run_network(self, trial: optuna.Trial, net: ArchConfig | ExternalNet) -> tuple[float, ...]:
         """Reject, reuse or train `net` as this trial (ablations call this with fixed networks)."""
-        trial.set_user_attr(R.ARCH, net.to_dict())
-        trial.set_user_attr(R.ARCH_HASH, net.arch_hash())
-        trial.set_user_attr(R.CONNECTIVITY, net.connectivity)
-        trial.set_user_attr(R.RECIPE_HASH, self.recipe_hash)
+        records.write_network(
+            trial,
+            arch=net.to_dict(),
+            arch_hash=net.arch_hash(),
+            connectivity=net.connectivity,
+            recipe_hash=self.recipe_hash,
+        )
         costs: dict[str, float] = {}  # baselines have none here: they are never stopped early
         if isinstance(net, ArchConfig):
             est = estimate(net, input_size=self.data.input_size)
-            costs = {"flops": float(est.flops), "params": float(est.params)}
+            costs = {name: float(getattr(est, name)) for name in COSTS_BEFORE_TRAINING}
             over = self._over_budget(est.params, est.flops)
             if over:
                 return self._finish_rejected(trial, est.params, est.flops, over)
@@ -240,10 +236,7 @@ class Objective:
         return None
 
     def _finish_rejected(self, trial: optuna.Trial, params: int, flops: int, reason: str) -> tuple[float, ...]:
-        trial.set_user_attr(R.STATUS, "rejected")
-        trial.set_user_attr(R.REASON, f"over budget before training: {reason}")
-        metrics = {"val_accuracy": 0.0, "params": params, "flops": flops}
-        trial.set_user_attr(R.METRICS, metrics)
+        metrics = records.write_rejected(trial, {PARAMS: params, FLOPS: flops}, reason)
         self._constraints(trial, params, flops, memory_ok=True)
         return self._values(metrics)
 
@@ -254,25 +247,25 @@ class Objective:
         twins drawn at once by several workers exactly one trains; the others wait and reuse its
         result, and one of them takes over if it fails or its worker dies.
         """
-        claimed: bool | None = trial.user_attrs.get(R.TRAINS)
+        claimed = stored(trial).trains
         while True:
             with self.lock.hold():
                 twins = [
                     t
                     for t in trial.study.get_trials(deepcopy=False)
                     if t.number != trial.number
-                    and t.user_attrs.get(R.ARCH_HASH) == arch_hash
-                    and t.user_attrs.get(R.RECIPE_HASH) == self.recipe_hash
+                    and stored(t).arch_hash == arch_hash
+                    and stored(t).recipe_hash == self.recipe_hash
                 ]
                 # A complete twin first; a pruned one would be stopped again against a front that only grew.
-                finished = [
-                    t for t in twins if t.state == TrialState.COMPLETE and t.user_attrs.get(R.STATUS) != "rejected"
-                ] or [t for t in twins if t.state == TrialState.PRUNED]
+                finished = [t for t in twins if t.state == TrialState.COMPLETE and stored(t).status != "rejected"] or [
+                    t for t in twins if t.state == TrialState.PRUNED
+                ]
                 if finished:
                     return min(finished, key=lambda t: t.number)
-                trains = not any(t.state == TrialState.RUNNING and t.user_attrs.get(R.TRAINS) for t in twins)
+                trains = not any(t.state == TrialState.RUNNING and stored(t).trains for t in twins)
                 if trains != claimed:  # written only when it changes: waiting polls, the storage need not hear it
-                    trial.set_user_attr(R.TRAINS, trains)
+                    records.claim_training(trial, trains)
                     claimed = trains
                 if trains:
                     return None
@@ -280,19 +273,17 @@ class Objective:
             fail_stale_trials(trial.study, heartbeat_seconds=self.sf.heartbeat_seconds)  # a dead twin frees us
 
     def _reuse(self, trial: optuna.Trial, twin: FrozenTrial) -> tuple[float, ...]:
-        source = twin.user_attrs.get(R.REUSED_FROM, twin.number)
-        for key in (R.METRICS, R.HISTORY, R.ENVIRONMENT, R.NOTES):
-            if key in twin.user_attrs:
-                trial.set_user_attr(key, twin.user_attrs[key])
-        trial.set_user_attr(R.REUSED_FROM, source)
+        source = records.copy_result(trial, twin)
         if twin.state == TrialState.PRUNED:
-            trial.set_user_attr(R.STATUS, "pruned")
-            why = f"same network and recipe as trial {source}, stopped early there: {twin.user_attrs.get(R.REASON)}"
-            trial.set_user_attr(R.REASON, why)
+            why = f"same network and recipe as trial {source}, stopped early there: {stored(twin).reason}"
+            records.write_outcome(trial, "pruned", why)
             raise optuna.TrialPruned(why)
-        original = twin.user_attrs.get(R.STATUS, "complete")
-        trial.set_user_attr(R.STATUS, "infeasible" if original == "infeasible" else "reused")
-        trial.set_user_attr(R.REASON, f"same network and recipe as trial {source}: result reused, not retrained")
+        original = stored(twin).status or "complete"
+        records.write_outcome(
+            trial,
+            "infeasible" if original == "infeasible" else "reused",
+            f"same network and recipe as trial {source}: result reused, not retrained",
+        )
         for key, value in twin.constraints.items():
             trial.set_constraint(key, value)
         return tuple(twin.values)
@@ -313,43 +304,21 @@ class Objective:
         left = self.sf.recipe.epochs - m.epoch
         reachable = min(1.0, m.val_accuracy + pruning.margin + max(0.0, m.val_accuracy - previous) * left)
         for front in trial.study.best_trials:
-            metrics = front.user_attrs.get(R.METRICS, {})
-            if front.user_attrs.get(R.BASELINE) and not all(k in metrics for k in PRIOR_COSTS):
+            attrs = stored(front)
+            metrics = attrs.metrics
+            if attrs.baseline and not all(k in metrics for k in COSTS_BEFORE_TRAINING):
                 continue
-            cheaper = all(float(metrics.get(k, math.inf)) <= costs[k] for k in PRIOR_COSTS)
-            if cheaper and float(metrics.get("val_accuracy", 0.0)) > reachable:
+            cheaper = all(float(metrics.get(k, math.inf)) <= costs[k] for k in COSTS_BEFORE_TRAINING)
+            if cheaper and float(metrics.get(ACCURACY, 0.0)) > reachable:
                 return (
                     f"Pareto-aware stop after epoch {m.epoch}: val accuracy {m.val_accuracy:.2%}, at most "
                     f"~{reachable:.2%} by epoch {self.sf.recipe.epochs}, below trial {front.number}'s "
-                    f"{float(metrics['val_accuracy']):.2%} at no more FLOPs and parameters"
+                    f"{float(metrics[ACCURACY]):.2%} at no more {' and '.join(COSTS_BEFORE_TRAINING)}"
                 )
         return None
 
     def _store(self, trial: optuna.Trial, result: TrialResult) -> tuple[float, ...]:
-        metrics = {
-            "val_accuracy": result.best_val_accuracy if result.best_val_accuracy is not None else 0.0,
-            "params": result.params,
-            "flops": result.flops,
-            "latency_ms": result.latency_ms_batch1,
-            "latency_ms_large_batch": result.latency_ms_large_batch,
-            # Only CUDA's peak is the trial's own; a CPU process's peak RSS never goes down.
-            "peak_memory": result.peak_memory_bytes if result.peak_memory_kind == "cuda_max_allocated" else None,
-            "process_peak_rss": result.peak_memory_bytes if result.peak_memory_kind == "process_peak_rss" else None,
-            "train_time": result.wall_seconds,
-            "train_images_per_second": result.train_images_per_second,
-            "best_epoch": result.best_epoch,
-            "batch_size": result.batch_size,
-            "memory_efficient": result.memory_efficient,
-            "compiled": result.compiled,
-        }
-        metrics = {k: v for k, v in metrics.items() if v is not None}
-        trial.set_user_attr(R.METRICS, metrics)
-        trial.set_user_attr(R.HISTORY, [asdict(h) for h in result.history])
-        trial.set_user_attr(R.ENVIRONMENT, result.environment)
-        trial.set_user_attr(R.NOTES, result.notes)
-        trial.set_user_attr(R.STATUS, result.status)
-        if result.reason:
-            trial.set_user_attr(R.REASON, result.reason)
+        metrics = records.write_result(trial, result)
         if result.status == "pruned":
             raise optuna.TrialPruned(result.reason)
         if result.status == "failed":

@@ -17,7 +17,7 @@ from nas.arch.external import resolve_baseline
 from nas.arch.modes import MODES
 from nas.checks import bad_value, is_int, is_number
 from nas.data.datasets import AugmentConfig, DataConfig
-from nas.search.records import OBJECTIVES
+from nas.search.objectives import ACCURACY, FLOPS, OBJECTIVES, PARAMS
 from nas.search.space import SearchSpace
 from nas.search.space_file import load_space, resolve_space_path
 from nas.search.tomlfile import check_keys, jsonable, read_toml, show
@@ -32,8 +32,8 @@ SAMPLERS: dict[str, str] = {
 }
 # Ablation cost matches: name -> what every mode is widened or narrowed to equal.
 ABLATION_MATCHES: dict[str, str] = {
-    "params": "the parameter count",
-    "flops": "the FLOPs per image (fvcore convention)",
+    PARAMS: "the parameter count",
+    FLOPS: "the FLOPs per image (fvcore convention)",
 }
 # A study name names its folder under runs/: no separators, no '..', no markup.
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
@@ -154,7 +154,7 @@ class StudyFile:
     path: str  # the file it came from (absolute)
     name: str  # names the run folder runs/<name>
     space: SearchSpace
-    objectives: tuple[str, ...]  # val_accuracy first, then keys of OBJECTIVES
+    objectives: tuple[str, ...]  # val_accuracy first, then names of nas.search.objectives.OBJECTIVES
     sampler: str  # one of SAMPLERS
     trials: int
     time_limit_minutes: float | None = None
@@ -188,16 +188,16 @@ class StudyFile:
                 "without '..'",
             )
         objectives = _str_tuple("StudyFile", "objectives", self.objectives)
-        others = [o for o in OBJECTIVES if o != "val_accuracy"]
-        if not objectives or objectives[0] != "val_accuracy":
-            raise bad_value("StudyFile", "objectives", self.objectives, f"val_accuracy first, then any of {others}")
+        others = [o for o in OBJECTIVES if o != ACCURACY]
+        if not objectives or objectives[0] != ACCURACY:
+            raise bad_value("StudyFile", "objectives", self.objectives, f"{ACCURACY} first, then any of {others}")
         unknown = [o for o in objectives[1:] if o not in others]
         if unknown:
             raise bad_value("StudyFile", "objectives", self.objectives, f"{unknown[0]!r} is not one of {others}")
-        if "latency_ms" in objectives and not self.recipe.measure_latency:
-            raise bad_value(
-                "StudyFile", "objectives", self.objectives, "latency_ms needs recipe.measure_latency = true"
-            )
+        for name in objectives:
+            for switch in OBJECTIVES[name].requires:
+                if not getattr(self.recipe, switch):
+                    raise bad_value("StudyFile", "objectives", self.objectives, f"{name} needs recipe.{switch} = true")
         object.__setattr__(self, "objectives", objectives)
         if self.sampler not in SAMPLERS:
             raise bad_value("StudyFile", "sampler", self.sampler, f"choose one of {', '.join(SAMPLERS)}")
@@ -236,7 +236,7 @@ class StudyFile:
 
     def directions(self) -> list[str]:
         """Optuna directions, in objective order."""
-        return [OBJECTIVES[name] for name in self.objectives]
+        return [OBJECTIVES[name].direction for name in self.objectives]
 
     def run_dir(self, root: Path = Path("runs")) -> Path:
         """root/<name>: where the journal, checkpoints and reports of this study go."""
@@ -372,7 +372,7 @@ def load_study_file(path: str | Path) -> StudyFile:
         "path": str(file.resolve()),
         "name": study["name"],
         "space": space,
-        "objectives": study.get("objectives", ["val_accuracy"]),
+        "objectives": study.get("objectives", [ACCURACY]),
         "sampler": study.get("sampler", "tpe"),
         "trials": study["trials"],
         "time_limit_minutes": study.get("time_limit_minutes"),

@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 
 from nas.report.data import ACCURACY, FrontPanel, ReportData, compute_report_data, group_of, hypervolume
 from nas.report.page import safe_filename, write_report
-from nas.search.records import OBJECTIVES
+from nas.search.objectives import OBJECTIVES
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -33,7 +33,7 @@ def new_study(
     name: str = "unit", objectives: tuple[str, ...] = ("val_accuracy", "flops"), storage: Any = None
 ) -> optuna.Study:
     """A study as the runner makes it (in memory by default): directions and objective order from the schema."""
-    directions = [StudyDirection[OBJECTIVES[o].upper()] for o in objectives]
+    directions = [StudyDirection[OBJECTIVES[o].direction.upper()] for o in objectives]
     sampler = optuna.samplers.RandomSampler(seed=0)
     study = optuna.create_study(study_name=name, directions=directions, sampler=sampler, storage=storage)
     study.set_user_attr("objectives", list(objectives))

@@ -10,7 +10,8 @@ import pytest
 
 from nas.arch import MODES, build_model
 from nas.arch.cost import count_params, estimate
-from nas.search.ablate import ABLATION_KEY, _interval, match_width, run_ablation
+from nas.search.ablate import _interval, match_width, run_ablation
+from nas.search.records import stored
 from nas.search.studyfile import load_study_file
 from tests.conftest import digits_net
 
@@ -64,13 +65,11 @@ seeds = 2
 """)
     sf = load_study_file(path)
     study, rows, csv_path = run_ablation(sf)
-    runs = [t for t in study.trials if ABLATION_KEY in t.user_attrs]
+    runs = [stored(t) for t in study.trials if stored(t).ablation is not None]
     assert len(runs) == 4
     assert [r["mode"] for r in rows] == ["residual", "dense"]
     for row in rows:
-        accs = [
-            t.user_attrs["metrics"]["val_accuracy"] for t in runs if t.user_attrs[ABLATION_KEY]["mode"] == row["mode"]
-        ]
+        accs = [run.metrics["val_accuracy"] for run in runs if run.ablation and run.ablation["mode"] == row["mode"]]
         mean, std, low, high = _interval(accs)
         assert row["seeds"] == 2 and row["within_tolerance"]
         assert (row["val_accuracy_mean"], row["val_accuracy_std"]) == (pytest.approx(mean), pytest.approx(std))

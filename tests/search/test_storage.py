@@ -22,11 +22,10 @@ from optuna.trial import TrialState
 from nas.report.data import compute_report_data
 from nas.report.page import write_report
 from nas.search import records as R
+from nas.search.records import FAILED_TRIAL, WORKER
 from nas.search.runner import run_worker
 from nas.search.storage import (
-    FAILED_TRIAL,
     MAX_RERUNS,
-    WORKER,
     budget_used,
     fail_stale_trials,
     open_storage,

@@ -14,6 +14,7 @@ from optuna.trial import TrialState
 
 from nas.data.datasets import DataConfig, load_data
 from nas.search import records as R
+from nas.search.records import stored
 from nas.search.runner import run_worker
 from nas.search.storage import ClaimLock, StorageError
 from nas.search.study import Objective, open_study
@@ -91,13 +92,14 @@ def test_cli_run_then_resume_then_nothing_more(tmp_path: Path) -> None:
     assert report.is_file() and report.parent == tmp_path / "reports"
     sf = load_study_file(path)
     study = open_study(sf)
-    before = {t.number: (t.values, t.user_attrs[R.ARCH_HASH]) for t in finished(study)}
+    assert study.metric_names == ["val_accuracy", "flops"]  # optuna-dashboard labels its axes with these
+    before = {t.number: (t.values, stored(t).arch_hash) for t in finished(study)}
     assert sorted(before) == [0, 1, 2]
 
     resumed = nas("run", str(path), "--trials", "5", "--no-report", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     study = open_study(sf)
-    after = {t.number: (t.values, t.user_attrs[R.ARCH_HASH]) for t in finished(study)}
+    after = {t.number: (t.values, stored(t).arch_hash) for t in finished(study)}
     assert sorted(after) == [0, 1, 2, 3, 4]
     assert {n: after[n] for n in before} == before  # nothing retrained or changed
 

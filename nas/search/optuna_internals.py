@@ -1,0 +1,63 @@
+"""Every use of Optuna's private API, in one module (docs/architecture.md).
+
+Each function names what it reaches into and the Optuna version it was checked against. When
+Optuna moves one of them, tests/search/test_optuna_internals.py fails here, with the name, instead
+of a study failing somewhere deep inside a worker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial
+
+CHECKED_AGAINST = "5.0.0"
+
+
+def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
+    """The storage Optuna opened for the study.
+
+    `Study._storage` (Optuna 5.0.0): a study has no public accessor for its storage; the heartbeat,
+    lost-trial detection and the journal heartbeat attribute need the storage itself.
+    """
+    storage: optuna.storages.BaseStorage = study._storage
+    return storage
+
+
+def trial_id_of(trial: optuna.Trial | FrozenTrial) -> int:
+    """The storage's id of a trial (not its number).
+
+    `Trial._trial_id` and `FrozenTrial._trial_id` (Optuna 5.0.0): storage methods take ids, which no
+    public attribute exposes.
+    """
+    trial_id: int = trial._trial_id
+    return trial_id
+
+
+def heartbeat_storage(storage: optuna.storages.BaseStorage) -> Any | None:
+    """The storage as Optuna's heartbeat interface when its heartbeat is on (databases), else None.
+
+    `optuna.storages._heartbeat.BaseHeartbeat` and `is_heartbeat_enabled` (Optuna 5.0.0): Optuna beats
+    only inside `Study.optimize`; our runner asks for trials itself, so it records beats itself.
+    """
+    from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
+
+    if isinstance(storage, BaseHeartbeat) and is_heartbeat_enabled(storage):
+        return storage
+    return None
+
+
+def hypervolume(front: np.ndarray, reference: np.ndarray) -> float:
+    """Exact hypervolume of a Pareto front (minimisation) in three or more dimensions.
+
+    `optuna._hypervolume.compute_hypervolume` (Optuna 5.0.0): the WFG algorithm Optuna's own
+    hypervolume plots use; Optuna has no public function for it.
+    """
+    from optuna._hypervolume import compute_hypervolume
+
+    return float(compute_hypervolume(front, reference, assume_pareto=True))
+
+
+__all__ = ["CHECKED_AGAINST", "heartbeat_storage", "hypervolume", "storage_of", "trial_id_of"]

@@ -1,0 +1,43 @@
+"""Optuna's private API, used only through nas.search.optuna_internals: these fail loudly when Optuna moves it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+from nas.search import optuna_internals
+from nas.search.storage import open_storage
+
+
+def test_checked_version_is_the_installed_one() -> None:
+    """A new Optuna release: re-check every function here, then update CHECKED_AGAINST."""
+    assert optuna.__version__ == optuna_internals.CHECKED_AGAINST
+
+
+def test_storage_and_trial_id_reach_the_storage_the_study_uses(tmp_path: Path) -> None:
+    storage = open_storage(str(tmp_path / "journal.log"))
+    study = optuna.create_study(storage=storage, study_name="s")
+    study.ask()
+    trial = study.ask()
+    assert optuna_internals.storage_of(study) is storage
+    trial_id = optuna_internals.trial_id_of(trial)
+    storage.set_trial_user_attr(trial_id, "k", 7)
+    assert study.trials[1].user_attrs == {"k": 7} and study.trials[0].user_attrs == {}
+    assert optuna_internals.trial_id_of(study.trials[1]) == trial_id
+
+
+def test_heartbeat_storage_only_for_databases_with_a_heartbeat(tmp_path: Path) -> None:
+    assert optuna_internals.heartbeat_storage(open_storage(str(tmp_path / "journal.log"))) is None
+    plain = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'a.db'}")
+    assert optuna_internals.heartbeat_storage(plain) is None
+    beating = open_storage(f"sqlite:///{tmp_path / 'b.db'}", heartbeat_seconds=5)
+    assert optuna_internals.heartbeat_storage(beating) is beating
+
+
+def test_hypervolume_of_a_three_dimensional_front() -> None:
+    # Two boxes of volume 1*2*3 = 6 and 2*1*1 = 2 overlapping in 1*1*1: 7.
+    front = np.array([[0.0, 0.0, 1.0], [1.0, 1.0, 0.0]])
+    assert optuna_internals.hypervolume(front, np.array([2.0, 2.0, 4.0])) == pytest.approx(2 * 2 * 3 + 1 * 1 * 1)

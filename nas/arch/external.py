@@ -34,7 +34,7 @@ class ExternalNet:
     in_channels: int
     num_classes: int
     # ResNet-style models only: a 3x3/1 first conv and no max pool, as the CIFAR ResNets (and
-    # DESIGN.md's anchor) use on small images.
+    # the ResNet-18 speed anchor in docs/architecture.md) use on small images.
     cifar_stem: bool = False
     connectivity: str = "baseline"
 

@@ -1,7 +1,8 @@
 """Named reference networks, each reproducing its source exactly.
 
-`reference_params` is the parameter count measured by building the original code (see
-DESIGN.md); tests check that the built model, the closed-form count and this number agree.
+`reference_params` is the parameter count measured by building the original code (see the
+reference figures in docs/architecture.md); tests check that the built model, the closed-form
+count and this number agree.
 """
 
 from __future__ import annotations

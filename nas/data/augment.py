@@ -1,8 +1,8 @@
 """Per-sample augmentation on whole uint8 batches, on whatever device the batch is on.
 
 Keeping augmentation on the GPU removes the PIL/DataLoader bottleneck that caps the tutorial
-loops (DESIGN.md anchors: 2,590 img/s with PIL workers against 4,760+ with resident data). The
-same code runs on CPU tensors, which is how it is tested.
+loops (speed anchors in docs/architecture.md: 2,590 img/s with PIL workers against 4,760+ with
+resident data). The same code runs on CPU tensors, which is how it is tested.
 """
 
 from __future__ import annotations

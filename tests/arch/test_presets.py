@@ -9,7 +9,7 @@ import torchvision
 from nas.arch import PRESETS, build_model, get_preset
 from nas.arch.cost import count_params, estimate
 
-# Parameter counts measured by building the original code (DESIGN.md), typed here on purpose:
+# Parameter counts measured by building the original code (docs/architecture.md), typed here on purpose:
 # they are the external reference the builder must meet.
 REFERENCE = {
     "densenet121": 7_978_856,

@@ -116,6 +116,37 @@ class DenseResidualStage(nn.Module):
         return out
 
 
+class CSPStage(nn.Module):
+    """Cross Stage Partial DenseNet (CSPNet, Wang et al. 2020), its "fusion last" variant.
+
+    The input's first floor(c/2) channels bypass the stage; a dense stage runs on the other
+    c - floor(c/2), a partial transition (BN-ReLU-Conv1x1, width kept, no pooling) follows it,
+    and the bypass is concatenated in front of its output: c + L*k channels, as in dense mode.
+    The partial transition never pools: downsampling is left to the family's transition after
+    the stage, so the stage keeps its spatial size like every other mode's.
+    """
+
+    def __init__(self, c_in: int, layers: int, config: ArchConfig) -> None:
+        super().__init__()
+        self.split = c_in // 2  # bypass channels; c_in = 1 leaves none and the stage is dense
+        width = c_in - self.split + layers * config.growth_rate
+        self.dense = DenseStage(c_in - self.split, layers, config)
+        self.partial_transition = nn.Sequential(
+            OrderedDict(
+                norm=nn.BatchNorm2d(width),
+                relu=nn.ReLU(inplace=True),
+                conv=_conv(width, width, 1, config.conv_bias),
+            )
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        # The dense part is copied out of the input (a one-tensor cat always allocates and keeps
+        # the layout, channels_last included; `.contiguous()` would return a view of the whole
+        # input when the batch is 1), so autograd holds c - floor(c/2) channels, not the input.
+        part = torch.cat([x[:, self.split :]], 1)
+        return torch.cat([x[:, : self.split], self.partial_transition(self.dense(part))], 1)
+
+
 class ResidualStage(nn.ModuleDict):
     """Pre-activation residual units: x <- x + H(x), width unchanged."""
 

@@ -85,6 +85,15 @@ def _plain_cost(part: PartCost, config: ArchConfig, c: int, layers: int, hw: int
         layer_unit(part, config, c, c, c, hw)
 
 
+def _csp_cost(part: PartCost, config: ArchConfig, c: int, layers: int, hw: int) -> None:
+    # The bypass view and the final concat hold nothing; the stage input is freed once it is
+    # split, so only the dense part's copy (held by its first layer) and what follows count.
+    dense_in = c - c // 2
+    _dense_cost(part, config, dense_in, layers, hw)
+    width = dense_in + layers * config.growth_rate
+    fusion(part, config, width, width, hw)
+
+
 MODES: dict[str, Mode] = {
     m.name: m
     for m in [
@@ -142,6 +151,17 @@ MODES: dict[str, Mode] = {
             width_knobs=("growth_rate", "init_features"),
             stage_cost=_osp_cost,
             colour="#ff7f0e",
+        ),
+        Mode(
+            "csp",
+            "cross stage partial (fusion last): half the input bypasses a dense stage; outputs c + L*k",
+            blocks.CSPStage,
+            "denseblock",
+            concatenates=True,
+            growth_only_in_bottleneck=False,
+            width_knobs=("growth_rate", "init_features"),
+            stage_cost=_csp_cost,
+            colour="#e6ab02",
         ),
     ]
 }

@@ -61,6 +61,7 @@ def test_stage_channels_follow_the_mode_table(mode: str) -> None:
     expected = {
         "dense": [(10, 18, 9), (9, 21, 10), (10, 14, 14)],
         "osp": [(10, 18, 9), (9, 21, 10), (10, 14, 14)],
+        "csp": [(10, 18, 9), (9, 21, 10), (10, 14, 14)],
         "dense_residual": [(10, 10, 15), (15, 15, 22), (22, 22, 22)],
         "residual": [(10, 10, 15), (15, 15, 22), (22, 22, 22)],
         "plain": [(10, 10, 15), (15, 15, 22), (22, 22, 22)],
@@ -108,6 +109,7 @@ def test_hash_is_stable_and_short() -> None:
     [
         ("dense", {"width_multiplier": 3.0}),
         ("osp", {"width_multiplier": 3.0}),
+        ("csp", {"width_multiplier": 3.0}),
         ("residual", {"compression": 0.3}),
         ("plain", {"compression": 0.3}),
         ("dense_residual", {"compression": 0.3}),
@@ -129,6 +131,8 @@ def test_ignored_knobs_hash_equal(mode: str, ignored: dict[str, object]) -> None
     [
         ("dense", {"compression": 0.3}),
         ("osp", {"growth_rate": 9}),
+        ("csp", {"growth_rate": 9}),  # k is the dense part's growth even without a bottleneck
+        ("csp", {"compression": 0.3}),
         ("residual", {"width_multiplier": 3.0}),
         ("dense_residual", {"growth_rate": 9}),
         ("plain", {"drop_rate": 0.1}),

@@ -100,6 +100,7 @@ def measured_activation_bytes(cfg: ArchConfig, size: tuple[int, int, int], batch
 
 MEMORY_CASES = [(tiny(m, **v), (3, 24, 20)) for m in MODES for v in VARIANTS] + [
     (PRESETS["densenet_bc_100_k12"].config, (3, 32, 32)),
+    (PRESETS["densenet_bc_100_k12"].config.replace(connectivity="csp"), (3, 32, 32)),
     (PRESETS["resdensenet"].config, (3, 64, 64)),
 ]
 

@@ -55,8 +55,9 @@ def test_densenet_family_samples_valid_configs_and_respects_conditions() -> None
         assert (config.in_channels, config.num_classes, config.stem) == (1, 10, "cifar")
         mode = config.connectivity
         modes.add(mode)
-        assert ("compression" in trial.params) == (mode in ("dense", "osp"))
-        assert ("width_multiplier" in trial.params) == (mode in ("plain", "residual", "dense_residual"))
+        # Each transition knob is sampled exactly for the modes whose transitions use it.
+        assert ("compression" in trial.params) == (MODES[mode].transition_knob == "compression")
+        assert ("width_multiplier" in trial.params) == (MODES[mode].transition_knob == "width_multiplier")
         if "compression" not in trial.params:
             assert config.compression == ArchConfig().compression  # an excluded knob keeps the default
         assert isinstance(trial.params["block_config"], str)
@@ -86,7 +87,7 @@ def test_grid_of_the_ablation_space_runs_every_mode() -> None:
     space = load_space(resolve_space_path("connectivity_ablation"))
     grid = space.grid()
     assert grid == {"connectivity": list(MODES)}
-    trials = sample(space, optuna.samplers.GridSampler(grid, seed=0), 5)
+    trials = sample(space, optuna.samplers.GridSampler(grid, seed=0), len(MODES))
     assert sorted(t.params["connectivity"] for t in trials) == sorted(MODES)
     config = space.config({"connectivity": "osp"}, in_channels=3, num_classes=10)
     assert (config.block_config, config.growth_rate, config.width_multiplier) == ((3, 3), 12, 2.0)

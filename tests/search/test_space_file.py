@@ -110,7 +110,7 @@ BAD = {
     ),
     "choice invalid for the field": (
         '[knobs.connectivity]\nchoices = ["dense", "dens"]\n',
-        "knobs.connectivity.choices: \"dens\" is invalid: choose one of ['dense', 'dense_residual', 'osp'",
+        "knobs.connectivity.choices: \"dens\" is invalid: choose one of ['csp', 'dense', 'dense_residual', 'osp'",
     ),
     "choice of the wrong type": (
         '[knobs.bn_size]\nchoices = [0, "4"]\n',

@@ -43,7 +43,9 @@ def test_quickstart() -> None:
     assert study.pruning == Pruning(enabled=True, min_epochs=1, margin=0.02)
     assert study.constraints == Constraints()
     assert study.ablation is None
-    assert json.loads(json.dumps(study.to_dict()))["space"]["knobs"][3]["when"] == {"connectivity": ["dense", "osp"]}
+    assert json.loads(json.dumps(study.to_dict()))["space"]["knobs"][3]["when"] == {
+        "connectivity": ["dense", "osp", "csp"]
+    }
 
 
 def test_fashion_mnist_gpu_and_ablation_studies() -> None:
@@ -57,6 +59,7 @@ def test_fashion_mnist_gpu_and_ablation_studies() -> None:
     assert ablation.objectives == ("val_accuracy", "params")
     assert ablation.ablation == Ablation(modes=tuple(MODES), match="params", target=20000, seeds=3)
     assert ablation.space.grid() == {"connectivity": list(MODES)}
+    assert ablation.trials == len(MODES)  # `nas run` on it: the grid visits every mode once
     assert sorted(p.name for p in STUDIES.glob("*.toml")) == [
         "connectivity_ablation.toml",
         "fashion_mnist_gpu.toml",

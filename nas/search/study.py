@@ -41,7 +41,8 @@ from nas.search.faults import injected_fault, step_hook
 from nas.search.storage import ClaimLock, StorageError, fail_stale_trials, open_storage
 from nas.search.studyfile import StudyFile
 from nas.train.measure import resolve_device
-from nas.train.trainer import EpochMetrics, TrialResult, train_trial
+from nas.train.results import EpochMetrics, TrialResult
+from nas.train.trainer import train_trial
 
 # Optuna marks TPE's `group` and the heartbeat retry as experimental; users need not hear it each run.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)

@@ -10,12 +10,10 @@ and either way the memory is released before returning.
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,64 +30,12 @@ from nas.train.checkpoint import save_checkpoint
 from nas.train.measure import autocast, environment, latency_ms, peak_memory, resolve_device, synchronize
 from nas.train.progress import Progress
 from nas.train.recipe import Recipe, make_optimizer, make_scheduler
+from nas.train.results import EpochMetrics, NonFiniteLoss, TrialResult
 
 # DESIGN.md anchors (H200): ~70 s of compiling for a 1.67x faster step with CUDA graphs.
 COMPILE_SECONDS = 75.0
 COMPILE_SPEEDUP = 1.6
 NAN_CHECK_EVERY = 50  # steps between loss checks; each check waits for the GPU
-
-
-@dataclass(frozen=True)
-class EpochMetrics:
-    epoch: int
-    train_loss: float
-    train_accuracy: float
-    val_loss: float
-    val_accuracy: float
-    seconds: float  # training time of the epoch, without validation
-    images_per_second: float
-    lr: float  # at the end of the epoch
-
-
-@dataclass
-class TrialResult:
-    """Everything a study stores about one trial. Accuracies are on `split`, never the test set."""
-
-    status: str  # complete | pruned | failed | infeasible
-    reason: str | None
-    config: dict[str, Any]
-    arch_hash: str
-    split: str = "val"
-    best_val_accuracy: float | None = None
-    best_epoch: int | None = None
-    params: int = 0
-    flops: int = 0
-    predicted_activation_bytes: int = 0  # per batch, for the mode and batch actually used
-    peak_memory_bytes: int | None = None
-    peak_memory_kind: str | None = None
-    latency_ms_batch1: float | None = None
-    latency_ms_large_batch: float | None = None
-    latency_batch_size: int | None = None
-    train_images_per_second: float | None = None
-    wall_seconds: float = 0.0
-    batch_size: int = 0
-    memory_efficient: bool = False
-    compiled: bool = False
-    notes: list[str] = field(default_factory=list)  # retries and automatic decisions
-    history: list[EpochMetrics] = field(default_factory=list)
-    environment: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-class NonFiniteLoss(Exception):
-    def __init__(self, epoch: int, step: int, value: float) -> None:
-        super().__init__(f"non-finite training loss {value} at epoch {epoch}, step {step}")
-
-
-class _Stop(Exception):
-    """The epoch callback asked to stop (the trial is pruned)."""
 
 
 EpochCallback = Callable[[EpochMetrics], "str | None"]  # return a reason to stop the trial

@@ -1,0 +1,58 @@
+"""What training produces: one epoch's metrics and the trial's result."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    seconds: float  # training time of the epoch, without validation
+    images_per_second: float
+    lr: float  # at the end of the epoch
+
+
+@dataclass
+class TrialResult:
+    """Everything a study stores about one trial. Accuracies are on `split`, never the test set."""
+
+    status: str  # complete | pruned | failed | infeasible
+    reason: str | None
+    config: dict[str, Any]
+    arch_hash: str
+    split: str = "val"
+    best_val_accuracy: float | None = None
+    best_epoch: int | None = None
+    params: int = 0
+    flops: int = 0
+    predicted_activation_bytes: int = 0  # per batch, for the mode and batch actually used
+    peak_memory_bytes: int | None = None
+    peak_memory_kind: str | None = None
+    latency_ms_batch1: float | None = None
+    latency_ms_large_batch: float | None = None
+    latency_batch_size: int | None = None
+    train_images_per_second: float | None = None
+    wall_seconds: float = 0.0
+    batch_size: int = 0
+    memory_efficient: bool = False
+    compiled: bool = False
+    notes: list[str] = field(default_factory=list)  # retries and automatic decisions
+    history: list[EpochMetrics] = field(default_factory=list)
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class NonFiniteLoss(Exception):
+    """The training loss became NaN or infinite: the trial ends as failed."""
+
+    def __init__(self, epoch: int, step: int, value: float) -> None:
+        super().__init__(f"non-finite training loss {value} at epoch {epoch}, step {step}")

@@ -10,7 +10,6 @@ and either way the memory is released before returning.
 
 from __future__ import annotations
 
-import gc
 import math
 import time
 from collections.abc import Callable
@@ -28,6 +27,15 @@ from nas.data.batches import batches
 from nas.data.datasets import LoadedData, Split
 from nas.train.checkpoint import save_checkpoint
 from nas.train.measure import autocast, environment, latency_ms, peak_memory, resolve_device, synchronize
+from nas.train.memory import (
+    GiveUp,
+    activation_bytes,
+    after_out_of_memory,
+    is_out_of_memory,
+    out_of_memory_message,
+    plan_memory,
+    release_memory,
+)
 from nas.train.progress import Progress
 from nas.train.recipe import Recipe, make_optimizer, make_scheduler
 from nas.train.results import EpochMetrics, NonFiniteLoss, TrialResult
@@ -40,54 +48,6 @@ NAN_CHECK_EVERY = 50  # steps between loss checks; each check waits for the GPU
 
 EpochCallback = Callable[[EpochMetrics], "str | None"]  # return a reason to stop the trial
 StepHook = Callable[[int, int], None]  # called with (epoch, step) before every training step
-
-
-def is_out_of_memory(err: BaseException) -> bool:
-    if isinstance(err, torch.OutOfMemoryError):
-        return True
-    text = str(err)
-    return isinstance(err, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
-
-
-def release_memory(device: torch.device) -> None:
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-
-
-def _needed_bytes(config: ArchConfig, recipe: Recipe, input_size: tuple[int, int, int], batch: int) -> int:
-    est = estimate(config, input_size=input_size)
-    per_image = est.activation_bytes_efficient if config.memory_efficient else est.activation_bytes
-    copies = 3 if recipe.optimizer == "sgd" else 4  # weights, gradients, optimizer state
-    return est.params * 4 * copies + batch * per_image
-
-
-def plan_memory(
-    config: ArchConfig, recipe: Recipe, data: LoadedData, device: torch.device
-) -> tuple[ArchConfig, int, list[str]]:
-    """Fit the predicted training memory into the budget: memory-efficient mode, then smaller
-    batches. Raises MemoryError with the reason when even batch 1 does not fit."""
-    budget = recipe.memory_budget_gb * 2**30 if recipe.memory_budget_gb is not None else None
-    if budget is None and device.type == "cuda":
-        budget = 0.9 * torch.cuda.get_device_properties(device).total_memory
-    batch, notes = min(recipe.batch_size, len(data.train)), list[str]()
-    if budget is None:
-        return config, batch, notes
-    gib = 2**30
-    need = _needed_bytes(config, recipe, data.input_size, batch)
-    if need <= budget:
-        return config, batch, notes
-    if config.bn_size > 0 and not config.memory_efficient:
-        config = config.replace(memory_efficient=True)
-        notes.append(f"predicted {need / gib:.2f} GiB > budget {budget / gib:.2f} GiB: memory-efficient mode")
-        need = _needed_bytes(config, recipe, data.input_size, batch)
-    while need > budget and batch > 1:
-        batch //= 2
-        need = _needed_bytes(config, recipe, data.input_size, batch)
-        notes.append(f"predicted memory over budget: batch {batch}")
-    if need > budget:
-        raise MemoryError(f"predicted {need / gib:.2f} GiB at batch 1 exceeds the budget of {budget / gib:.2f} GiB")
-    return config, batch, notes
 
 
 @torch.no_grad()
@@ -285,10 +245,7 @@ def train_trial(
                 model = _train(config, batch, data, recipe, dev, result, on_epoch, on_step, progress)
             result.peak_memory_bytes, result.peak_memory_kind = peak["bytes"], peak["kind"]
             if isinstance(config, ArchConfig):
-                per_image = estimate(config, input_size=data.input_size)
-                result.predicted_activation_bytes = batch * (
-                    per_image.activation_bytes_efficient if config.memory_efficient else per_image.activation_bytes
-                )
+                result.predicted_activation_bytes = activation_bytes(config, data.input_size, batch)
             if recipe.measure_latency:
                 _measure_latency(model, data, recipe, dev, result)
             if checkpoint_path is not None:
@@ -303,20 +260,15 @@ def train_trial(
         except Exception as err:
             if not is_out_of_memory(err):
                 raise
-            oom = str(err).splitlines()[0][:300]
+            oom = out_of_memory_message(err)
         finally:
             release_memory(dev)
-        if attempt == 2:
-            result.status, result.reason = "infeasible", f"out of memory again after retrying: {oom}"
-        elif isinstance(config, ArchConfig) and config.bn_size > 0 and not config.memory_efficient:
-            config = config.replace(memory_efficient=True)
-            result.notes.append(f"out of memory at batch {batch}; retried in memory-efficient mode")
-        elif batch > 1:
-            batch //= 2
-            result.notes.append(f"out of memory; retried with batch {batch}")
-        else:
-            result.status, result.reason = "infeasible", f"out of memory at batch 1: {oom}"
+        step = after_out_of_memory(config, batch, oom, retried=attempt == 2)
+        if isinstance(step, GiveUp):
+            result.status, result.reason = "infeasible", step.reason
             break
+        config, batch = step.config, step.batch
+        result.notes.append(step.note)
     result.wall_seconds = time.perf_counter() - start
     return result
 

@@ -14,9 +14,10 @@ from nas.arch import ArchConfig, ArchNet
 from nas.arch.cost import estimate
 from nas.data.datasets import DataConfig, LoadedData, load_data
 from nas.train.checkpoint import load_checkpoint
+from nas.train.loop import evaluate_split
 from nas.train.recipe import Recipe
 from nas.train.results import EpochMetrics, TrialResult
-from nas.train.trainer import evaluate_split, train_trial
+from nas.train.trainer import train_trial
 from tests.conftest import digits_net
 
 # Digits has 1,293 training images: small batches and a high rate give enough steps in 2 epochs.

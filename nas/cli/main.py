@@ -17,9 +17,10 @@ from nas.cli.study import add_study_commands
 from nas.data.datasets import DATASETS, DataConfig, load_data
 from nas.errors import UsageError
 from nas.train.checkpoint import load_checkpoint
+from nas.train.loop import evaluate_split
 from nas.train.measure import resolve_device
 from nas.train.recipe import OPTIMIZERS, Recipe
-from nas.train.trainer import evaluate_split, train_trial
+from nas.train.trainer import train_trial
 
 
 def _parse_input_size(text: str) -> tuple[int, int, int]:

@@ -43,7 +43,8 @@ from nas.search.records import stored
 from nas.search.storage import ClaimLock, StorageError, fail_stale_trials, open_storage
 from nas.search.studyfile import StudyFile
 from nas.train.measure import resolve_device
-from nas.train.trainer import EpochMetrics, TrialResult, train_trial
+from nas.train.results import EpochMetrics, TrialResult
+from nas.train.trainer import train_trial
 
 WAIT_POLL_SECONDS = 1.0  # how often a trial waiting for its network's twin looks again
 

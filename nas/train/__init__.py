@@ -1,1 +1,11 @@
-"""Training one network: the recipe, the epoch loop, memory planning and OOM retry, measurement."""
+"""Training one network, one module per concern (each imports only those listed above it).
+
+- `recipe`: how a trial trains (typed, checked fields) and the optimizer and schedule it stands for.
+- `results`: EpochMetrics, one attempt's AttemptResult, the trial's TrialResult, NonFiniteLoss.
+- `measure`: device choice, autocast, latency, peak memory, environment.
+- `progress`: a bar on a terminal, plain lines in logs.
+- `checkpoint`: weights with their config and recipe, written atomically.
+- `memory`: the memory plan before training and the decision after an out-of-memory attempt.
+- `loop`: one attempt's epoch loop, and evaluate_split.
+- `trainer`: train_trial: plan, attempts (one retry after out-of-memory), the trial's result.
+"""

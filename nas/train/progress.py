@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from nas.train.trainer import EpochMetrics
+from nas.train.results import EpochMetrics
 
 
 class Progress:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
-from nas.checks import bad_value
+from nas.checks import bad_value, is_int, is_number
+from nas.errors import UsageError
 
 OPTIMIZERS: dict[str, str] = {"sgd": "SGD with Nesterov momentum", "adamw": "AdamW"}
 SCHEDULES: dict[str, str] = {
@@ -20,6 +24,58 @@ COMPILE_MODES: dict[str, str] = {
     "off": "eager",
     "on": "torch.compile from the start (CUDA graphs on CUDA)",
     "auto": "compile after epoch 1 when the remaining epochs repay the compile time (CUDA only)",
+}
+
+
+_Rule = tuple[Callable[[Any], bool], str]  # (is the value valid, what is allowed)
+
+
+def _positive_int(value: Any) -> bool:
+    return is_int(value) and value >= 1
+
+
+def _fraction(value: Any) -> bool:
+    return is_number(value) and 0 <= value < 1
+
+
+def _optional_amount(value: Any) -> bool:
+    return value is None or (is_number(value) and value >= 0)
+
+
+def _flag(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _choice(table: dict[str, str]) -> _Rule:
+    return (lambda value: isinstance(value, str) and value in table), f"choose one of {sorted(table)}"
+
+
+_POSITIVE_INT: _Rule = (_positive_int, "a positive integer is required")
+_FRACTION: _Rule = (_fraction, "a number in [0, 1) is required")
+_OPTIONAL_AMOUNT: _Rule = (_optional_amount, "a finite number >= 0 (or None for the default) is required")
+_FLAG: _Rule = (_flag, "True or False is required")
+
+# Every field's checks, in order; the first one a value fails names what is allowed.
+_RULES: dict[str, list[_Rule]] = {
+    "epochs": [_POSITIVE_INT],
+    "batch_size": [_POSITIVE_INT],
+    "optimizer": [_choice(OPTIMIZERS)],
+    "lr": [_OPTIONAL_AMOUNT, (lambda value: value != 0, "a number > 0 is required")],
+    "momentum": [_FRACTION],
+    "weight_decay": [_OPTIONAL_AMOUNT],
+    "schedule": [_choice(SCHEDULES)],
+    "warmup_fraction": [_FRACTION],
+    "label_smoothing": [_FRACTION],
+    "amp": [_FLAG],
+    "channels_last": [_FLAG],
+    "compile": [_choice(COMPILE_MODES)],
+    "memory_budget_gb": [_OPTIONAL_AMOUNT],
+    "eval_batch_size": [_POSITIVE_INT],
+    "measure_latency": [_FLAG],
+    "latency_batch_size": [_POSITIVE_INT],
+    "latency_repeats": [_POSITIVE_INT],
+    "num_workers": [(lambda value: is_int(value) and value >= 0, "an integer >= 0 is required")],
+    "seed": [(is_int, "an integer is required")],
 }
 
 
@@ -48,27 +104,27 @@ class Recipe:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "eval_batch_size", "latency_batch_size", "latency_repeats"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise bad_value("Recipe", name, value, "a positive integer is required")
-        for name, table in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("compile", COMPILE_MODES)):
-            if getattr(self, name) not in table:
-                raise bad_value("Recipe", name, getattr(self, name), f"choose one of {sorted(table)}")
-        for name in ("lr", "weight_decay", "memory_budget_gb"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0):
-                raise bad_value("Recipe", name, value, "a finite number >= 0 (or None for the default) is required")
-        if self.lr is not None and self.lr == 0:
-            raise bad_value("Recipe", "lr", self.lr, "a number > 0 is required")
-        if not 0 <= self.momentum < 1:
-            raise bad_value("Recipe", "momentum", self.momentum, "a number in [0, 1) is required")
-        if not 0 <= self.warmup_fraction < 1:
-            raise bad_value("Recipe", "warmup_fraction", self.warmup_fraction, "a number in [0, 1) is required")
-        if not 0 <= self.label_smoothing < 1:
-            raise bad_value("Recipe", "label_smoothing", self.label_smoothing, "a number in [0, 1) is required")
-        if not isinstance(self.num_workers, int) or self.num_workers < 0:
-            raise bad_value("Recipe", "num_workers", self.num_workers, "an integer >= 0 is required")
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            for ok, allowed in _RULES[f.name]:
+                if not ok(value):
+                    raise bad_value("Recipe", f.name, value, allowed)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Recipe:
+        """A recipe from plain data (a parsed file, a checkpoint's copy): unknown keys are refused, each
+        value is checked as the constructor checks it, absent keys keep their defaults."""
+        if not isinstance(data, Mapping):
+            allowed = "a mapping of field names to values is required"
+            raise UsageError(f"Recipe = {data!r} is invalid: {allowed}", owner="Recipe", value=data, allowed=allowed)
+        names = [f.name for f in dataclasses.fields(cls)]
+        for key, value in data.items():
+            if key not in names:
+                allowed = f"valid keys are {', '.join(names)}"
+                raise UsageError(
+                    f"Recipe.{key} is unknown: {allowed}", owner="Recipe", field=str(key), value=value, allowed=allowed
+                )
+        return cls(**data)
 
     def resolved_lr(self, batch_size: int) -> float:
         if self.lr is not None:

@@ -1,283 +1,42 @@
 """Train one trial fast and report numbers that can be trusted.
 
-Data stays on the device as uint8 and is augmented there (`nas.data.augment`); on CUDA the step runs
-under bf16 autocast with channels_last and cuDNN autotuning, and `compile="auto"` compiles with
-CUDA graphs once the first epoch shows the trial is long enough to repay the compile time.
-A trial never takes its caller down: out-of-memory is retried once with memory-efficient mode
-or half the batch and then reported as infeasible, a non-finite loss ends the trial as failed,
-and either way the memory is released before returning.
+A trial is planned (`nas.train.memory`), then trained (`nas.train.loop`) in one attempt, or two when
+the first runs out of memory; each attempt fills a fresh `AttemptResult`, and the trial's
+`TrialResult` is built from the last attempt with the notes of all of them. A trial never takes its
+caller down: out-of-memory is retried once with memory-efficient mode or half the batch and then
+reported as infeasible, a non-finite loss ends the trial as failed, and either way the memory is
+released before returning.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import gc
-import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
-from nas.arch import ArchConfig, build_model
+from nas.arch import ArchConfig
 from nas.arch.cost import count_flops, count_params, estimate
 from nas.arch.external import ExternalNet
-from nas.data.augment import channel_tensor, prepare_batch
-from nas.data.batches import batches
-from nas.data.datasets import LoadedData, Split
+from nas.data.datasets import LoadedData
 from nas.train.checkpoint import save_checkpoint
-from nas.train.measure import autocast, environment, latency_ms, peak_memory, resolve_device, synchronize
-from nas.train.progress import Progress
-from nas.train.recipe import Recipe, make_optimizer, make_scheduler
-
-# DESIGN.md anchors (H200): ~70 s of compiling for a 1.67x faster step with CUDA graphs.
-COMPILE_SECONDS = 75.0
-COMPILE_SPEEDUP = 1.6
-NAN_CHECK_EVERY = 50  # steps between loss checks; each check waits for the GPU
-
-
-@dataclass(frozen=True)
-class EpochMetrics:
-    epoch: int
-    train_loss: float
-    train_accuracy: float
-    val_loss: float
-    val_accuracy: float
-    seconds: float  # training time of the epoch, without validation
-    images_per_second: float
-    lr: float  # at the end of the epoch
-
-
-@dataclass
-class TrialResult:
-    """Everything a study stores about one trial. Accuracies are on `split`, never the test set."""
-
-    status: str  # complete | pruned | failed | infeasible
-    reason: str | None
-    config: dict[str, Any]
-    arch_hash: str
-    split: str = "val"
-    best_val_accuracy: float | None = None
-    best_epoch: int | None = None
-    params: int = 0
-    flops: int = 0
-    predicted_activation_bytes: int = 0  # per batch, for the mode and batch actually used
-    peak_memory_bytes: int | None = None
-    peak_memory_kind: str | None = None
-    latency_ms_batch1: float | None = None
-    latency_ms_large_batch: float | None = None
-    latency_batch_size: int | None = None
-    train_images_per_second: float | None = None
-    wall_seconds: float = 0.0
-    batch_size: int = 0
-    memory_efficient: bool = False
-    compiled: bool = False
-    notes: list[str] = field(default_factory=list)  # retries and automatic decisions
-    history: list[EpochMetrics] = field(default_factory=list)
-    environment: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-class NonFiniteLoss(Exception):
-    def __init__(self, epoch: int, step: int, value: float) -> None:
-        super().__init__(f"non-finite training loss {value} at epoch {epoch}, step {step}")
-
-
-class _Stop(Exception):
-    """The epoch callback asked to stop (the trial is pruned)."""
-
-
-EpochCallback = Callable[[EpochMetrics], "str | None"]  # return a reason to stop the trial
-StepHook = Callable[[int, int], None]  # called with (epoch, step) before every training step
-
-
-def is_out_of_memory(err: BaseException) -> bool:
-    if isinstance(err, torch.OutOfMemoryError):
-        return True
-    text = str(err)
-    return isinstance(err, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
-
-
-def release_memory(device: torch.device) -> None:
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-
-
-def _needed_bytes(config: ArchConfig, recipe: Recipe, input_size: tuple[int, int, int], batch: int) -> int:
-    est = estimate(config, input_size=input_size)
-    per_image = est.activation_bytes_efficient if config.memory_efficient else est.activation_bytes
-    copies = 3 if recipe.optimizer == "sgd" else 4  # weights, gradients, optimizer state
-    return est.params * 4 * copies + batch * per_image
-
-
-def plan_memory(
-    config: ArchConfig, recipe: Recipe, data: LoadedData, device: torch.device
-) -> tuple[ArchConfig, int, list[str]]:
-    """Fit the predicted training memory into the budget: memory-efficient mode, then smaller
-    batches. Raises MemoryError with the reason when even batch 1 does not fit."""
-    budget = recipe.memory_budget_gb * 2**30 if recipe.memory_budget_gb is not None else None
-    if budget is None and device.type == "cuda":
-        budget = 0.9 * torch.cuda.get_device_properties(device).total_memory
-    batch, notes = min(recipe.batch_size, len(data.train)), list[str]()
-    if budget is None:
-        return config, batch, notes
-    gib = 2**30
-    need = _needed_bytes(config, recipe, data.input_size, batch)
-    if need <= budget:
-        return config, batch, notes
-    if config.bn_size > 0 and not config.memory_efficient:
-        config = config.replace(memory_efficient=True)
-        notes.append(f"predicted {need / gib:.2f} GiB > budget {budget / gib:.2f} GiB: memory-efficient mode")
-        need = _needed_bytes(config, recipe, data.input_size, batch)
-    while need > budget and batch > 1:
-        batch //= 2
-        need = _needed_bytes(config, recipe, data.input_size, batch)
-        notes.append(f"predicted memory over budget: batch {batch}")
-    if need > budget:
-        raise MemoryError(f"predicted {need / gib:.2f} GiB at batch 1 exceeds the budget of {budget / gib:.2f} GiB")
-    return config, batch, notes
-
-
-@torch.no_grad()
-def evaluate_split(
-    model: nn.Module, split: Split, data: LoadedData, *, device: torch.device, batch_size: int = 512, amp: bool = True
-) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) of the model on one split, without augmentation."""
-    was_training = model.training
-    model.eval()
-    mean, std = channel_tensor(data.mean, device), channel_tensor(data.std, device)
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    for xb, yb in batches(split, batch_size=batch_size, device=device, shuffle=False):
-        x = prepare_batch(xb, mean=mean, std=std, augment=None)
-        if device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        with autocast(device, amp):
-            out = model(x).float()
-        loss_sum += nn.functional.cross_entropy(out, yb, reduction="sum")
-        correct += (out.argmax(1) == yb).sum()
-    model.train(was_training)
-    n = max(len(split), 1)
-    return loss_sum.item() / n, correct.item() / n
-
-
-def _build(config: ArchConfig | ExternalNet, input_size: tuple[int, int, int]) -> nn.Module:
-    if isinstance(config, ExternalNet):
-        return config.build()
-    return build_model(config, input_size=input_size)
-
-
-def _train(
-    config: ArchConfig | ExternalNet,
-    batch: int,
-    data: LoadedData,
-    recipe: Recipe,
-    device: torch.device,
-    result: TrialResult,
-    on_epoch: EpochCallback | None,
-    on_step: StepHook | None,
-    progress: bool | None,
-) -> nn.Module:
-    """One attempt; fills `result` as it goes, so a failure keeps the epochs already done."""
-    torch.manual_seed(recipe.seed)
-    cuda = device.type == "cuda"
-    channels_last = cuda and recipe.channels_last
-    model: nn.Module = _build(config, data.input_size).to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    step_model: Callable[[Tensor], Tensor] = model
-    if recipe.compile == "on":
-        step_model = torch.compile(model, mode="reduce-overhead" if cuda else None)
-        result.compiled = True
-    n_train = len(data.train)
-    steps = n_train // batch
-    opt = make_optimizer(model, recipe, batch)
-    sched = make_scheduler(opt, recipe, steps * recipe.epochs)
-    criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
-    gen = torch.Generator(device=device).manual_seed(recipe.seed)
-    mean, std = channel_tensor(data.mean, device), channel_tensor(data.std, device)
-    bar = Progress(progress, recipe.epochs, steps, f"trial {result.arch_hash}")
-    train_seconds, train_images = 0.0, 0
-    try:
-        for epoch in range(1, recipe.epochs + 1):
-            model.train()
-            loss_sum = torch.zeros((), device=device)
-            correct = torch.zeros((), device=device, dtype=torch.long)
-            synchronize(device)
-            start = time.perf_counter()
-            step = 0
-            for step, (xb, yb) in enumerate(
-                batches(
-                    data.train,
-                    batch_size=batch,
-                    device=device,
-                    shuffle=True,
-                    generator=gen,
-                    drop_last=True,
-                    num_workers=recipe.num_workers,
-                )
-            ):
-                if on_step is not None:
-                    on_step(epoch, step)
-                x = prepare_batch(xb, mean=mean, std=std, augment=data.augment, generator=gen)
-                if channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                with autocast(device, recipe.amp):
-                    out = step_model(x)
-                loss = criterion(out.float(), yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                loss_sum += loss.detach() * yb.shape[0]
-                correct += (out.detach().argmax(1) == yb).sum()
-                if (step + 1) % NAN_CHECK_EVERY == 0 and not torch.isfinite(loss_sum):
-                    raise NonFiniteLoss(epoch, step, loss.item())
-                bar.step()
-            synchronize(device)
-            seconds = time.perf_counter() - start
-            seen = steps * batch
-            train_loss = loss_sum.item() / seen
-            if not math.isfinite(train_loss):
-                raise NonFiniteLoss(epoch, step, train_loss)
-            val_loss, val_acc = evaluate_split(
-                model, data.val, data, device=device, batch_size=recipe.eval_batch_size, amp=recipe.amp
-            )
-            metrics = EpochMetrics(
-                epoch,
-                train_loss,
-                correct.item() / seen,
-                val_loss,
-                val_acc,
-                seconds,
-                seen / seconds,
-                opt.param_groups[0]["lr"],
-            )
-            result.history.append(metrics)
-            train_seconds, train_images = train_seconds + seconds, train_images + seen
-            result.train_images_per_second = train_images / train_seconds
-            if result.best_val_accuracy is None or val_acc > result.best_val_accuracy:
-                result.best_val_accuracy, result.best_epoch = val_acc, epoch
-            bar.epoch(metrics, recipe.epochs)
-            reason = on_epoch(metrics) if on_epoch is not None else None
-            if reason:
-                result.status, result.reason = "pruned", str(reason)
-                break
-            remaining = (recipe.epochs - epoch) * seconds
-            repays = remaining * (1 - 1 / COMPILE_SPEEDUP) > COMPILE_SECONDS
-            if recipe.compile == "auto" and cuda and not result.compiled and epoch == 1 and repays:
-                step_model = torch.compile(model, mode="reduce-overhead")
-                result.compiled = True
-                result.notes.append(f"compiled after epoch 1: {remaining:.0f} s of eager epochs left")
-    finally:
-        bar.close()
-    return model
+from nas.train.loop import EpochCallback, StepHook, TrainingRun, train_epochs
+from nas.train.measure import environment, latency_ms, peak_memory, resolve_device
+from nas.train.memory import (
+    GiveUp,
+    activation_bytes,
+    after_out_of_memory,
+    is_out_of_memory,
+    out_of_memory_message,
+    plan_memory,
+    release_memory,
+)
+from nas.train.recipe import Recipe
+from nas.train.results import OUT_OF_MEMORY, AttemptResult, NonFiniteLoss, TrialResult
 
 
 def train_trial(
@@ -299,98 +58,187 @@ def train_trial(
     """
     recipe = recipe if recipe is not None else Recipe()
     dev = resolve_device(device)
+    _check_matches(config, data)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    trial = _Trial.start(config, data, dev)
+    try:
+        planned, batch, notes = _plan(config, recipe, data, dev)
+    except MemoryError as err:
+        return trial.refused(str(err))
+    run = TrainingRun(
+        config=planned,
+        batch=batch,
+        data=data,
+        recipe=recipe,
+        device=dev,
+        label=f"trial {trial.arch_hash}",
+        on_epoch=on_epoch,
+        on_step=on_step,
+        progress=progress,
+    )
+    outcome = _train_with_retry(run, _Save(checkpoint_path, checkpoint_extra))
+    return trial.finished(outcome, notes=notes + outcome.notes)
+
+
+def _check_matches(config: ArchConfig | ExternalNet, data: LoadedData) -> None:
     c, _, _ = data.input_size
     if (config.in_channels, config.num_classes) != (c, data.num_classes):
         raise ValueError(
             f"config has in_channels={config.in_channels}, num_classes={config.num_classes} but dataset "
             f"{data.name!r} has {c} channels and {data.num_classes} classes"
         )
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    start = time.perf_counter()
-    if isinstance(config, ExternalNet):
-        probe = config.build()
-        params, flops = count_params(probe), count_flops(probe, input_size=data.input_size).total
-        del probe
-    else:
-        est = estimate(config, input_size=data.input_size)
-        params, flops = est.params, est.flops
-    result = TrialResult("complete", None, config.to_dict(), config.arch_hash(), params=params, flops=flops)
-    result.environment = environment(dev)
+
+
+def _plan(
+    config: ArchConfig | ExternalNet, recipe: Recipe, data: LoadedData, dev: torch.device
+) -> tuple[ArchConfig | ExternalNet, int, list[str]]:
+    if isinstance(config, ExternalNet):  # no closed form: no memory plan, only the OOM retry
+        return config, min(recipe.batch_size, len(data.train)), []
+    return plan_memory(config, recipe, data, dev)
+
+
+@dataclass(frozen=True)
+class _Save:
+    """Where the trained weights go (nowhere when `path` is None) and what is saved beside them."""
+
+    path: Path | None
+    extra: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """How the trial ended: its status and reason, its last attempt, and the notes of every attempt."""
+
+    status: str
+    reason: str | None
+    attempt: AttemptResult
+    notes: list[str]
+
+
+def _train_with_retry(run: TrainingRun, save: _Save) -> _Outcome:
+    """The first attempt and, after one that ran out of memory, what `after_out_of_memory` decides."""
+    notes: list[str] = []
+    retried = False
+    while True:
+        attempt = _attempt(run, save)
+        notes.extend(attempt.notes)
+        if attempt.status != OUT_OF_MEMORY:
+            return _Outcome(attempt.status, attempt.reason, attempt, notes)
+        step = after_out_of_memory(run.config, run.batch, attempt.reason or "", retried=retried)
+        if isinstance(step, GiveUp):
+            return _Outcome("infeasible", step.reason, attempt, notes)
+        notes.append(step.note)
+        run, retried = dataclasses.replace(run, config=step.config, batch=step.batch), True
+
+
+def _attempt(run: TrainingRun, save: _Save) -> AttemptResult:
+    """Train once on a fresh AttemptResult; out-of-memory and a non-finite loss end up in its status."""
+    config = run.config
+    attempt = AttemptResult(
+        batch_size=run.batch, memory_efficient=isinstance(config, ArchConfig) and config.memory_efficient
+    )
     try:
-        if isinstance(config, ExternalNet):  # no closed form: no memory plan, only the OOM retry
-            batch, notes = min(recipe.batch_size, len(data.train)), list[str]()
-        else:
-            config, batch, notes = plan_memory(config, recipe, data, dev)
-    except MemoryError as err:
-        result.status, result.reason = "infeasible", str(err)
-        result.wall_seconds = time.perf_counter() - start
-        return result
-    result.notes.extend(notes)
-    for attempt in (1, 2):
-        result.batch_size = batch
-        result.memory_efficient = isinstance(config, ArchConfig) and config.memory_efficient
-        result.status, result.reason, result.compiled = "complete", None, False
-        result.history.clear()
-        result.best_val_accuracy = result.best_epoch = None
-        oom = None
-        try:
-            with peak_memory(dev) as peak:
-                model = _train(config, batch, data, recipe, dev, result, on_epoch, on_step, progress)
-            result.peak_memory_bytes, result.peak_memory_kind = peak["bytes"], peak["kind"]
-            if isinstance(config, ArchConfig):
-                per_image = estimate(config, input_size=data.input_size)
-                result.predicted_activation_bytes = batch * (
-                    per_image.activation_bytes_efficient if config.memory_efficient else per_image.activation_bytes
-                )
-            if recipe.measure_latency:
-                _measure_latency(model, data, recipe, dev, result)
-            if checkpoint_path is not None:
-                if isinstance(config, ExternalNet):
-                    raise ValueError("checkpoints hold ArchConfig networks only; torchvision baselines are not saved")
-                save_checkpoint(checkpoint_path, model=model, config=config, recipe=recipe, extra=checkpoint_extra)
-            del model
-            break
-        except NonFiniteLoss as err:
-            result.status, result.reason = "failed", str(err)
-            break
-        except Exception as err:
-            if not is_out_of_memory(err):
-                raise
-            oom = str(err).splitlines()[0][:300]
-        finally:
-            release_memory(dev)
-        if attempt == 2:
-            result.status, result.reason = "infeasible", f"out of memory again after retrying: {oom}"
-        elif isinstance(config, ArchConfig) and config.bn_size > 0 and not config.memory_efficient:
-            config = config.replace(memory_efficient=True)
-            result.notes.append(f"out of memory at batch {batch}; retried in memory-efficient mode")
-        elif batch > 1:
-            batch //= 2
-            result.notes.append(f"out of memory; retried with batch {batch}")
-        else:
-            result.status, result.reason = "infeasible", f"out of memory at batch 1: {oom}"
-            break
-    result.wall_seconds = time.perf_counter() - start
-    return result
+        with peak_memory(run.device) as peak:
+            model = train_epochs(run, attempt)
+        attempt.peak_memory_bytes, attempt.peak_memory_kind = peak["bytes"], peak["kind"]
+        if isinstance(config, ArchConfig):
+            attempt.predicted_activation_bytes = activation_bytes(config, run.data.input_size, run.batch)
+        if run.recipe.measure_latency:
+            _measure_latency(model, run, attempt)
+        if save.path is not None:
+            if isinstance(config, ExternalNet):
+                raise ValueError("checkpoints hold ArchConfig networks only; torchvision baselines are not saved")
+            save_checkpoint(save.path, model=model, config=config, recipe=run.recipe, extra=save.extra)
+        del model
+    except NonFiniteLoss as err:
+        attempt.status, attempt.reason = "failed", str(err)
+    except Exception as err:
+        if not is_out_of_memory(err):
+            raise
+        attempt.status, attempt.reason = OUT_OF_MEMORY, out_of_memory_message(err)
+    finally:
+        release_memory(run.device)
+    return attempt
 
 
-def _measure_latency(
-    model: nn.Module, data: LoadedData, recipe: Recipe, dev: torch.device, result: TrialResult
-) -> None:
-    channels_last = dev.type == "cuda" and recipe.channels_last
+def _measure_latency(model: nn.Module, run: TrainingRun, attempt: AttemptResult) -> None:
+    recipe = run.recipe
+    channels_last = run.device.type == "cuda" and recipe.channels_last
     for batch in (1, recipe.latency_batch_size):
         ms = latency_ms(
             model,
-            input_size=data.input_size,
+            input_size=run.data.input_size,
             batch_size=batch,
-            device=dev,
+            device=run.device,
             amp=recipe.amp,
             channels_last=channels_last,
             repeats=recipe.latency_repeats,
         )
         if batch == 1:
-            result.latency_ms_batch1 = ms
+            attempt.latency_ms_batch1 = ms
         else:
-            result.latency_ms_large_batch = ms
-    result.latency_batch_size = recipe.latency_batch_size
+            attempt.latency_ms_large_batch = ms
+    attempt.latency_batch_size = recipe.latency_batch_size
+
+
+@dataclass(frozen=True)
+class _Trial:
+    """What a trial's result says whatever happens in training: the network, its counted costs, where
+    it ran, and when it started."""
+
+    config: dict[str, Any]
+    arch_hash: str
+    params: int
+    flops: int
+    environment: dict[str, Any]
+    started: float  # time.perf_counter()
+
+    @classmethod
+    def start(cls, config: ArchConfig | ExternalNet, data: LoadedData, dev: torch.device) -> _Trial:
+        started = time.perf_counter()
+        if isinstance(config, ExternalNet):
+            probe = config.build()
+            params, flops = count_params(probe), count_flops(probe, input_size=data.input_size).total
+            del probe
+        else:
+            est = estimate(config, input_size=data.input_size)
+            params, flops = est.params, est.flops
+        return cls(config.to_dict(), config.arch_hash(), params, flops, environment(dev), started)
+
+    def _result(self, status: str, reason: str | None) -> TrialResult:
+        return TrialResult(
+            status,
+            reason,
+            self.config,
+            self.arch_hash,
+            params=self.params,
+            flops=self.flops,
+            environment=self.environment,
+            wall_seconds=time.perf_counter() - self.started,
+        )
+
+    def refused(self, reason: str) -> TrialResult:
+        """The memory plan found no batch that fits: infeasible before any training."""
+        return self._result("infeasible", reason)
+
+    def finished(self, outcome: _Outcome, *, notes: list[str]) -> TrialResult:
+        """The result of the trial's last attempt, with `notes` from the plan and every attempt."""
+        a = outcome.attempt
+        return dataclasses.replace(
+            self._result(outcome.status, outcome.reason),
+            best_val_accuracy=a.best_val_accuracy,
+            best_epoch=a.best_epoch,
+            predicted_activation_bytes=a.predicted_activation_bytes,
+            peak_memory_bytes=a.peak_memory_bytes,
+            peak_memory_kind=a.peak_memory_kind,
+            latency_ms_batch1=a.latency_ms_batch1,
+            latency_ms_large_batch=a.latency_ms_large_batch,
+            latency_batch_size=a.latency_batch_size,
+            train_images_per_second=a.train_images_per_second,
+            batch_size=a.batch_size,
+            memory_efficient=a.memory_efficient,
+            compiled=a.compiled,
+            notes=notes,
+            history=a.history,
+        )

@@ -19,7 +19,7 @@ from nas.search.runner import run_worker
 from nas.search.storage import ClaimLock, StorageError
 from nas.search.study import Objective, open_study
 from nas.search.studyfile import load_study_file
-from nas.train.trainer import EpochMetrics
+from nas.train.results import EpochMetrics
 
 ONE_NET_SPACE = """
 name = "one_net"

@@ -1,0 +1,217 @@
+"""The epoch loop of one training attempt: build the model, train it epoch by epoch, validate after each.
+
+Data stays on the device as uint8 and is augmented there (`nas.data.augment`); on CUDA the step runs
+under bf16 autocast with channels_last, and `compile="auto"` compiles with CUDA graphs once the first
+epoch shows the trial is long enough to repay the compile time. The loop fills the attempt's
+`AttemptResult` as it goes, so an attempt that fails keeps the epochs it finished.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from nas.arch import ArchConfig, build_model
+from nas.arch.external import ExternalNet
+from nas.data.augment import channel_tensor, prepare_batch
+from nas.data.batches import batches
+from nas.data.datasets import LoadedData, Split
+from nas.train.measure import autocast, synchronize
+from nas.train.progress import Progress
+from nas.train.recipe import Recipe, make_optimizer, make_scheduler
+from nas.train.results import AttemptResult, EpochMetrics, NonFiniteLoss
+
+# DESIGN.md anchors (H200): ~70 s of compiling for a 1.67x faster step with CUDA graphs.
+COMPILE_SECONDS = 75.0
+COMPILE_SPEEDUP = 1.6
+NAN_CHECK_EVERY = 50  # steps between loss checks; each check waits for the GPU
+
+EpochCallback = Callable[[EpochMetrics], "str | None"]  # return a reason to stop the trial
+StepHook = Callable[[int, int], None]  # called with (epoch, step) before every training step
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """What one attempt trains, at which batch, on which data, how and where."""
+
+    config: ArchConfig | ExternalNet
+    batch: int  # after the memory plan and any out-of-memory retry
+    data: LoadedData
+    recipe: Recipe
+    device: torch.device
+    label: str  # names the progress bar and the log lines
+    on_epoch: EpochCallback | None = None
+    on_step: StepHook | None = None
+    progress: bool | None = None  # None: a bar on a terminal, nothing otherwise
+
+
+def compile_repays(epoch_seconds: float, epochs_left: int) -> bool:
+    """Whether compiling now saves more time over the epochs left than the compile takes."""
+    return epochs_left * epoch_seconds * (1 - 1 / COMPILE_SPEEDUP) > COMPILE_SECONDS
+
+
+@torch.no_grad()
+def evaluate_split(
+    model: nn.Module, split: Split, data: LoadedData, *, device: torch.device, batch_size: int = 512, amp: bool = True
+) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of the model on one split, without augmentation."""
+    was_training = model.training
+    model.eval()
+    mean, std = channel_tensor(data.mean, device), channel_tensor(data.std, device)
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    for xb, yb in batches(split, batch_size=batch_size, device=device, shuffle=False):
+        x = prepare_batch(xb, mean=mean, std=std, augment=None)
+        if device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(device, amp):
+            out = model(x).float()
+        loss_sum += nn.functional.cross_entropy(out, yb, reduction="sum")
+        correct += (out.argmax(1) == yb).sum()
+    model.train(was_training)
+    n = max(len(split), 1)
+    return loss_sum.item() / n, correct.item() / n
+
+
+def train_epochs(run: TrainingRun, attempt: AttemptResult) -> nn.Module:
+    """Train `run.config` for the recipe's epochs (fewer when `on_epoch` stops it) and return the model.
+
+    Fills `attempt` as it goes; raises NonFiniteLoss when the loss diverges, and out-of-memory
+    errors as torch raises them (the trainer turns both into the trial's outcome).
+    """
+    return _EpochLoop(run, attempt).train()
+
+
+def _build(config: ArchConfig | ExternalNet, input_size: tuple[int, int, int]) -> nn.Module:
+    if isinstance(config, ExternalNet):
+        return config.build()
+    return build_model(config, input_size=input_size)
+
+
+class _EpochLoop:
+    """The model, optimiser, schedule and random stream of one attempt."""
+
+    def __init__(self, run: TrainingRun, attempt: AttemptResult) -> None:
+        self.run, self.attempt = run, attempt
+        recipe, device = run.recipe, run.device
+        torch.manual_seed(recipe.seed)
+        self.cuda = device.type == "cuda"
+        self.channels_last = self.cuda and recipe.channels_last
+        self.model: nn.Module = _build(run.config, run.data.input_size).to(device)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.step_model: Callable[[Tensor], Tensor] = self.model
+        if recipe.compile == "on":
+            self.step_model = torch.compile(self.model, mode="reduce-overhead" if self.cuda else None)
+            attempt.compiled = True
+        self.steps = len(run.data.train) // run.batch
+        self.opt = make_optimizer(self.model, recipe, run.batch)
+        self.sched = make_scheduler(self.opt, recipe, self.steps * recipe.epochs)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+        self.gen = torch.Generator(device=device).manual_seed(recipe.seed)
+        self.mean, self.std = channel_tensor(run.data.mean, device), channel_tensor(run.data.std, device)
+        self.train_seconds, self.train_images = 0.0, 0
+
+    def train(self) -> nn.Module:
+        epochs = self.run.recipe.epochs
+        bar = Progress(self.run.progress, epochs, self.steps, self.run.label)
+        try:
+            for epoch in range(1, epochs + 1):
+                metrics = self._epoch(epoch, bar)
+                bar.epoch(metrics, epochs)
+                reason = self.run.on_epoch(metrics) if self.run.on_epoch is not None else None
+                if reason:
+                    self.attempt.status, self.attempt.reason = "pruned", str(reason)
+                    break
+                self._maybe_compile(epoch, metrics.seconds)
+        finally:
+            bar.close()
+        return self.model
+
+    def _epoch(self, epoch: int, bar: Progress) -> EpochMetrics:
+        """Train one epoch, validate, and record the epoch in the attempt."""
+        train_loss, train_accuracy, seconds = self._train_epoch(epoch, bar)
+        run = self.run
+        val_loss, val_accuracy = evaluate_split(
+            self.model,
+            run.data.val,
+            run.data,
+            device=run.device,
+            batch_size=run.recipe.eval_batch_size,
+            amp=run.recipe.amp,
+        )
+        seen = self.steps * run.batch
+        lr = self.opt.param_groups[0]["lr"]
+        metrics = EpochMetrics(epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds, seen / seconds, lr)
+        self.train_seconds, self.train_images = self.train_seconds + seconds, self.train_images + seen
+        self.attempt.add_epoch(metrics, images_per_second=self.train_images / self.train_seconds)
+        return metrics
+
+    def _train_epoch(self, epoch: int, bar: Progress) -> tuple[float, float, float]:
+        """(mean training loss, training accuracy, seconds) of one pass over the training split."""
+        self.model.train()
+        device = self.run.device
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        synchronize(device)
+        start = time.perf_counter()
+        step = 0
+        for step, (xb, yb) in enumerate(self._batches()):
+            if self.run.on_step is not None:
+                self.run.on_step(epoch, step)
+            loss, out = self._step(xb, yb)
+            loss_sum += loss.detach() * yb.shape[0]
+            correct += (out.detach().argmax(1) == yb).sum()
+            if (step + 1) % NAN_CHECK_EVERY == 0 and not torch.isfinite(loss_sum):
+                raise NonFiniteLoss(epoch, step, loss.item())
+            bar.step()
+        synchronize(device)
+        seconds = time.perf_counter() - start
+        seen = self.steps * self.run.batch
+        train_loss = loss_sum.item() / seen
+        if not math.isfinite(train_loss):
+            raise NonFiniteLoss(epoch, step, train_loss)
+        return train_loss, correct.item() / seen, seconds
+
+    def _batches(self) -> Iterator[tuple[Tensor, Tensor]]:
+        run = self.run
+        return batches(
+            run.data.train,
+            batch_size=run.batch,
+            device=run.device,
+            shuffle=True,
+            generator=self.gen,
+            drop_last=True,
+            num_workers=run.recipe.num_workers,
+        )
+
+    def _step(self, xb: Tensor, yb: Tensor) -> tuple[Tensor, Tensor]:
+        """One optimiser step on a raw batch; (loss, logits)."""
+        x = prepare_batch(xb, mean=self.mean, std=self.std, augment=self.run.data.augment, generator=self.gen)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(self.run.device, self.run.recipe.amp):
+            out = self.step_model(x)
+        loss = self.criterion(out.float(), yb)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.sched.step()
+        return loss, out
+
+    def _maybe_compile(self, epoch: int, seconds: float) -> None:
+        """compile="auto": after epoch 1, on CUDA, when the epochs left repay the compile time."""
+        recipe = self.run.recipe
+        epochs_left = recipe.epochs - epoch
+        if recipe.compile != "auto" or not self.cuda or self.attempt.compiled or epoch != 1:
+            return
+        if not compile_repays(seconds, epochs_left):
+            return
+        self.step_model = torch.compile(self.model, mode="reduce-overhead")
+        self.attempt.compiled = True
+        self.attempt.notes.append(f"compiled after epoch 1: {epochs_left * seconds:.0f} s of eager epochs left")

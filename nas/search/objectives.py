@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from nas.errors import UsageError
-from nas.train.trainer import TrialResult  # TODO(merge): nas.train.results
+from nas.train.results import TrialResult
 
 # The names other modules use when they mean one objective in particular.
 ACCURACY = "val_accuracy"

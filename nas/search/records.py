@@ -26,7 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.errors import UsageError
 from nas.search import optuna_internals
 from nas.search.objectives import ACCURACY, objective_values
-from nas.train.trainer import TrialResult  # TODO(merge): nas.train.results
+from nas.train.results import TrialResult
 
 AnyTrial = optuna.Trial | FrozenTrial
 

@@ -26,7 +26,7 @@ from nas.train.progress import Progress
 from nas.train.recipe import Recipe, make_optimizer, make_scheduler
 from nas.train.results import AttemptResult, EpochMetrics, NonFiniteLoss
 
-# DESIGN.md anchors (H200): ~70 s of compiling for a 1.67x faster step with CUDA graphs.
+# Speed anchors (docs/architecture.md, H200): ~70 s of compiling for a 1.67x faster step with CUDA graphs.
 COMPILE_SECONDS = 75.0
 COMPILE_SPEEDUP = 1.6
 NAN_CHECK_EVERY = 50  # steps between loss checks; each check waits for the GPU

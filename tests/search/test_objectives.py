@@ -13,7 +13,7 @@ from nas.search.objectives import (
     get_objective,
     objective_values,
 )
-from nas.train.trainer import TrialResult
+from nas.train.results import TrialResult
 
 
 def _result(**fields: object) -> TrialResult:

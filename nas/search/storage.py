@@ -40,6 +40,7 @@ from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from nas.errors import UsageError
 from nas.search import records as R
 
 # Optuna marks the heartbeat and its retry callback experimental; users need not hear it each run.
@@ -51,7 +52,7 @@ FAILED_TRIAL, RETRY_HISTORY = R.FAILED_TRIAL, R.RETRY_HISTORY
 MAX_RERUNS = 3  # re-runs of one lost trial in a row, as Optuna's retry callback counts them
 
 
-class StorageError(ValueError):
+class StorageError(UsageError):
     """A storage URL or file that cannot be opened; the message names it."""
 
 

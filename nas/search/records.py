@@ -20,6 +20,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from nas.errors import UsageError
+
 # Objective name -> direction. Values are per trial: accuracy on the validation split, counted
 # FLOPs (fvcore convention) and parameters, batch-1 latency in ms, peak training memory in
 # bytes, training wall time in seconds.
@@ -84,7 +86,12 @@ class TrialRecord:
 def study_objectives(study: optuna.Study) -> list[str]:
     names = study.user_attrs.get(STUDY_OBJECTIVES)
     if not names:
-        raise ValueError(f"study {study.study_name!r} was not made by densenas: it has no '{STUDY_OBJECTIVES}'")
+        raise UsageError(
+            f"study {study.study_name!r} was not made by densenas: it has no '{STUDY_OBJECTIVES}'",
+            field="study",
+            value=study.study_name,
+            allowed="a study that nas run created",
+        )
     return list(names)
 
 

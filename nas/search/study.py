@@ -36,6 +36,7 @@ from nas.arch import ArchConfig
 from nas.arch.cost import estimate
 from nas.arch.external import ExternalNet, resolve_baseline
 from nas.data.datasets import LoadedData
+from nas.errors import UsageError
 from nas.search import records as R
 from nas.search.faults import injected_fault, step_hook
 from nas.search.storage import ClaimLock, StorageError, fail_stale_trials, open_storage
@@ -128,9 +129,13 @@ def open_study(sf: StudyFile, *, storage: str | None = None, data: LoadedData | 
         if data is not None:
             study.set_user_attr(R.STUDY_PROVENANCE, provenance(sf, data))
     elif list(existing) != list(sf.objectives):
-        raise ValueError(
+        raise UsageError(
             f"study {sf.name!r} in {url} optimises {existing}, but {sf.path} asks for {list(sf.objectives)}; "
-            "use a new study name"
+            "use a new study name",
+            owner=sf.path,
+            field="study.objectives",
+            value=list(sf.objectives),
+            allowed=f"the stored study's objectives {list(existing)}, or a new study name",
         )
     with ClaimLock(url, sf.name).hold():  # workers starting together enqueue each baseline once
         queued = {t.user_attrs.get(R.BASELINE) for t in study.get_trials(deepcopy=False)}
@@ -155,9 +160,13 @@ class Objective:
         self.sf, self.data, self.device, self.progress = sf, data, device, progress
         self.lock = lock  # the study's claim lock: deciding who trains a network is one step across workers
         if "peak_memory" in sf.objectives and resolve_device(device).type != "cuda":
-            raise ValueError(
+            raise UsageError(
                 f"{sf.path}: objective peak_memory needs a CUDA device (a CPU process has no per-trial peak); "
-                f"device is {device!r}"
+                f"device is {device!r}",
+                owner=sf.path,
+                field="device",
+                value=device,
+                allowed="a CUDA device, for the objective peak_memory",
             )
         self.recipe_hash = recipe_hash(sf)
         self.multi = len(sf.objectives) > 1

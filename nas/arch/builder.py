@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from nas.arch.blocks import Transition, stem_layers
 from nas.arch.config import ArchConfig
 from nas.arch.modes import MODES
+from nas.errors import UsageError
 
 
 class ArchNet(nn.Module):
@@ -71,7 +72,13 @@ def build_model(config: ArchConfig, *, input_size: tuple[int, int, int] | None =
     fail deep inside a forward pass.
     """
     if not isinstance(config, ArchConfig):
-        raise ValueError(f"config must be an ArchConfig, got {type(config).__name__}")
+        raise UsageError(
+            f"config must be an ArchConfig, got {type(config).__name__}",
+            owner="build_model",
+            field="config",
+            value=config,
+            allowed="an ArchConfig",
+        )
     if input_size is not None:
         config.stage_plan(input_size)
     return ArchNet(config)

@@ -16,6 +16,7 @@ from typing import Any
 
 from nas.arch.modes import MODES
 from nas.checks import bad_value, is_int, is_number
+from nas.errors import UsageError
 
 # Stems: name -> layout. Both are followed by the first stage.
 STEMS: dict[str, str] = {
@@ -136,23 +137,34 @@ class ArchConfig:
         """Per-stage channels and spatial sizes for a (C, H, W) input; refuses a collapse."""
         channels, height, width = _check_input_size(input_size)
         if channels != self.in_channels:
-            raise ValueError(
+            raise UsageError(
                 f"input_size {tuple(input_size)} has {channels} channels but the config has "
-                f"in_channels={self.in_channels}"
+                f"in_channels={self.in_channels}",
+                field="input_size",
+                value=tuple(input_size),
+                allowed=f"{self.in_channels} channels, as the config's in_channels",
             )
         h, w = self.stem_output_size(height, width)
         if min(h, w) < 1:
-            raise ValueError(f"input {height}x{width} collapses to {h}x{w} in the {self.stem} stem")
+            raise UsageError(
+                f"input {height}x{width} collapses to {h}x{w} in the {self.stem} stem",
+                field="input_size",
+                value=tuple(input_size),
+                allowed=f"an input the {self.stem} stem leaves at least 1x1",
+            )
         stages = []
         last = len(self.block_config) - 1
         for i, ((c_in, c_out, c_next), layers) in enumerate(zip(self.stage_channels(), self.block_config, strict=True)):
             stages.append(StagePlan(i + 1, layers, c_in, c_out, c_next, h, w, i != last))
             if i != last:
                 if min(h, w) < 2:
-                    raise ValueError(
+                    raise UsageError(
                         f"input {height}x{width} is too small: stage {i + 1} works at {h}x{w} and "
                         f"the 2x2 pooling of transition {i + 1} would make it 0x0 before "
-                        f"stage {i + 2}; use a larger input, fewer stages or the cifar stem"
+                        f"stage {i + 2}; use a larger input, fewer stages or the cifar stem",
+                        field="input_size",
+                        value=tuple(input_size),
+                        allowed="a larger input, fewer stages or the cifar stem",
                     )
                 h, w = h // 2, w // 2
         return tuple(stages)
@@ -188,11 +200,21 @@ class ArchConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ArchConfig:
         if not isinstance(data, dict):
-            raise ValueError(f"an ArchConfig must be an object of fields, got {type(data).__name__}")
+            raise UsageError(
+                f"an ArchConfig must be an object of fields, got {type(data).__name__}",
+                owner="ArchConfig",
+                value=data,
+                allowed="an object of fields",
+            )
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown ArchConfig field(s) {unknown}; valid fields are {sorted(known)}")
+            raise UsageError(
+                f"unknown ArchConfig field(s) {unknown}; valid fields are {sorted(known)}",
+                owner="ArchConfig",
+                field=", ".join(unknown),
+                allowed=f"valid fields are {sorted(known)}",
+            )
         return cls(**data)
 
     def replace(self, **changes: Any) -> ArchConfig:
@@ -200,7 +222,12 @@ class ArchConfig:
         known = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(changes) - known)
         if unknown:
-            raise ValueError(f"unknown ArchConfig field(s) {unknown}; valid fields are {sorted(known)}")
+            raise UsageError(
+                f"unknown ArchConfig field(s) {unknown}; valid fields are {sorted(known)}",
+                owner="ArchConfig",
+                field=", ".join(unknown),
+                allowed=f"valid fields are {sorted(known)}",
+            )
         return dataclasses.replace(self, **changes)
 
 
@@ -210,8 +237,11 @@ def _check_input_size(input_size: tuple[int, ...]) -> tuple[int, int, int]:
         or len(input_size) != 3
         or not all(is_int(v) and v >= 1 for v in input_size)
     ):
-        raise ValueError(
-            f"input_size = {input_size!r} is invalid: (channels, height, width) of positive integers is required"
+        raise UsageError(
+            f"input_size = {input_size!r} is invalid: (channels, height, width) of positive integers is required",
+            field="input_size",
+            value=input_size,
+            allowed="(channels, height, width) of positive integers is required",
         )
     return (input_size[0], input_size[1], input_size[2])
 

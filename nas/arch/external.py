@@ -15,6 +15,7 @@ from typing import Any
 from torch import nn
 
 from nas.arch import PRESETS, ArchConfig, get_preset
+from nas.errors import UsageError
 
 TORCHVISION_PREFIX = "torchvision:"
 CIFAR_SUFFIX = ":cifar"
@@ -97,13 +98,26 @@ def resolve_baseline(name: str, *, in_channels: int, num_classes: int) -> ArchCo
         model = model.removesuffix(CIFAR_SUFFIX)
         known = torchvision_models()
         if model not in known:
-            raise ValueError(f"{model!r} is not a torchvision classification model (valid: {', '.join(known)})")
+            raise UsageError(
+                f"{model!r} is not a torchvision classification model (valid: {', '.join(known)})",
+                field="baseline",
+                value=name,
+                allowed=f"torchvision:<model> with a classification model: {', '.join(known)}",
+            )
         if cifar and not (model.startswith(("resnet", "resnext", "wide_resnet"))):
-            raise ValueError(f"{model!r}: the {CIFAR_SUFFIX} stem is for ResNet-style models (conv1 and maxpool)")
+            raise UsageError(
+                f"{model!r}: the {CIFAR_SUFFIX} stem is for ResNet-style models (conv1 and maxpool)",
+                field="baseline",
+                value=name,
+                allowed=f"{CIFAR_SUFFIX} only after a ResNet-style model (resnet, resnext, wide_resnet)",
+            )
         return ExternalNet(model, in_channels, num_classes, cifar_stem=cifar)
     if name not in PRESETS:
-        raise ValueError(
+        raise UsageError(
             f"{name!r} is neither a preset (valid presets: {', '.join(sorted(PRESETS))}) "
-            f"nor torchvision:<model>[{CIFAR_SUFFIX}]"
+            f"nor torchvision:<model>[{CIFAR_SUFFIX}]",
+            field="baseline",
+            value=name,
+            allowed=f"a preset ({', '.join(sorted(PRESETS))}) or torchvision:<model>[{CIFAR_SUFFIX}]",
         )
     return get_preset(name, in_channels=in_channels, num_classes=num_classes)

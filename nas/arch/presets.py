@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nas.arch.config import ArchConfig
+from nas.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -122,5 +123,10 @@ PRESETS: dict[str, Preset] = {
 def get_preset(name: str, **overrides: Any) -> ArchConfig:
     """The preset's config with any knob overridden (`num_classes`, `in_channels`, ...)."""
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; valid presets are {sorted(PRESETS)}")
+        raise UsageError(
+            f"unknown preset {name!r}; valid presets are {sorted(PRESETS)}",
+            field="preset",
+            value=name,
+            allowed=f"valid presets are {sorted(PRESETS)}",
+        )
     return PRESETS[name].config.replace(**overrides)

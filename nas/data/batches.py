@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader
 
 from nas.checks import is_int
 from nas.data.datasets import Split
+from nas.errors import UsageError
 
 
 def _normalise_device(device: torch.device | str) -> torch.device:
@@ -46,9 +47,19 @@ def batches(
     seeded from `generator`. The random draw happens in this call, not at the first batch.
     """
     if not is_int(batch_size) or batch_size < 1:
-        raise ValueError(f"batch_size = {batch_size!r} is invalid: a positive integer is required")
+        raise UsageError(
+            f"batch_size = {batch_size!r} is invalid: a positive integer is required",
+            field="batch_size",
+            value=batch_size,
+            allowed="a positive integer is required",
+        )
     if not is_int(num_workers) or num_workers < 0:
-        raise ValueError(f"num_workers = {num_workers!r} is invalid: an integer >= 0 is required")
+        raise UsageError(
+            f"num_workers = {num_workers!r} is invalid: an integer >= 0 is required",
+            field="num_workers",
+            value=num_workers,
+            allowed="an integer >= 0 is required",
+        )
     device = _normalise_device(device)
     draw_on = generator.device if generator is not None else torch.device("cpu")
     if split.images is None:

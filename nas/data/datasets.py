@@ -28,6 +28,7 @@ from nas.data.sources import (
     load_torchvision,
     scan_image_folder,
 )
+from nas.errors import UsageError
 
 # Where datasets are looked for and downloaded to when DataConfig.root is None.
 DATA_DIR_ENV = "NAS_DATA_DIR"
@@ -205,7 +206,9 @@ def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float,
     """
     n, channels, height, width = images.shape
     if n == 0:
-        raise ValueError("cannot compute the mean and std of an empty train split")
+        raise UsageError(
+            "cannot compute the mean and std of an empty train split", field="train", allowed="at least one image"
+        )
     total = torch.zeros(channels, dtype=torch.float64)
     squares = torch.zeros(channels, dtype=torch.float64)
     step = max(1, 2**22 // (channels * height * width))
@@ -229,7 +232,12 @@ def _finish(
 ) -> LoadedData:
     for split in splits.values():
         if len(split) and not 0 <= int(split.labels.min()) <= int(split.labels.max()) < len(classes):
-            raise ValueError(f"{config.name} {split.name} split has labels outside 0..{len(classes) - 1}")
+            raise UsageError(
+                f"{config.name} {split.name} split has labels outside 0..{len(classes) - 1}",
+                owner=config.name,
+                field=f"{split.name} labels",
+                allowed=f"labels in 0..{len(classes) - 1}",
+            )
     train = splits["train"]
     if train.images is not None:
         mean, std = channel_stats(train.images)

@@ -21,6 +21,8 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from nas.errors import UsageError
+
 
 class DataNotFoundError(FileNotFoundError):
     """A dataset is neither on disk nor downloadable; the message lists every way to get it."""
@@ -85,21 +87,27 @@ def read_idx(path: Path, *, ndim: int) -> torch.Tensor:
         if path.suffix == ".gz":
             data = gzip.decompress(data)
     except (OSError, EOFError, zlib.error) as exc:  # a truncated .gz raises EOFError
-        raise ValueError(f"{path}: cannot read the IDX file: {exc}") from exc
+        raise UsageError(f"{path}: cannot read the IDX file: {exc}", owner=str(path)) from exc
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise ValueError(f"{path}: truncated IDX file: {len(data)} bytes, the header alone needs {header}")
+        raise UsageError(
+            f"{path}: truncated IDX file: {len(data)} bytes, the header alone needs {header}", owner=str(path)
+        )
     magic = int.from_bytes(data[:4], "big")
     expected = 0x0800 + ndim  # two zero bytes, type 0x08 (uint8), number of dimensions
     if magic != expected:
-        raise ValueError(
-            f"{path}: not an IDX file of {ndim}-d uint8 data: magic number {magic:#010x}, expected {expected:#010x}"
+        raise UsageError(
+            f"{path}: not an IDX file of {ndim}-d uint8 data: magic number {magic:#010x}, expected {expected:#010x}",
+            owner=str(path),
         )
     dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     size, body = math.prod(dims), len(data) - header
     if body != size:
         problem = "truncated" if body < size else "trailing bytes"
-        raise ValueError(f"{path}: {problem}: the header promises {dims} = {size} bytes of data, the file has {body}")
+        raise UsageError(
+            f"{path}: {problem}: the header promises {dims} = {size} bytes of data, the file has {body}",
+            owner=str(path),
+        )
     if size == 0:  # torch.frombuffer refuses an empty view
         return torch.empty(dims, dtype=torch.uint8)
     return torch.frombuffer(bytearray(data), dtype=torch.uint8, offset=header, count=size).reshape(dims)
@@ -122,12 +130,17 @@ def _read_fashion(files: dict[str, Path]) -> RawData:
         images = read_idx(files[f"{kind}_images"], ndim=3)
         labels = read_idx(files[f"{kind}_labels"], ndim=1)
         if len(images) != len(labels):
-            raise ValueError(
+            raise UsageError(
                 f"{files[f'{kind}_images']} holds {len(images)} images but "
-                f"{files[f'{kind}_labels']} holds {len(labels)} labels"
+                f"{files[f'{kind}_labels']} holds {len(labels)} labels",
+                owner=str(files[f"{kind}_labels"]),
             )
         if len(labels) and int(labels.max()) >= len(FASHION_MNIST_CLASSES):
-            raise ValueError(f"{files[f'{kind}_labels']}: label {int(labels.max())} is outside 0..9")
+            raise UsageError(
+                f"{files[f'{kind}_labels']}: label {int(labels.max())} is outside 0..9",
+                owner=str(files[f"{kind}_labels"]),
+                allowed="labels in 0..9",
+            )
         parts.append((images.unsqueeze(1), labels.long()))
     return RawData(list(FASHION_MNIST_CLASSES), parts[0][0], parts[0][1], parts[1])
 
@@ -216,7 +229,7 @@ def decode_image(path: str, *, size: int) -> torch.Tensor:
         with Image.open(path) as image:
             rgb = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
     except (OSError, ValueError) as exc:  # PIL.UnidentifiedImageError is an OSError
-        raise ValueError(f"{path}: cannot decode the image: {exc}") from exc
+        raise UsageError(f"{path}: cannot decode the image: {exc}", owner=path) from exc
     return torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).contiguous()
 
 
@@ -290,9 +303,11 @@ def scan_image_folder(root: Path, *, size: int) -> FolderScan:
         classes, files = _scan(root / "train", size=size)
         test_classes, test = _scan(test_dir, size=size)
         if test_classes != classes:
-            raise ValueError(
+            raise UsageError(
                 f"{test_dir} has classes {test_classes} but {root / 'train'} has {classes}; "
-                "both need the same class subfolders"
+                "both need the same class subfolders",
+                owner=str(test_dir),
+                allowed="the same class subfolders as train",
             )
         return FolderScan(classes, files, test)
     classes, files = _scan(root, size=size)

@@ -16,6 +16,7 @@ from typing import Any
 import optuna
 import pandas
 
+from nas.errors import UsageError
 from nas.search.records import TrialRecord, load_records, study_objectives
 
 FORMATS = ("csv", "parquet")
@@ -73,7 +74,7 @@ def trials_frame(records: list[TrialRecord], *, objectives: list[str] | None = N
 def export_trials(*, study: optuna.Study, path: Path, fmt: str) -> Path:
     """Write the study's trials table as CSV or Parquet, atomically (temporary file, then rename)."""
     if fmt not in FORMATS:
-        raise ValueError(f"fmt = {fmt!r} is invalid: choose one of {', '.join(FORMATS)}")
+        raise UsageError(owner="export", field="fmt", value=fmt, allowed=f"choose one of {', '.join(FORMATS)}")
     frame = trials_frame(load_records(study), objectives=study_objectives(study))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,7 @@ from optuna.trial import TrialState
 from nas.arch import MODES, ArchConfig
 from nas.arch.cost import estimate
 from nas.data.datasets import LoadedData, load_data
+from nas.errors import UsageError
 from nas.search import records
 from nas.search.objectives import ACCURACY, FLOPS, MEASURED_COSTS, PARAMS
 from nas.search.runner import run_claimed_trial
@@ -50,7 +51,9 @@ class Matched:
 def base_config(sf: StudyFile, data: LoadedData) -> ArchConfig:
     """The space's fixed fields and single-choice knobs, sized for the dataset."""
     if sf.ablation is None:
-        raise ValueError(f"{sf.path} has no [ablation] table")
+        raise UsageError(
+            f"{sf.path} has no [ablation] table", owner=sf.path, field="ablation", allowed="an [ablation] table"
+        )
     space = sf.space
     if sf.ablation.base:
         space = load_space(resolve_space_path(sf.ablation.base, relative_to=Path(sf.path).parent))
@@ -134,7 +137,9 @@ def run_ablation(
 ) -> tuple[optuna.Study, list[dict[str, Any]], Path]:
     """Train every mode at the matched cost with every seed; returns the study, the table and its CSV."""
     if sf.ablation is None:
-        raise ValueError(f"{sf.path} has no [ablation] table")
+        raise UsageError(
+            f"{sf.path} has no [ablation] table", owner=sf.path, field="ablation", allowed="an [ablation] table"
+        )
     ab = sf.ablation
     data = load_data(sf.data)
     # Ablation runs are fixed networks told to the study directly; no sampler proposes them.

@@ -14,6 +14,8 @@ import time
 
 import torch
 
+from nas.errors import UsageError
+
 ENV = "NAS_INJECT_FAULTS"
 FAULTS = ("oom", "nan", "error", "hang")
 
@@ -23,7 +25,12 @@ def injected_fault(trial_number: int) -> str | None:
     for item in filter(None, (part.strip() for part in spec.split(","))):
         number, _, fault = item.partition(":")
         if fault not in FAULTS or not number.isdigit():
-            raise ValueError(f"{ENV}={spec!r}: {item!r} is invalid: use NUMBER:FAULT with FAULT in {FAULTS}")
+            raise UsageError(
+                f"{ENV}={spec!r}: {item!r} is invalid: use NUMBER:FAULT with FAULT in {FAULTS}",
+                owner=ENV,
+                value=spec,
+                allowed=f"use NUMBER:FAULT with FAULT in {FAULTS}",
+            )
         if int(number) == trial_number:
             return fault
     return None

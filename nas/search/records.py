@@ -253,7 +253,10 @@ def study_objectives(study: optuna.Study) -> list[str]:
     names = stored_objectives(study)
     if not names:
         raise UsageError(
-            f"study {study.study_name!r} was not made by densenas: it has no '{STUDY_OBJECTIVES}' attribute"
+            f"study {study.study_name!r} was not made by densenas: it has no '{STUDY_OBJECTIVES}'",
+            field="study",
+            value=study.study_name,
+            allowed="a study that nas run created",
         )
     return list(names)
 

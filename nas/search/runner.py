@@ -26,6 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.arch.cost import human
 from nas.data.datasets import LoadedData, load_data
+from nas.errors import UsageError
 from nas.search import records
 from nas.search.objectives import ACCURACY, FLOPS
 from nas.search.storage import ClaimLock, Heartbeat, budget_used, fail_stale_trials
@@ -183,7 +184,12 @@ def run_study(
 ) -> optuna.Study:
     """`nas run`: create or resume the study and run it here or in `workers` processes."""
     if workers < 1:
-        raise ValueError(f"workers = {workers} is invalid: at least 1 is required")
+        raise UsageError(
+            f"workers = {workers} is invalid: at least 1 is required",
+            field="workers",
+            value=workers,
+            allowed="at least 1 is required",
+        )
     data = load_data(sf.data)
     url = storage or sf.storage_url()
     study = open_study(sf, storage=url, data=data)  # created once, before any worker races to

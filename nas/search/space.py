@@ -17,6 +17,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 
 from nas.arch.config import ArchConfig
 from nas.checks import is_int, is_number
+from nas.errors import UsageError
 from nas.search.tomlfile import invalid, jsonable, reason, same, show
 
 # Range knob types: name -> how it is sampled.
@@ -71,11 +72,27 @@ class Knob:
 
     def __post_init__(self) -> None:
         if self.name not in FIELD_KINDS or self.name in DATASET_FIELDS:
-            raise ValueError(f"Knob.name = {self.name!r} is invalid: choose an ArchConfig field")
+            raise UsageError(
+                f"Knob.name = {self.name!r} is invalid: choose an ArchConfig field",
+                owner="Knob",
+                field="name",
+                value=self.name,
+                allowed="choose an ArchConfig field",
+            )
         if (self.choices is None) == (self.type is None):
-            raise ValueError(f"Knob {self.name!r}: give either choices or a range type, not both or neither")
+            raise UsageError(
+                f"Knob {self.name!r}: give either choices or a range type, not both or neither",
+                owner=f"Knob {self.name!r}",
+                allowed="either choices or a range type, not both or neither",
+            )
         if self.type is not None and (self.type not in KNOB_TYPES or self.low is None or self.high is None):
-            raise ValueError(f"Knob {self.name!r}: a range needs type in {sorted(KNOB_TYPES)}, low and high")
+            raise UsageError(
+                f"Knob {self.name!r}: a range needs type in {sorted(KNOB_TYPES)}, low and high",
+                owner=f"Knob {self.name!r}",
+                field="type",
+                value=self.type,
+                allowed=f"a range needs type in {sorted(KNOB_TYPES)}, low and high",
+            )
 
     def encode(self, value: Any) -> Any:
         """The Optuna form of a value: block_config (2, 2, 2) -> "2,2,2"."""
@@ -160,14 +177,30 @@ class SearchSpace:
         seen: set[str] = set()
         for knob in self.knobs:
             if knob.name in seen:
-                raise ValueError(f"SearchSpace.knobs is invalid: knob {knob.name!r} appears twice")
+                raise UsageError(
+                    f"SearchSpace.knobs is invalid: knob {knob.name!r} appears twice",
+                    owner="SearchSpace",
+                    field="knobs",
+                    allowed=f"knob {knob.name!r} once",
+                )
             late = [ref for ref, _ in knob.when if ref not in seen]
             if late:
-                raise ValueError(f"SearchSpace.knobs is invalid: {knob.name!r} depends on {late}, not earlier knobs")
+                raise UsageError(
+                    f"SearchSpace.knobs is invalid: {knob.name!r} depends on {late}, not earlier knobs",
+                    owner="SearchSpace",
+                    field="knobs",
+                    allowed=f"{knob.name!r} may only depend on earlier knobs",
+                )
             seen.add(knob.name)
         bad = sorted(set(self.fixed) - set(FIELD_KINDS) | (set(self.fixed) & DATASET_FIELDS))
         if bad:
-            raise ValueError(f"SearchSpace.fixed = {bad} is invalid: ArchConfig fields but in_channels/num_classes")
+            raise UsageError(
+                f"SearchSpace.fixed = {bad} is invalid: ArchConfig fields but in_channels/num_classes",
+                owner="SearchSpace",
+                field="fixed",
+                value=bad,
+                allowed="ArchConfig fields but in_channels/num_classes",
+            )
 
     def suggest(self, trial: optuna.trial.BaseTrial) -> dict[str, Any]:
         """ArchConfig field values for `trial`: the fixed ones and every active knob, sampled in order."""
@@ -185,13 +218,24 @@ class SearchSpace:
         names = {knob.name for knob in self.knobs}
         unknown = sorted(set(params) - names - set(self.fixed))
         if unknown:
-            raise ValueError(f"search space {self.name!r}: params {unknown} are not knobs (knobs: {sorted(names)})")
+            raise UsageError(
+                f"search space {self.name!r}: params {unknown} are not knobs (knobs: {sorted(names)})",
+                owner=f"search space {self.name!r}",
+                field="params",
+                value=unknown,
+                allowed=f"knobs: {sorted(names)}",
+            )
         sampled: dict[str, Any] = {}
         for knob in self.knobs:
             if not knob.active(sampled):
                 continue
             if knob.name not in params:
-                raise ValueError(f"search space {self.name!r}: params lack the active knob {knob.name!r}")
+                raise UsageError(
+                    f"search space {self.name!r}: params lack the active knob {knob.name!r}",
+                    owner=f"search space {self.name!r}",
+                    field="params",
+                    allowed=f"a value for the active knob {knob.name!r}",
+                )
             sampled[knob.name] = knob.decode(params[knob.name])
         return ArchConfig(**{**self.fixed, **sampled, "in_channels": in_channels, "num_classes": num_classes})
 
@@ -200,18 +244,22 @@ class SearchSpace:
         grid: dict[str, list[Any]] = {}
         for knob in self.knobs:
             if knob.when:
-                raise ValueError(
+                raise UsageError(
                     f"search space {self.name!r}: knob {knob.name!r} is conditional (when), which GridSampler "
-                    "cannot express: use another sampler (tpe, random, nsga2, gp)"
+                    "cannot express: use another sampler (tpe, random, nsga2, gp)",
+                    owner=f"search space {self.name!r}",
+                    field=knob.name,
                 )
             if knob.choices is not None:
                 grid[knob.name] = [knob.encode(c) for c in knob.choices]
             elif knob.type == "int" and knob.step is not None and knob.low is not None and knob.high is not None:
                 grid[knob.name] = list(range(int(knob.low), int(knob.high) + 1, int(knob.step)))
             else:
-                raise ValueError(
+                raise UsageError(
                     f"search space {self.name!r}: knob {knob.name!r} is a {knob.describe()}; GridSampler needs "
-                    "choices or an int range with a step: use another sampler (tpe, random, nsga2, gp)"
+                    "choices or an int range with a step: use another sampler (tpe, random, nsga2, gp)",
+                    owner=f"search space {self.name!r}",
+                    field=knob.name,
                 )
         return grid
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from nas.arch.config import ArchConfig
 from nas.checks import is_int, is_number
+from nas.errors import UsageError
 from nas.search.space import (
     BLOCKS,
     DATASET_FIELDS,
@@ -53,13 +54,31 @@ def _parse_choices(name: str, raw: Any, *, key: str, label: str) -> tuple[Any, .
     choices: list[Any] = []
     for value in raw:
         if isinstance(value, list) and FIELD_KINDS[name] != BLOCKS:
-            raise ValueError(f"{label}: {key} holds the list {show(value)}: only block_config choices may be lists")
+            raise UsageError(
+                f"{label}: {key} holds the list {show(value)}: only block_config choices may be lists",
+                owner=label,
+                field=key,
+                value=value,
+                allowed="only block_config choices may be lists",
+            )
         try:
             choice = field_value(name, value, key=key, label=label)
         except ValueError as exc:
-            raise ValueError(f"{label}: {key}: {show(value)} is invalid: {reason(exc)}") from None
+            raise UsageError(
+                f"{label}: {key}: {show(value)} is invalid: {reason(exc)}",
+                owner=label,
+                field=key,
+                value=value,
+                allowed=reason(exc),
+            ) from None
         if any(same(choice, c) for c in choices):
-            raise ValueError(f"{label}: {key} lists {show(value)} twice: choices must be unique")
+            raise UsageError(
+                f"{label}: {key} lists {show(value)} twice: choices must be unique",
+                owner=label,
+                field=key,
+                value=value,
+                allowed="choices must be unique",
+            )
         choices.append(choice)
     return tuple(choices)
 
@@ -67,7 +86,12 @@ def _parse_choices(name: str, raw: Any, *, key: str, label: str) -> tuple[Any, .
 def _parse_range(name: str, table: dict[str, Any], *, key: str, label: str) -> Knob:
     kind = FIELD_KINDS[name]
     if "type" not in table:
-        raise ValueError(f'{label}: {key} needs choices = [...] or a range: type = "int" or "float", low, high')
+        raise UsageError(
+            f'{label}: {key} needs choices = [...] or a range: type = "int" or "float", low, high',
+            owner=label,
+            field=key,
+            allowed='choices = [...] or a range: type = "int" or "float", low, high',
+        )
     typ = table["type"]
     if typ not in KNOB_TYPES:
         raise invalid(label, f"{key}.type", typ, f"choose one of {', '.join(map(show, sorted(KNOB_TYPES)))}")
@@ -79,7 +103,12 @@ def _parse_range(name: str, table: dict[str, Any], *, key: str, label: str) -> K
     bounds: dict[str, Any] = {}
     for bound in ("low", "high"):
         if bound not in table:
-            raise ValueError(f"{label}: {key}.{bound} is missing: a range needs low and high")
+            raise UsageError(
+                f"{label}: {key}.{bound} is missing: a range needs low and high",
+                owner=label,
+                field=f"{key}.{bound}",
+                allowed="a range needs low and high",
+            )
         if not check(table[bound]):
             raise invalid(label, f"{key}.{bound}", table[bound], f"{wanted} is required")
         bounds[bound] = field_value(name, table[bound], key=f"{key}.{bound}", label=label)
@@ -94,7 +123,12 @@ def _parse_range(name: str, table: dict[str, Any], *, key: str, label: str) -> K
     step = table.get("step")
     if step is not None:
         if log:
-            raise ValueError(f"{label}: {key} sets both step and log: Optuna cannot sample both; drop one")
+            raise UsageError(
+                f"{label}: {key} sets both step and log: Optuna cannot sample both; drop one",
+                owner=label,
+                field=key,
+                allowed="step or log, not both",
+            )
         if not check(step) or step <= 0:
             raise invalid(label, f"{key}.step", step, f"{wanted} > 0 is required")
         span = (high - low) / step
@@ -112,25 +146,40 @@ def _parse_when(
     pairs = []
     for ref, allowed in raw.items():
         if ref == knob:
-            raise ValueError(f"{label}: {key}.{ref}: a knob cannot depend on itself")
+            raise UsageError(
+                f"{label}: {key}.{ref}: a knob cannot depend on itself",
+                owner=label,
+                field=f"{key}.{ref}",
+                allowed="a knob declared earlier",
+            )
         if ref in later:
-            raise ValueError(
+            raise UsageError(
                 f"{label}: {key}.{ref}: knob {ref!r} is declared after {knob!r}; a condition may only name "
-                f"knobs declared earlier (move [knobs.{ref}] above [knobs.{knob}])"
+                f"knobs declared earlier (move [knobs.{ref}] above [knobs.{knob}])",
+                owner=label,
+                field=f"{key}.{ref}",
+                allowed="a knob declared earlier",
             )
         if ref not in earlier:
-            raise ValueError(
+            raise UsageError(
                 f"{label}: {key}.{ref}: {ref!r} is not a knob of this space (earlier knobs: "
-                f"{', '.join(earlier) or 'none'})"
+                f"{', '.join(earlier) or 'none'})",
+                owner=label,
+                field=f"{key}.{ref}",
+                allowed=f"earlier knobs: {', '.join(earlier) or 'none'}",
             )
         if not isinstance(allowed, list) or not allowed:
             raise invalid(label, f"{key}.{ref}", allowed, f"a non-empty list of values of knob {ref!r} is required")
         values = []
         for value in allowed:
             if not earlier[ref].can_take(value):
-                raise ValueError(
+                raise UsageError(
                     f"{label}: {key}.{ref}: {show(value)} is not a value knob {ref!r} can take "
-                    f"({earlier[ref].describe()})"
+                    f"({earlier[ref].describe()})",
+                    owner=label,
+                    field=f"{key}.{ref}",
+                    value=value,
+                    allowed=earlier[ref].describe(),
                 )
             values.append(earlier[ref].decode(value))
         pairs.append((ref, tuple(values)))
@@ -142,21 +191,39 @@ def _parse_knob(
 ) -> Knob:
     key = f"knobs.{name}"
     if name in DATASET_FIELDS:
-        raise ValueError(f"{label}: {key} cannot be searched: in_channels and num_classes come from the dataset")
+        raise UsageError(
+            f"{label}: {key} cannot be searched: in_channels and num_classes come from the dataset",
+            owner=label,
+            field=key,
+            allowed="in_channels and num_classes come from the dataset",
+        )
     if name in NOT_SEARCHABLE:
-        raise ValueError(f"{label}: {key} cannot be searched: {NOT_SEARCHABLE[name]}")
+        raise UsageError(
+            f"{label}: {key} cannot be searched: {NOT_SEARCHABLE[name]}",
+            owner=label,
+            field=key,
+            allowed=NOT_SEARCHABLE[name],
+        )
     if name not in FIELD_KINDS:
         valid = sorted(set(FIELD_KINDS) - DATASET_FIELDS - set(NOT_SEARCHABLE))
-        raise ValueError(f"{label}: unknown knob {key}: not a searchable ArchConfig field (valid: {', '.join(valid)})")
+        raise UsageError(
+            f"{label}: unknown knob {key}: not a searchable ArchConfig field (valid: {', '.join(valid)})",
+            owner=label,
+            field=key,
+            allowed=f"a searchable ArchConfig field: {', '.join(valid)}",
+        )
     if not isinstance(table, dict):
         raise invalid(label, key, table, "a table with choices = [...] or type, low and high is required")
     check_keys(table, _KNOB_KEYS, prefix=f"{key}.", label=label)
     if "choices" in table:
         mixed = sorted(set(table) & set(_RANGE_KEYS))
         if mixed:
-            raise ValueError(
+            raise UsageError(
                 f"{label}: {key} sets choices and {', '.join(mixed)}: a knob is either choices = [...] "
-                "or a range (type, low, high, optional step or log)"
+                "or a range (type, low, high, optional step or log)",
+                owner=label,
+                field=key,
+                allowed="either choices = [...] or a range (type, low, high, optional step or log)",
             )
         knob = Knob(name, choices=_parse_choices(name, table["choices"], key=f"{key}.choices", label=label))
     else:
@@ -165,9 +232,12 @@ def _parse_knob(
         when = _parse_when(table["when"], knob=name, earlier=earlier, later=later, key=f"{key}.when", label=label)
         knob = dataclasses.replace(knob, when=when)
     if name in fixed and not knob.when:
-        raise ValueError(
+        raise UsageError(
             f"{label}: {key} is also in [fixed]: a knob without `when` is always sampled, so the fixed value "
-            "would never be used; remove one (a conditional knob may keep a fixed fallback)"
+            "would never be used; remove one (a conditional knob may keep a fixed fallback)",
+            owner=label,
+            field=key,
+            allowed="a knob or a fixed value, not both (unless the knob has `when`)",
         )
     return knob
 
@@ -189,13 +259,21 @@ def load_space(path: str | Path) -> SearchSpace:
     fixed: dict[str, Any] = {}
     for field, value in raw_fixed.items():
         if field in DATASET_FIELDS:
-            raise ValueError(f"{label}: fixed.{field} cannot be set: in_channels and num_classes come from the dataset")
+            raise UsageError(
+                f"{label}: fixed.{field} cannot be set: in_channels and num_classes come from the dataset",
+                owner=label,
+                field=f"fixed.{field}",
+                value=value,
+                allowed="in_channels and num_classes come from the dataset",
+            )
         check_keys({field: value}, sorted(set(FIELD_KINDS) - DATASET_FIELDS), prefix="fixed.", label=label)
         fixed[field] = field_value(field, value, key=f"fixed.{field}", label=label)
     try:
         ArchConfig(**fixed)
     except ValueError as exc:
-        raise ValueError(f"{label}: [fixed] is not a valid ArchConfig together: {exc}") from None
+        raise UsageError(
+            f"{label}: [fixed] is not a valid ArchConfig together: {exc}", owner=label, field="fixed", allowed=str(exc)
+        ) from None
     raw_knobs = data.get("knobs", {})
     if not isinstance(raw_knobs, dict):
         raise invalid(label, "knobs", raw_knobs, "tables [knobs.<ArchConfig field>] are required")
@@ -216,18 +294,33 @@ def shipped_spaces() -> list[str]:
 def resolve_space_path(name_or_path: str, *, relative_to: Path | None = None) -> Path:
     """A shipped space by bare name ("densenet_family"), or a .toml path (relative to `relative_to`)."""
     if not isinstance(name_or_path, str) or not name_or_path:
-        raise ValueError(f"search space {name_or_path!r} is invalid: a name or a path is required")
+        raise UsageError(
+            f"search space {name_or_path!r} is invalid: a name or a path is required",
+            field="search space",
+            value=name_or_path,
+            allowed="a name or a path is required",
+        )
     shipped = ", ".join(shipped_spaces())
     if "/" in name_or_path or "\\" in name_or_path or name_or_path.endswith(".toml"):
         path = Path(name_or_path).expanduser()
         if not path.is_absolute() and relative_to is not None:
             path = relative_to / path
         if not path.is_file():
-            raise ValueError(f"search space file {path} does not exist (shipped spaces: {shipped})")
+            raise UsageError(
+                f"search space file {path} does not exist (shipped spaces: {shipped})",
+                field="search space",
+                value=name_or_path,
+                allowed=f"an existing .toml file or a shipped space: {shipped}",
+            )
         return path
     path = SPACE_DIR / f"{name_or_path}.toml"
     if name_or_path.startswith(".") or not path.is_file():
-        raise ValueError(f"unknown search space {name_or_path!r}: shipped spaces are {shipped}, or give a .toml path")
+        raise UsageError(
+            f"unknown search space {name_or_path!r}: shipped spaces are {shipped}, or give a .toml path",
+            field="search space",
+            value=name_or_path,
+            allowed=f"shipped spaces are {shipped}, or give a .toml path",
+        )
     return path
 
 

@@ -123,7 +123,11 @@ def open_study(sf: StudyFile, *, storage: str | None = None, data: LoadedData | 
     elif list(existing) != list(sf.objectives):
         raise UsageError(
             f"study {sf.name!r} in {url} optimises {existing}, but {sf.path} asks for {list(sf.objectives)}; "
-            "use a new study name"
+            "use a new study name",
+            owner=sf.path,
+            field="study.objectives",
+            value=list(sf.objectives),
+            allowed=f"the stored study's objectives {list(existing)}, or a new study name",
         )
     with ClaimLock(url, sf.name).hold():  # workers starting together enqueue each baseline once
         queued = {stored(t).baseline for t in study.get_trials(deepcopy=False)}
@@ -152,7 +156,11 @@ class Objective:
             if cpu_only and not OBJECTIVES[name].cpu:
                 raise UsageError(
                     f"{sf.path}: objective {name} needs a CUDA device ({OBJECTIVES[name].measured}); "
-                    f"device is {device!r}"
+                    f"device is {device!r}",
+                    owner=sf.path,
+                    field="device",
+                    value=device,
+                    allowed=f"a CUDA device, for the objective {name}",
                 )
         self.recipe_hash = recipe_hash(sf)
         self.multi = len(sf.objectives) > 1

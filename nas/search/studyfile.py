@@ -17,6 +17,7 @@ from nas.arch.external import resolve_baseline
 from nas.arch.modes import MODES
 from nas.checks import bad_value, is_int, is_number
 from nas.data.datasets import AugmentConfig, DataConfig
+from nas.errors import UsageError
 from nas.search.objectives import ACCURACY, FLOPS, OBJECTIVES, PARAMS
 from nas.search.space import SearchSpace
 from nas.search.space_file import load_space, resolve_space_path
@@ -59,10 +60,9 @@ _ABLATION_REQUIRED = {
     "match": f"one of {', '.join(ABLATION_MATCHES)}",
     "target": "a number > 0",
 }
-_CLASS_MESSAGE = re.compile(r"^\w+\.(\w+) = .*? is invalid: (.*)$", re.S)
 
 
-class StudyFileError(ValueError):
+class StudyFileError(UsageError):
     """A study file that cannot run; the message names the file and the key."""
 
 
@@ -242,7 +242,13 @@ class StudyFile:
         """root/<name>: where the journal, checkpoints and reports of this study go."""
         folder = Path(root) / self.name
         if folder.resolve().parent != Path(root).resolve():
-            raise ValueError(f"study name {self.name!r} would leave the run folder {root}")
+            raise UsageError(
+                f"study name {self.name!r} would leave the run folder {root}",
+                owner="StudyFile",
+                field="name",
+                value=self.name,
+                allowed=f"a name inside {root}",
+            )
         return folder
 
     def storage_url(self, root: Path = Path("runs")) -> str:
@@ -261,14 +267,16 @@ class StudyFile:
 
 
 def _relabel(exc: Exception, section: str, table: dict[str, Any], label: str) -> StudyFileError:
-    """A dataclass's 'X.f = v is invalid: why' as 'file: section.f = v is invalid: why'."""
-    match = _CLASS_MESSAGE.match(str(exc))
-    if match is None:
-        return StudyFileError(f"{label}: [{section}] {exc}")
-    field, why = match.groups()
+    """A dataclass's UsageError (field `f`, allowed `why`) as 'file: section.f = v is invalid: why'."""
+    if not isinstance(exc, UsageError) or exc.field is None or exc.allowed is None:
+        return StudyFileError(f"{label}: [{section}] {exc}", owner=label)
+    field, why, key = exc.field, exc.allowed, f"{section}.{exc.field}"
     if field in table:
-        return StudyFileError(f"{label}: {section}.{field} = {show(table[field])} is invalid: {why}")
-    return StudyFileError(f"{label}: {section}.{field} (not set) is invalid: {why}")
+        value = table[field]
+        return StudyFileError(
+            f"{label}: {key} = {show(value)} is invalid: {why}", owner=label, field=key, value=value, allowed=why
+        )
+    return StudyFileError(f"{label}: {key} (not set) is invalid: {why}", owner=label, field=key, allowed=why)
 
 
 def _type_problem(annotation: str, value: Any) -> str | None:
@@ -296,7 +304,13 @@ def _build(cls: Any, table: dict[str, Any], section: str, label: str, **built: A
             continue
         problem = _type_problem(fields[key], value)
         if problem:
-            raise StudyFileError(f"{label}: {section}.{key} = {show(value)} is invalid: {problem}")
+            raise StudyFileError(
+                f"{label}: {section}.{key} = {show(value)} is invalid: {problem}",
+                owner=label,
+                field=f"{section}.{key}",
+                value=value,
+                allowed=problem,
+            )
         if fields[key].startswith("float") and is_int(value):
             values[key] = float(value)  # recipe hashes must not tell 1 from 1.0
     try:
@@ -308,18 +322,34 @@ def _build(cls: Any, table: dict[str, Any], section: str, label: str, **built: A
 def _table(data: dict[str, Any], name: str, label: str) -> dict[str, Any]:
     table = data.get(name, {})
     if not isinstance(table, dict):
-        raise StudyFileError(f"{label}: {name} = {show(table)} is invalid: a table [{name}] is required")
+        allowed = f"a table [{name}] is required"
+        raise StudyFileError(
+            f"{label}: {name} = {show(table)} is invalid: {allowed}",
+            owner=label,
+            field=name,
+            value=table,
+            allowed=allowed,
+        )
     return table
 
 
 def _space(value: Any, key: str, folder: Path, label: str) -> tuple[Path, SearchSpace]:
     if not isinstance(value, str) or not value:
-        raise StudyFileError(f"{label}: {key} = {show(value)} is invalid: a search-space name or path is required")
+        allowed = "a search-space name or path is required"
+        raise StudyFileError(
+            f"{label}: {key} = {show(value)} is invalid: {allowed}",
+            owner=label,
+            field=key,
+            value=value,
+            allowed=allowed,
+        )
     try:
         path = resolve_space_path(value, relative_to=folder)
         return path, load_space(path)
     except ValueError as exc:
-        raise StudyFileError(f"{label}: {key} = {show(value)} is invalid: {exc}") from None
+        raise StudyFileError(
+            f"{label}: {key} = {show(value)} is invalid: {exc}", owner=label, field=key, value=value, allowed=str(exc)
+        ) from None
 
 
 def load_study_file(path: str | Path) -> StudyFile:
@@ -328,17 +358,29 @@ def load_study_file(path: str | Path) -> StudyFile:
     try:
         data = read_toml(file, label=label, what="study file")
     except ValueError as exc:
-        raise StudyFileError(str(exc)) from None
+        raise StudyFileError(str(exc), owner=label) from None
     for name in data:
         if name not in _TABLES:
-            raise StudyFileError(f"{label}: unknown table [{name}] (valid tables: {', '.join(_TABLES)})")
+            raise StudyFileError(
+                f"{label}: unknown table [{name}] (valid tables: {', '.join(_TABLES)})",
+                owner=label,
+                field=name,
+                allowed=f"valid tables: {', '.join(_TABLES)}",
+            )
     study = _table(data, "study", label)
     if "study" not in data:
-        raise StudyFileError(f"{label}: a [study] table is required (with {', '.join(_REQUIRED)})")
+        raise StudyFileError(
+            f"{label}: a [study] table is required (with {', '.join(_REQUIRED)})", owner=label, field="study"
+        )
     check_keys(study, _STUDY_KEYS, prefix="study.", label=label, error=StudyFileError)
     for key, wanted in _REQUIRED.items():
         if key not in study:
-            raise StudyFileError(f"{label}: study.{key} is missing: {wanted} is required")
+            raise StudyFileError(
+                f"{label}: study.{key} is missing: {wanted} is required",
+                owner=label,
+                field=f"study.{key}",
+                allowed=f"{wanted} is required",
+            )
     folder = file.resolve().parent
     _, space = _space(study["space"], "study.space", folder, label)
 
@@ -347,7 +389,13 @@ def load_study_file(path: str | Path) -> StudyFile:
     if "augment" in raw_data:
         raw_augment = raw_data["augment"]
         if not isinstance(raw_augment, dict):
-            raise StudyFileError(f"{label}: data.augment = {show(raw_augment)} is invalid: a table is required")
+            raise StudyFileError(
+                f"{label}: data.augment = {show(raw_augment)} is invalid: a table is required",
+                owner=label,
+                field="data.augment",
+                value=raw_augment,
+                allowed="a table is required",
+            )
         augment = _build(AugmentConfig, raw_augment, "data.augment", label)
     data_config = _build(DataConfig, raw_data, "data", label, augment=augment)
     recipe = _build(Recipe, _table(data, "recipe", label), "recipe", label)
@@ -364,7 +412,12 @@ def load_study_file(path: str | Path) -> StudyFile:
             base = str(base_path.resolve())
         for key, wanted in _ABLATION_REQUIRED.items():
             if key not in raw_ablation:
-                raise StudyFileError(f"{label}: ablation.{key} is missing: {wanted} is required")
+                raise StudyFileError(
+                    f"{label}: ablation.{key} is missing: {wanted} is required",
+                    owner=label,
+                    field=f"ablation.{key}",
+                    allowed=f"{wanted} is required",
+                )
         ablation = _build(Ablation, raw_ablation, "ablation", label, base=base)
 
     storage = study.get("storage", "")

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from nas.errors import UsageError
+
 
 def same(a: object, b: object) -> bool:
     """Equal as TOML values: true is not 1."""
@@ -36,13 +38,17 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def invalid(label: str, key: str, value: object, allowed: str) -> ValueError:
-    return ValueError(f"{label}: {key} = {show(value)} is invalid: {allowed}")
+def invalid(label: str, key: str, value: object, allowed: str) -> UsageError:
+    return UsageError(
+        f"{label}: {key} = {show(value)} is invalid: {allowed}", owner=label, field=key, value=value, allowed=allowed
+    )
 
 
 def reason(exc: Exception) -> str:
-    """What a dataclass's 'X.f = v is invalid: why' message says is allowed."""
-    return str(exc).split(" is invalid: ", 1)[-1]
+    """What a UsageError says is allowed (its whole message when it does not say)."""
+    if isinstance(exc, UsageError) and exc.allowed is not None:
+        return exc.allowed
+    return str(exc)
 
 
 def read_toml(path: Path, *, label: str, what: str) -> dict[str, Any]:
@@ -51,20 +57,25 @@ def read_toml(path: Path, *, label: str, what: str) -> dict[str, Any]:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except FileNotFoundError:
-        raise ValueError(f"{label}: no such {what} ({path.resolve()} does not exist)") from None
+        raise UsageError(f"{label}: no such {what} ({path.resolve()} does not exist)", owner=label) from None
     except IsADirectoryError:
-        raise ValueError(f"{label}: is a folder, not a {what}") from None
+        raise UsageError(f"{label}: is a folder, not a {what}", owner=label) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{label}: invalid TOML: {exc}") from None
+        raise UsageError(f"{label}: invalid TOML: {exc}", owner=label) from None
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{label}: invalid TOML: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise UsageError(
+            f"{label}: invalid TOML: not UTF-8 text ({exc.reason} at byte {exc.start})", owner=label
+        ) from None
     except OSError as exc:
-        raise ValueError(f"{label}: cannot read the {what}: {exc.strerror}") from None
+        raise UsageError(f"{label}: cannot read the {what}: {exc.strerror}", owner=label) from None
 
 
 def check_keys(
-    table: dict[str, Any], valid: Sequence[str], *, prefix: str, label: str, error: type[ValueError] = ValueError
+    table: dict[str, Any], valid: Sequence[str], *, prefix: str, label: str, error: type[UsageError] = UsageError
 ) -> None:
     for key in table:
         if key not in valid:
-            raise error(f"{label}: unknown key {prefix}{key} (valid keys: {', '.join(sorted(valid))})")
+            allowed = f"valid keys: {', '.join(sorted(valid))}"
+            raise error(
+                f"{label}: unknown key {prefix}{key} ({allowed})", owner=label, field=f"{prefix}{key}", allowed=allowed
+            )

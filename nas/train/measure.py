@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from nas.errors import UsageError
+
 
 def resolve_device(device: str | torch.device) -> torch.device:
     """`auto` picks CUDA when there is one; anything else must exist here."""
@@ -26,9 +28,19 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise ValueError(f"device = {device!r} is invalid: choose auto, cpu, cuda or cuda:N")
+        raise UsageError(
+            f"device = {device!r} is invalid: choose auto, cpu, cuda or cuda:N",
+            field="device",
+            value=device,
+            allowed="choose auto, cpu, cuda or cuda:N",
+        )
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device = {device!r} is invalid: CUDA is not available on this machine")
+        raise UsageError(
+            f"device = {device!r} is invalid: CUDA is not available on this machine",
+            field="device",
+            value=device,
+            allowed="CUDA is not available on this machine",
+        )
     return torch.device(device)
 
 

@@ -23,6 +23,7 @@ from nas.arch import ArchConfig
 from nas.arch.cost import count_flops, count_params, estimate
 from nas.arch.external import ExternalNet
 from nas.data.datasets import LoadedData
+from nas.errors import UsageError
 from nas.train.checkpoint import save_checkpoint
 from nas.train.loop import EpochCallback, StepHook, TrainingRun, train_epochs
 from nas.train.measure import environment, latency_ms, peak_memory, resolve_device
@@ -59,6 +60,8 @@ def train_trial(
     recipe = recipe if recipe is not None else Recipe()
     dev = resolve_device(device)
     _check_matches(config, data)
+    if checkpoint_path is not None and isinstance(config, ExternalNet):
+        raise UsageError("checkpoints hold ArchConfig networks only; torchvision baselines are not saved")
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
     trial = _Trial.start(config, data, dev)
@@ -84,7 +87,7 @@ def train_trial(
 def _check_matches(config: ArchConfig | ExternalNet, data: LoadedData) -> None:
     c, _, _ = data.input_size
     if (config.in_channels, config.num_classes) != (c, data.num_classes):
-        raise ValueError(
+        raise UsageError(
             f"config has in_channels={config.in_channels}, num_classes={config.num_classes} but dataset "
             f"{data.name!r} has {c} channels and {data.num_classes} classes"
         )
@@ -147,8 +150,7 @@ def _attempt(run: TrainingRun, save: _Save) -> AttemptResult:
         if run.recipe.measure_latency:
             _measure_latency(model, run, attempt)
         if save.path is not None:
-            if isinstance(config, ExternalNet):
-                raise ValueError("checkpoints hold ArchConfig networks only; torchvision baselines are not saved")
+            assert isinstance(config, ArchConfig)  # train_trial refuses to save a baseline before training
             save_checkpoint(save.path, model=model, config=config, recipe=run.recipe, extra=save.extra)
         del model
     except NonFiniteLoss as err:

@@ -1,17 +1,16 @@
-"""`nas arch` run as a user runs it: a real subprocess."""
+"""`nas arch` (nas/cli/arch.py) run as a user runs it: a real subprocess."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+import pytest
+
 from nas.arch import PRESETS
-
-
-def nas(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "nas.cli", *args], capture_output=True, text=True, timeout=120)
+from nas.cli.arch import parse_input_size, parse_pairs
+from nas.errors import UsageError
+from tests.cli.conftest import nas
 
 
 def test_table_for_a_preset() -> None:
@@ -84,46 +83,30 @@ def test_invalid_configs_print_the_validation_message(tmp_path: Path) -> None:
         assert "Traceback" not in run.stderr
 
 
-def test_train_save_then_evaluate_on_the_test_split(tmp_path: Path) -> None:
-    ckpt = tmp_path / "net.pt"
-    run = nas(
-        "train",
-        "densenet_bc_100_k12",
-        "--set",
-        "block_config=[2,2]",
-        "--set",
-        "growth_rate=8",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "64",
-        "--device",
-        "cpu",
-        "--recipe",
-        "measure_latency=false",
-        "--save",
-        str(ckpt),
-        "--json",
-    )
-    assert run.returncode == 0, run.stderr
-    result = json.loads(run.stdout)
-    assert result["status"] == "complete" and result["split"] == "val"
-    assert result["config"]["in_channels"] == 1 and result["config"]["num_classes"] == 10  # taken from digits
-    assert "epoch 1/1" in run.stderr  # plain progress lines: not a terminal
-    evaluated = nas("evaluate", str(ckpt), "--device", "cpu", "--json")
-    assert evaluated.returncode == 0, evaluated.stderr
-    report = json.loads(evaluated.stdout)
-    assert report["split"] == "test" and report["images"] == 359 and 0 <= report["accuracy"] <= 1
+def test_a_knob_of_the_wrong_type_is_one_line() -> None:
+    run = nas("arch", "densenet121", "--set", "growth_rate=x")
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [
+        "nas arch: error: ArchConfig.growth_rate = 'x' is invalid: a positive integer is required"
+    ]
+    assert run.stdout == ""
 
 
-def test_train_and_evaluate_errors(tmp_path: Path) -> None:
-    for args, message in [
-        (("train", "densenet121", "--dataset", "imagenet"), "DataConfig.name = 'imagenet'"),
-        (("train", "densenet121", "--recipe", "optimizer=lamb"), "Recipe.optimizer = 'lamb'"),
-        (("train", "densenet121"), "input 8x8 is too small"),
-        (("evaluate", str(tmp_path / "none.pt")), "no checkpoint at"),
-    ]:
-        run = nas(*args)
-        assert run.returncode == 2, args
-        assert message in run.stderr, (args, run.stderr)
-        assert "Traceback" not in run.stderr
+def test_parse_pairs_reads_json_values_and_bare_words() -> None:
+    assert parse_pairs(["growth_rate=24", "block_config=[2,2]", "stem=cifar", "conv_bias=true"]) == {
+        "growth_rate": 24,
+        "block_config": [2, 2],
+        "stem": "cifar",
+        "conv_bias": True,
+    }
+    with pytest.raises(UsageError) as caught:
+        parse_pairs(["epochs"], option="--recipe")
+    assert str(caught.value) == "--recipe 'epochs' is invalid: use KEY=VALUE, e.g. --recipe epochs=3"
+    assert (caught.value.owner, caught.value.value, caught.value.allowed) == ("--recipe", "epochs", "KEY=VALUE")
+
+
+def test_parse_input_size() -> None:
+    assert parse_input_size("3,32,32") == (3, 32, 32)
+    for text in ("3,32", "3,0,32", "a,b,c"):
+        with pytest.raises(UsageError, match=f"--input-size '{text}' is invalid: give C,H,W"):
+            parse_input_size(text)

@@ -1,0 +1,140 @@
+"""`nas train` (one network, validation accuracy and costs) and `nas evaluate` (its test accuracy)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+from nas.cli.arch import load_config, parse_pairs
+from nas.data.datasets import DATASETS, DataConfig
+from nas.errors import UsageError
+from nas.train.recipe import OPTIMIZERS, Recipe
+
+
+def _data_config(args: argparse.Namespace, saved: dict[str, Any] | None = None) -> DataConfig:
+    fields: dict[str, Any] = dict(saved or {})
+    if getattr(args, "dataset", None):
+        fields["name"] = args.dataset
+    if args.data_root:
+        fields["root"] = args.data_root
+    if getattr(args, "no_download", False):
+        fields["download"] = False
+    return DataConfig(**fields)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from nas.data.datasets import load_data
+    from nas.train.trainer import train_trial
+
+    data_config = _data_config(args)
+    recipe_fields = parse_pairs(args.recipe, option="--recipe")
+    for name in ("epochs", "batch_size", "lr", "optimizer", "seed"):
+        if getattr(args, name) is not None:
+            recipe_fields[name] = getattr(args, name)
+    recipe = Recipe.from_dict(recipe_fields)  # a mistake names its key, before the data loads
+    data = load_data(data_config)
+    c, _, _ = data.input_size
+    overrides = {"num_classes": data.num_classes, "in_channels": c, **parse_pairs(args.set)}
+    config, _ = load_config(args.target, overrides)
+    for name, wanted in (("in_channels", c), ("num_classes", data.num_classes)):
+        if getattr(config, name) != wanted:
+            raise UsageError(
+                f"--set {name}={getattr(config, name)} is invalid: dataset {data.name!r} has {wanted}; "
+                f"{name} comes from the dataset",
+                owner="--set",
+                field=name,
+                value=getattr(config, name),
+                allowed=f"{wanted}, from the dataset (or leave it unset)",
+            )
+    extra = {"data_config": dataclasses.asdict(data_config)}
+    result = train_trial(
+        config=config,
+        data=data,
+        recipe=recipe,
+        device=args.device,
+        progress=True,
+        checkpoint_path=args.save,
+        checkpoint_extra=extra,
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        acc = "-" if result.best_val_accuracy is None else f"{result.best_val_accuracy:.2%}"
+        print(
+            f"{result.status}: best validation accuracy {acc} (epoch {result.best_epoch}) on {data.name}, "
+            f"{result.params:,} parameters, {result.flops:,} FLOPs, {result.wall_seconds:.1f} s"
+        )
+        if result.reason:
+            print(f"reason: {result.reason}")
+        for note in result.notes:
+            print(f"note: {note}")
+        if args.save and result.status in ("complete", "pruned"):
+            print(f"saved {args.save}")
+    return 0 if result.status in ("complete", "pruned") else 1
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from nas.data.datasets import load_data
+    from nas.train.checkpoint import load_checkpoint
+    from nas.train.loop import evaluate_split
+    from nas.train.measure import resolve_device
+
+    path = Path(args.checkpoint)
+    if not path.is_file():
+        raise UsageError(f"no checkpoint at {args.checkpoint}", owner="checkpoint", value=args.checkpoint)
+    try:
+        model, config, payload = load_checkpoint(path)
+    except (pickle.UnpicklingError, EOFError, KeyError, RuntimeError) as err:  # torch.load's ways to refuse a file
+        raise UsageError(
+            f"{path} is not a checkpoint written by nas train --save ({type(err).__name__})",
+            owner="checkpoint",
+            value=str(path),
+        ) from err
+    data = load_data(_data_config(args, payload.get("extra", {}).get("data_config")))
+    device = resolve_device(args.device)
+    loss, accuracy = evaluate_split(model.to(device), data.test, data, device=device)
+    report = {
+        "split": "test",
+        "dataset": data.name,
+        "images": len(data.test),
+        "accuracy": accuracy,
+        "loss": loss,
+        "arch_hash": config.arch_hash(),
+        "checkpoint": str(args.checkpoint),
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"test accuracy {accuracy:.2%} (loss {loss:.4f}) on {len(data.test)} {data.name} test images")
+    return 0
+
+
+def add_train_commands(sub: Any) -> None:
+    """Register `nas train` and `nas evaluate` on the `nas` subparsers."""
+    train = sub.add_parser("train", help="train one network and report validation accuracy and costs")
+    train.add_argument("target", help="preset name or CONFIG.json")
+    train.add_argument("--dataset", default="digits", help=f"one of {', '.join(DATASETS)}")
+    train.add_argument("--data-root", help="where the dataset is, or is downloaded to")
+    train.add_argument("--no-download", action="store_true", help="never download")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--optimizer", help=f"one of {', '.join(OPTIMIZERS)}")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override an arch knob")
+    train.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE", help="set a recipe field")
+    train.add_argument("--save", type=Path, help="save the trained weights, config and recipe here")
+    train.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="the final, explicit test-set evaluation of a saved network")
+    evaluate.add_argument("checkpoint", help="a file written by nas train --save")
+    evaluate.add_argument("--data-root", help="where the dataset is, if not where it was at training")
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(func=cmd_evaluate)

@@ -9,7 +9,7 @@ import pytest
 from nas.arch import ArchConfig
 from nas.errors import UsageError, bad_value
 from nas.search.storage import StorageError, open_storage
-from nas.search.studyfile import StudyFileError, _relabel, load_study_file
+from nas.search.studyfile_reader import StudyFileError, _relabel, load_study_file
 from nas.search.tomlfile import invalid, reason
 
 

@@ -13,7 +13,7 @@ from nas.search.studyfile import StudyFile
 
 
 def _study_file(path: str) -> StudyFile:
-    from nas.search.studyfile import load_study_file
+    from nas.search.studyfile_reader import load_study_file
 
     return load_study_file(path)
 

@@ -12,7 +12,7 @@ from nas.arch import MODES, build_model
 from nas.arch.cost import count_params, estimate
 from nas.search.ablate import _interval, match_width, run_ablation
 from nas.search.records import stored
-from nas.search.studyfile import load_study_file
+from nas.search.studyfile_reader import load_study_file
 from tests.conftest import digits_net
 
 BASE = digits_net()

@@ -32,7 +32,7 @@ from nas.search.storage import (
     repair_journal,
 )
 from nas.search.study import open_study
-from nas.search.studyfile import load_study_file
+from nas.search.studyfile_reader import load_study_file
 
 LOCAL_POSTGRES = "postgresql://nas:nas@127.0.0.1:5432/nas_test"
 SMALL_SPACE = """

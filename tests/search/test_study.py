@@ -18,7 +18,7 @@ from nas.search.records import stored
 from nas.search.runner import run_worker
 from nas.search.storage import ClaimLock, StorageError
 from nas.search.study import Objective, open_study
-from nas.search.studyfile import load_study_file
+from nas.search.studyfile_reader import load_study_file
 from nas.train.results import EpochMetrics
 
 ONE_NET_SPACE = """

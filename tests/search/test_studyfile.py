@@ -10,7 +10,8 @@ import pytest
 from nas.arch import MODES
 from nas.data.datasets import AugmentConfig, DataConfig
 from nas.search.space_file import SPACE_DIR, load_space
-from nas.search.studyfile import Ablation, Constraints, Pruning, StudyFile, StudyFileError, load_study_file
+from nas.search.studyfile import Ablation, Constraints, Pruning, StudyFile
+from nas.search.studyfile_reader import StudyFileError, load_study_file
 from nas.train.recipe import Recipe
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"

@@ -1,0 +1,232 @@
+"""Reading study files (TOML): checked completely before anything runs or anything is written.
+
+A typo an hour into a search costs the hour, so every problem is a `StudyFileError` that starts
+with the file's path and names the dotted key and what is allowed. See studies/*.toml.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from nas.arch.modes import MODES
+from nas.checks import is_int, is_number
+from nas.data.datasets import AugmentConfig, DataConfig
+from nas.errors import UsageError
+from nas.search.objectives import ACCURACY
+from nas.search.space import SearchSpace
+from nas.search.space_file import load_space, resolve_space_path
+from nas.search.studyfile import ABLATION_MATCHES, Ablation, Constraints, Pruning, StudyFile
+from nas.search.tomlfile import check_keys, read_toml, show
+from nas.train.recipe import Recipe
+
+_TABLES = ("ablation", "constraints", "data", "pruning", "recipe", "study")
+_STUDY_KEYS = (
+    "baselines",
+    "device",
+    "heartbeat_seconds",
+    "name",
+    "objectives",
+    "sampler",
+    "seed",
+    "space",
+    "storage",
+    "time_limit_minutes",
+    "trial_timeout_minutes",
+    "trials",
+)
+_REQUIRED = {"name": "a study name", "space": "a search-space name or path", "trials": "an integer >= 1"}
+_ABLATION_REQUIRED = {
+    "modes": f"a list of connectivity modes ({', '.join(MODES)})",
+    "match": f"one of {', '.join(ABLATION_MATCHES)}",
+    "target": "a number > 0",
+}
+
+
+class StudyFileError(UsageError):
+    """A study file that cannot run; the message names the file and the key."""
+
+
+def _relabel(exc: Exception, section: str, table: dict[str, Any], label: str) -> StudyFileError:
+    """A dataclass's UsageError (field `f`, allowed `why`) as 'file: section.f = v is invalid: why'."""
+    if not isinstance(exc, UsageError) or exc.field is None or exc.allowed is None:
+        return StudyFileError(f"{label}: [{section}] {exc}", owner=label)
+    field, why, key = exc.field, exc.allowed, f"{section}.{exc.field}"
+    if field in table:
+        value = table[field]
+        return StudyFileError(
+            f"{label}: {key} = {show(value)} is invalid: {why}", owner=label, field=key, value=value, allowed=why
+        )
+    return StudyFileError(f"{label}: {key} (not set) is invalid: {why}", owner=label, field=key, allowed=why)
+
+
+def _type_problem(annotation: str, value: Any) -> str | None:
+    """What a TOML value lacks for a field of `annotation` (TOML has no None: absent is the default)."""
+    wanted = {
+        "int": (is_int, "an integer"),
+        "float": (is_number, "a number"),
+        "bool": (lambda v: isinstance(v, bool), "true or false"),
+        "str": (lambda v: isinstance(v, str), "a string"),
+    }
+    kinds = [part.strip() for part in annotation.split("|") if part.strip() != "None"]
+    checks = [wanted[kind] for kind in kinds if kind in wanted]
+    if len(checks) != len(kinds) or any(check(value) for check, _ in checks):
+        return None
+    return " or ".join(what for _, what in checks) + " is required"
+
+
+def _build(cls: Any, table: dict[str, Any], section: str, label: str, **built: Any) -> Any:
+    """cls(**table) with unknown keys and TOML types refused, and errors naming the file and key."""
+    fields = {f.name: str(f.type) for f in dataclasses.fields(cls)}
+    check_keys(table, list(fields), prefix=f"{section}.", label=label, error=StudyFileError)
+    values = dict(table)
+    for key, value in table.items():
+        if key in built:
+            continue
+        problem = _type_problem(fields[key], value)
+        if problem:
+            raise StudyFileError(
+                f"{label}: {section}.{key} = {show(value)} is invalid: {problem}",
+                owner=label,
+                field=f"{section}.{key}",
+                value=value,
+                allowed=problem,
+            )
+        if fields[key].startswith("float") and is_int(value):
+            values[key] = float(value)  # recipe hashes must not tell 1 from 1.0
+    try:
+        return cls(**{**values, **built})
+    except (TypeError, ValueError) as exc:
+        raise _relabel(exc, section, table, label) from None
+
+
+def _table(data: dict[str, Any], name: str, label: str) -> dict[str, Any]:
+    table = data.get(name, {})
+    if not isinstance(table, dict):
+        allowed = f"a table [{name}] is required"
+        raise StudyFileError(
+            f"{label}: {name} = {show(table)} is invalid: {allowed}",
+            owner=label,
+            field=name,
+            value=table,
+            allowed=allowed,
+        )
+    return table
+
+
+def _space(value: Any, key: str, folder: Path, label: str) -> tuple[Path, SearchSpace]:
+    if not isinstance(value, str) or not value:
+        allowed = "a search-space name or path is required"
+        raise StudyFileError(
+            f"{label}: {key} = {show(value)} is invalid: {allowed}",
+            owner=label,
+            field=key,
+            value=value,
+            allowed=allowed,
+        )
+    try:
+        path = resolve_space_path(value, relative_to=folder)
+        return path, load_space(path)
+    except ValueError as exc:
+        raise StudyFileError(
+            f"{label}: {key} = {show(value)} is invalid: {exc}", owner=label, field=key, value=value, allowed=str(exc)
+        ) from None
+
+
+def load_study_file(path: str | Path) -> StudyFile:
+    """The study in a TOML file, fully validated; nothing is created on disk."""
+    file, label = Path(path), str(path)
+    try:
+        data = read_toml(file, label=label, what="study file")
+    except ValueError as exc:
+        raise StudyFileError(str(exc), owner=label) from None
+    for name in data:
+        if name not in _TABLES:
+            raise StudyFileError(
+                f"{label}: unknown table [{name}] (valid tables: {', '.join(_TABLES)})",
+                owner=label,
+                field=name,
+                allowed=f"valid tables: {', '.join(_TABLES)}",
+            )
+    study = _table(data, "study", label)
+    if "study" not in data:
+        raise StudyFileError(
+            f"{label}: a [study] table is required (with {', '.join(_REQUIRED)})", owner=label, field="study"
+        )
+    check_keys(study, _STUDY_KEYS, prefix="study.", label=label, error=StudyFileError)
+    for key, wanted in _REQUIRED.items():
+        if key not in study:
+            raise StudyFileError(
+                f"{label}: study.{key} is missing: {wanted} is required",
+                owner=label,
+                field=f"study.{key}",
+                allowed=f"{wanted} is required",
+            )
+    folder = file.resolve().parent
+    _, space = _space(study["space"], "study.space", folder, label)
+
+    raw_data = _table(data, "data", label)
+    augment = None
+    if "augment" in raw_data:
+        raw_augment = raw_data["augment"]
+        if not isinstance(raw_augment, dict):
+            raise StudyFileError(
+                f"{label}: data.augment = {show(raw_augment)} is invalid: a table is required",
+                owner=label,
+                field="data.augment",
+                value=raw_augment,
+                allowed="a table is required",
+            )
+        augment = _build(AugmentConfig, raw_augment, "data.augment", label)
+    data_config = _build(DataConfig, raw_data, "data", label, augment=augment)
+    recipe = _build(Recipe, _table(data, "recipe", label), "recipe", label)
+    constraints = _build(Constraints, _table(data, "constraints", label), "constraints", label)
+    pruning = _build(Pruning, _table(data, "pruning", label), "pruning", label)
+    ablation = None
+    if "ablation" in data:
+        raw_ablation = _table(data, "ablation", label)
+        names = [f.name for f in dataclasses.fields(Ablation)]
+        check_keys(raw_ablation, names, prefix="ablation.", label=label, error=StudyFileError)
+        base = None
+        if "base" in raw_ablation:
+            base_path, _ = _space(raw_ablation["base"], "ablation.base", folder, label)
+            base = str(base_path.resolve())
+        for key, wanted in _ABLATION_REQUIRED.items():
+            if key not in raw_ablation:
+                raise StudyFileError(
+                    f"{label}: ablation.{key} is missing: {wanted} is required",
+                    owner=label,
+                    field=f"ablation.{key}",
+                    allowed=f"{wanted} is required",
+                )
+        ablation = _build(Ablation, raw_ablation, "ablation", label, base=base)
+
+    storage = study.get("storage", "")
+    fields: dict[str, Any] = {
+        "path": str(file.resolve()),
+        "name": study["name"],
+        "space": space,
+        "objectives": study.get("objectives", [ACCURACY]),
+        "sampler": study.get("sampler", "tpe"),
+        "trials": study["trials"],
+        "time_limit_minutes": study.get("time_limit_minutes"),
+        "seed": study.get("seed", 0),
+        "storage": None if storage == "" else storage,
+        "device": study.get("device", "auto"),
+        "baselines": study.get("baselines", []),
+        "data": data_config,
+        "recipe": recipe,
+        "constraints": constraints,
+        "pruning": pruning,
+        "ablation": ablation,
+        "trial_timeout_minutes": study.get("trial_timeout_minutes"),
+        "heartbeat_seconds": study.get("heartbeat_seconds", 30),
+    }
+    try:
+        return StudyFile(**fields)
+    except ValueError as exc:
+        raise _relabel(exc, "study", study, label) from None
+
+
+__all__ = ["StudyFileError", "load_study_file"]

@@ -134,6 +134,42 @@ def _space(value: Any, key: str, folder: Path, label: str) -> tuple[Path, Search
         ) from None
 
 
+def _data_config(raw_data: dict[str, Any], label: str) -> DataConfig:
+    augment = None
+    if "augment" in raw_data:
+        raw_augment = raw_data["augment"]
+        if not isinstance(raw_augment, dict):
+            raise StudyFileError(
+                f"{label}: data.augment = {show(raw_augment)} is invalid: a table is required",
+                owner=label,
+                field="data.augment",
+                value=raw_augment,
+                allowed="a table is required",
+            )
+        augment = _build(AugmentConfig, raw_augment, "data.augment", label)
+    config: DataConfig = _build(DataConfig, raw_data, "data", label, augment=augment)
+    return config
+
+
+def _ablation(raw_ablation: dict[str, Any], folder: Path, label: str) -> Ablation:
+    names = [f.name for f in dataclasses.fields(Ablation)]
+    check_keys(raw_ablation, names, prefix="ablation.", label=label, error=StudyFileError)
+    base = None
+    if "base" in raw_ablation:
+        base_path, _ = _space(raw_ablation["base"], "ablation.base", folder, label)
+        base = str(base_path.resolve())
+    for key, wanted in _ABLATION_REQUIRED.items():
+        if key not in raw_ablation:
+            raise StudyFileError(
+                f"{label}: ablation.{key} is missing: {wanted} is required",
+                owner=label,
+                field=f"ablation.{key}",
+                allowed=f"{wanted} is required",
+            )
+    ablation: Ablation = _build(Ablation, raw_ablation, "ablation", label, base=base)
+    return ablation
+
+
 def load_study_file(path: str | Path) -> StudyFile:
     """The study in a TOML file, fully validated; nothing is created on disk."""
     file, label = Path(path), str(path)
@@ -166,41 +202,11 @@ def load_study_file(path: str | Path) -> StudyFile:
     folder = file.resolve().parent
     _, space = _space(study["space"], "study.space", folder, label)
 
-    raw_data = _table(data, "data", label)
-    augment = None
-    if "augment" in raw_data:
-        raw_augment = raw_data["augment"]
-        if not isinstance(raw_augment, dict):
-            raise StudyFileError(
-                f"{label}: data.augment = {show(raw_augment)} is invalid: a table is required",
-                owner=label,
-                field="data.augment",
-                value=raw_augment,
-                allowed="a table is required",
-            )
-        augment = _build(AugmentConfig, raw_augment, "data.augment", label)
-    data_config = _build(DataConfig, raw_data, "data", label, augment=augment)
+    data_config = _data_config(_table(data, "data", label), label)
     recipe = _build(Recipe, _table(data, "recipe", label), "recipe", label)
     constraints = _build(Constraints, _table(data, "constraints", label), "constraints", label)
     pruning = _build(Pruning, _table(data, "pruning", label), "pruning", label)
-    ablation = None
-    if "ablation" in data:
-        raw_ablation = _table(data, "ablation", label)
-        names = [f.name for f in dataclasses.fields(Ablation)]
-        check_keys(raw_ablation, names, prefix="ablation.", label=label, error=StudyFileError)
-        base = None
-        if "base" in raw_ablation:
-            base_path, _ = _space(raw_ablation["base"], "ablation.base", folder, label)
-            base = str(base_path.resolve())
-        for key, wanted in _ABLATION_REQUIRED.items():
-            if key not in raw_ablation:
-                raise StudyFileError(
-                    f"{label}: ablation.{key} is missing: {wanted} is required",
-                    owner=label,
-                    field=f"ablation.{key}",
-                    allowed=f"{wanted} is required",
-                )
-        ablation = _build(Ablation, raw_ablation, "ablation", label, base=base)
+    ablation = _ablation(_table(data, "ablation", label), folder, label) if "ablation" in data else None
 
     storage = study.get("storage", "")
     fields: dict[str, Any] = {

@@ -18,7 +18,7 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check nas tests benchmarks
 	$(VENV)/bin/ruff format --check nas tests benchmarks
-	$(VENV)/bin/mypy nas
+	$(VENV)/bin/mypy nas benchmarks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -23,8 +23,8 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from nas.search import records as R
-from nas.search.storage import FAILED_TRIAL, WORKER, budget_used, open_storage, replaced_trials
+from nas.search.records import FAILED_TRIAL, replaced_trials, stored
+from nas.search.storage import budget_used, open_storage
 
 STUDY = """
 [study]
@@ -73,12 +73,12 @@ def main() -> None:
             study = optuna.load_study(study_name=name, storage=open_storage(storage))
         except KeyError:
             continue
-        running = [t for t in study.get_trials(states=(TrialState.RUNNING,)) if WORKER in t.user_attrs]
+        running = [t for t in study.get_trials(states=(TrialState.RUNNING,)) if stored(t).worker]
         live = {w.pid: w for w in workers if w.poll() is None}
-        targets = [t for t in running if t.user_attrs[WORKER]["pid"] in live]
+        targets = [t for t in running if stored(t).worker["pid"] in live]
         if not targets:
             continue
-        victim = live[rng.choice(targets).user_attrs[WORKER]["pid"]]
+        victim = live[stored(rng.choice(targets)).worker["pid"]]
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait()
         kills += 1
@@ -91,7 +91,7 @@ def main() -> None:
     trials = study.get_trials()
     lost = sorted(replaced_trials(trials))
     reruns = [t for t in trials if FAILED_TRIAL in t.system_attrs]
-    trained = [t.user_attrs[R.ARCH_HASH] for t in trials if t.user_attrs.get(R.STATUS) == "complete"]
+    trained = [stored(t).arch_hash for t in trials if stored(t).status == "complete"]
     kind = "PostgreSQL" if "://" in storage else "journal file"
     print(f"\nchaos study on {kind}: {args.workers} workers, {kills} killed with SIGKILL mid-trial and restarted")
     print(f"trials asked for          {args.trials}")

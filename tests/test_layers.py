@@ -26,9 +26,15 @@ def _layer(module: str) -> str:
     return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in ALLOWED) else "root"
 
 
-def _imports(path: Path) -> set[str]:
+def _imports(path: Path, *, runtime_only: bool = False) -> set[str]:
+    """The nas modules a file imports (with `runtime_only`, leaving out `if TYPE_CHECKING:` blocks)."""
+    tree = ast.parse(path.read_text())
+    if runtime_only:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+                node.body = []
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("nas"):
             names = [f"{node.module}.{a.name}" for a in node.names] if node.module == "nas" else [node.module]
             found.update(names)
@@ -52,6 +58,36 @@ def test_every_layer_imports_only_the_layers_below_it() -> None:
             if other != layer and other not in ALLOWED[layer]:
                 wrong.append(f"{_module(path)} ({layer}) imports {imported} ({other})")
     assert wrong == []
+
+
+def test_no_import_cycle() -> None:
+    paths = {_module(p).removesuffix(".__init__"): p for p in NAS.rglob("*.py")}
+    graph = {}
+    for name, path in paths.items():
+        targets = set()
+        for imported in _imports(path, runtime_only=True):
+            while imported and imported not in paths:  # `from nas.x import name` names a module or a symbol
+                imported = imported.rpartition(".")[0]
+            if imported and imported != name:
+                targets.add(imported)
+        graph[name] = targets
+    done: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(name: str, stack: list[str]) -> None:
+        if name in stack:
+            cycles.append([*stack[stack.index(name) :], name])
+            return
+        if name in done:
+            return
+        for target in sorted(graph[name]):
+            if not target.startswith(f"{name}."):  # a package importing its own modules is no cycle
+                visit(target, [*stack, name])
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [])
+    assert cycles == []
 
 
 def test_importing_the_package_changes_no_global_setting() -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from nas.cli.main import configure_libraries
 from nas.search.records import FAILED_TRIAL, replaced_trials, stored
 from nas.search.storage import budget_used, open_storage
 
@@ -46,6 +47,7 @@ measure_latency = false
 
 
 def main() -> None:
+    configure_libraries()  # as the nas command does: Optuna's experimental warnings are not news here
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--storage", help="an Optuna storage URL (default: a journal file in a temporary folder)")
     parser.add_argument("--trials", type=int, default=40)

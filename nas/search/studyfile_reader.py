@@ -134,6 +134,18 @@ def _space(value: Any, key: str, folder: Path, label: str) -> tuple[Path, Search
         ) from None
 
 
+def _require(table: dict[str, Any], required: dict[str, str], section: str, label: str) -> None:
+    """Refuse a table that lacks a required key: key -> what it must hold."""
+    for key, wanted in required.items():
+        if key not in table:
+            raise StudyFileError(
+                f"{label}: {section}.{key} is missing: {wanted} is required",
+                owner=label,
+                field=f"{section}.{key}",
+                allowed=f"{wanted} is required",
+            )
+
+
 def _data_config(raw_data: dict[str, Any], label: str) -> DataConfig:
     augment = None
     if "augment" in raw_data:
@@ -158,14 +170,7 @@ def _ablation(raw_ablation: dict[str, Any], folder: Path, label: str) -> Ablatio
     if "base" in raw_ablation:
         base_path, _ = _space(raw_ablation["base"], "ablation.base", folder, label)
         base = str(base_path.resolve())
-    for key, wanted in _ABLATION_REQUIRED.items():
-        if key not in raw_ablation:
-            raise StudyFileError(
-                f"{label}: ablation.{key} is missing: {wanted} is required",
-                owner=label,
-                field=f"ablation.{key}",
-                allowed=f"{wanted} is required",
-            )
+    _require(raw_ablation, _ABLATION_REQUIRED, "ablation", label)
     ablation: Ablation = _build(Ablation, raw_ablation, "ablation", label, base=base)
     return ablation
 
@@ -191,14 +196,7 @@ def load_study_file(path: str | Path) -> StudyFile:
             f"{label}: a [study] table is required (with {', '.join(_REQUIRED)})", owner=label, field="study"
         )
     check_keys(study, _STUDY_KEYS, prefix="study.", label=label, error=StudyFileError)
-    for key, wanted in _REQUIRED.items():
-        if key not in study:
-            raise StudyFileError(
-                f"{label}: study.{key} is missing: {wanted} is required",
-                owner=label,
-                field=f"study.{key}",
-                allowed=f"{wanted} is required",
-            )
+    _require(study, _REQUIRED, "study", label)
     folder = file.resolve().parent
     _, space = _space(study["space"], "study.space", folder, label)
 

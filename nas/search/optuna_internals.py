@@ -49,6 +49,15 @@ def heartbeat_storage(storage: optuna.storages.BaseStorage) -> Any | None:
     return None
 
 
+def grid_size(sampler: optuna.samplers.GridSampler) -> int:
+    """How many points the grid sampler's grid has.
+
+    `GridSampler._all_grids` (Optuna 5.0.0): the sampler keeps its grid private; a worker needs its
+    size to stop claiming trials at the end of the grid.
+    """
+    return len(sampler._all_grids)
+
+
 def hypervolume(front: np.ndarray, reference: np.ndarray) -> float:
     """Exact hypervolume of a Pareto front (minimisation) in three or more dimensions.
 
@@ -60,4 +69,4 @@ def hypervolume(front: np.ndarray, reference: np.ndarray) -> float:
     return float(compute_hypervolume(front, reference, assume_pareto=True))
 
 
-__all__ = ["CHECKED_AGAINST", "heartbeat_storage", "hypervolume", "storage_of", "trial_id_of"]
+__all__ = ["CHECKED_AGAINST", "grid_size", "heartbeat_storage", "hypervolume", "storage_of", "trial_id_of"]

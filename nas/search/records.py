@@ -52,6 +52,7 @@ HEARTBEAT = "heartbeat"  # time.time() of the last beat (journal storage only)
 # Trial system-attribute keys Optuna's retry callback writes on a re-run of a trial whose worker died.
 FAILED_TRIAL = "failed_trial"  # the number of the first trial this re-run replaces
 RETRY_HISTORY = "retry_history"  # every number it replaces
+GRID_ID = "grid_id"  # the grid point Optuna's GridSampler gave a trial
 
 # Study user-attribute keys.
 STUDY_OBJECTIVES = "objectives"  # list of objective names, the order of trial values
@@ -273,6 +274,12 @@ def study_provenance(study: optuna.Study) -> dict[str, Any]:
 
 def write_study_provenance(study: optuna.Study, provenance: dict[str, Any]) -> None:
     study.set_user_attr(STUDY_PROVENANCE, provenance)
+
+
+def grid_point(trial: FrozenTrial) -> int | None:
+    """The grid point of a grid study's trial (None for other trials)."""
+    point = trial.system_attrs.get(GRID_ID)
+    return int(point) if point is not None else None
 
 
 def replaced_trials(trials: list[FrozenTrial]) -> dict[int, int]:

@@ -27,7 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.arch.cost import human
 from nas.data.datasets import LoadedData, load_data
 from nas.errors import UsageError
-from nas.search import records
+from nas.search import optuna_internals, records
 from nas.search.objectives import ACCURACY, FLOPS
 from nas.search.storage import ClaimLock, Heartbeat, budget_used, fail_stale_trials
 from nas.search.study import Objective, open_study
@@ -97,12 +97,20 @@ def _time_limit(minutes: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+def grid_left(study: optuna.Study, trials: list[FrozenTrial]) -> int | None:
+    """Points of a grid study's grid that no trial has taken yet; None for other samplers."""
+    if not isinstance(study.sampler, optuna.samplers.GridSampler):
+        return None
+    taken = {records.grid_point(t) for t in trials if t.state != TrialState.WAITING} - {None}
+    return optuna_internals.grid_size(study.sampler) - len(taken)
+
+
 def _claim(study: optuna.Study, lock: ClaimLock, budget: int) -> optuna.Trial | None:
-    """A trial to run (a waiting one first), or None when the budget is spent."""
+    """A trial to run (a waiting one first), or None when the budget is spent or the grid is done."""
     with lock.hold():
         trials = study.get_trials(deepcopy=False)
         waiting = any(t.state == TrialState.WAITING for t in trials)  # baselines and re-runs
-        if budget_used(trials) >= budget and not waiting:
+        if (budget_used(trials) >= budget or grid_left(study, trials) == 0) and not waiting:
             return None
         return study.ask()
 
@@ -161,6 +169,8 @@ def run_worker(
         trial = _claim(study, lock, budget)
         if trial is None:
             if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                if grid_left(study, study.get_trials(deepcopy=False)) == 0:
+                    print(f"{label}the grid is done: every point of the search space was trained once", flush=True)
                 break
             time.sleep(min(5.0, sf.heartbeat_seconds))  # a running trial of a dead worker may come back
             continue

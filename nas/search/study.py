@@ -22,6 +22,7 @@ import json
 import math
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,21 @@ def make_sampler(sf: StudyFile) -> optuna.samplers.BaseSampler:
         return optuna.samplers.GPSampler(seed=seed)
     if sf.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.GridSampler(sf.space.grid(), seed=seed)
+    return GridToTheEnd(sf.space.grid(), seed=seed)
+
+
+class GridToTheEnd(optuna.samplers.GridSampler):
+    """Optuna's grid sampler, with the end of the grid left to the runner.
+
+    Optuna's calls `study.stop()` after the last grid point, which works only inside
+    `study.optimize()`; our workers ask for trials themselves, so they stop claiming once every
+    point of the grid has been taken (`nas.search.runner`) and the sampler never stops the study.
+    """
+
+    def after_trial(
+        self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
+    ) -> None:
+        return None
 
 
 def _commit() -> str:

@@ -41,3 +41,8 @@ def test_hypervolume_of_a_three_dimensional_front() -> None:
     # Two boxes of volume 1*2*3 = 6 and 2*1*1 = 2 overlapping in 1*1*1: 7.
     front = np.array([[0.0, 0.0, 1.0], [1.0, 1.0, 0.0]])
     assert optuna_internals.hypervolume(front, np.array([2.0, 2.0, 4.0])) == pytest.approx(2 * 2 * 3 + 1 * 1 * 1)
+
+
+def test_grid_size_counts_every_combination() -> None:
+    sampler = optuna.samplers.GridSampler({"a": [1, 2, 3], "b": ["x", "y"]})
+    assert optuna_internals.grid_size(sampler) == 6

@@ -42,6 +42,7 @@ def write_study(
     extra: str = "",
     baselines: str = "[]",
     epochs: int = 2,
+    sampler: str = "tpe",
 ) -> Path:
     path = tmp_path / f"{name}.toml"
     path.write_text(f"""
@@ -49,7 +50,7 @@ def write_study(
 name = "{name}"
 space = "{space}"
 objectives = ["val_accuracy", "flops"]
-sampler = "tpe"
+sampler = "{sampler}"
 trials = {trials}
 seed = 0
 device = "cpu"
@@ -106,6 +107,34 @@ def test_cli_run_then_resume_then_nothing_more(tmp_path: Path) -> None:
     again = nas("run", str(path), "--trials", "5", "--no-report", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert len(open_study(sf).trials) == 5
+
+
+TWO_NET_GRID = """
+name = "two_nets"
+[fixed]
+stem = "cifar"
+block_config = [2]
+growth_rate = 8
+init_features = 8
+[knobs.connectivity]
+choices = ["dense", "residual"]
+"""
+
+
+def test_grid_study_ends_cleanly_at_the_end_of_the_grid(tmp_path: Path) -> None:
+    """A budget larger than the grid: every point trained once, then a clean end with the report."""
+    (tmp_path / "two_nets.toml").write_text(TWO_NET_GRID)
+    path = write_study(tmp_path, trials=4, space="two_nets.toml", sampler="grid", epochs=1)
+    run = nas("run", str(path), "--out", str(tmp_path / "reports"), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "the grid is done: every point of the search space was trained once" in run.stdout
+    assert run.stdout.strip().splitlines()[-1].startswith("report: ")
+    trials = open_study(load_study_file(path)).trials
+    assert sorted(stored(t).connectivity or "" for t in trials) == ["dense", "residual"]
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    again = nas("run", str(path), "--no-report", cwd=tmp_path)  # resuming a finished grid trains nothing
+    assert again.returncode == 0, again.stderr
+    assert len(open_study(load_study_file(path)).trials) == 2
 
 
 def test_trials_carry_config_metrics_history_and_environment(tmp_path: Path) -> None:

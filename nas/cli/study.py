@@ -25,9 +25,17 @@ def _write_report(study: Any, out_dir: Path, ablation: list[dict[str, Any]] | No
     return write_report(data=compute_report_data(study=study, ablation=ablation), out_dir=out_dir)
 
 
+def _at_least_one(option: str, value: int | None) -> None:
+    """A count given on the command line (--trials, --workers) must be >= 1; None keeps the study file's."""
+    if value is not None and value < 1:
+        raise UsageError(owner=option, value=value, allowed="an integer >= 1 is required")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from nas.search.runner import run_study
 
+    _at_least_one("--trials", args.trials)
+    _at_least_one("--workers", args.workers)
     sf = _study_file(args.study)
     start = time.monotonic()
     study = run_study(sf, trials=args.trials, workers=args.workers, storage=args.storage, device=args.device)
@@ -40,6 +48,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from nas.search.runner import run_worker
 
+    _at_least_one("--trials", args.trials)
     sf = _study_file(args.study)
     # A worker shares its study with others (`nas run --workers N`, other machines): its own seed.
     run_worker(sf, storage=args.storage, device=args.device, trials=args.trials, label=args.label, distinct_seed=True)
@@ -47,10 +56,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _load_existing(args: argparse.Namespace) -> Any:
-    from nas.search.storage import open_storage
+    """The study as stored; read-only commands create nothing (no journal file, no folder)."""
+    from nas.search.storage import is_journal, open_storage
 
     sf = _study_file(args.study)
     url = args.storage or sf.storage_url()
+    if is_journal(url) and not Path(url).is_file():
+        raise UsageError(f"no study {sf.name!r}: {url} does not exist; run `nas run {args.study}` first")
     import optuna
 
     try:

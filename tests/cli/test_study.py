@@ -1,0 +1,39 @@
+"""`nas run/worker/status/report/trials` refuse bad counts and read-only commands create nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import nas
+
+STUDY = Path(__file__).resolve().parents[2] / "studies" / "quickstart.toml"
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (("run", "--trials", "0"), "nas run: error: --trials = 0 is invalid: an integer >= 1 is required"),
+        (("run", "--trials", "-2"), "nas run: error: --trials = -2 is invalid: an integer >= 1 is required"),
+        (("run", "--workers", "0"), "nas run: error: --workers = 0 is invalid: an integer >= 1 is required"),
+        (("worker", "--trials", "0"), "nas worker: error: --trials = 0 is invalid: an integer >= 1 is required"),
+    ],
+)
+def test_counts_below_one_are_refused_before_anything_runs(tmp_path: Path, args: tuple[str, ...], line: str) -> None:
+    storage = tmp_path / "runs" / "journal.log"
+    run = nas(args[0], str(STUDY), "--storage", str(storage), *args[1:])
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [line]
+    assert not (tmp_path / "runs").exists()  # no study created
+
+
+@pytest.mark.parametrize("command", [("status",), ("report",), ("trials", "--csv", "t.csv")])
+def test_read_only_commands_on_a_study_never_run_create_nothing(tmp_path: Path, command: tuple[str, ...]) -> None:
+    storage = tmp_path / "runs" / "journal.log"
+    run = nas(command[0], str(STUDY), "--storage", str(storage), *command[1:])
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [
+        f"nas {command[0]}: error: no study 'quickstart': {storage} does not exist; run `nas run {STUDY}` first"
+    ]
+    assert not (tmp_path / "runs").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,24 @@ def _at_least_one(option: str, value: int | None) -> None:
         raise UsageError(owner=option, value=value, allowed="an integer >= 1 is required")
 
 
+def _writable_folder(option: str, path: Path) -> None:
+    """A folder the command will write into: refused now, not after an hour of trials."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(owner=option, value=str(path), allowed="a folder (this is a file)")
+    parent = next(p for p in (path, *path.parents) if p.exists())
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(
+            owner=option, value=str(path), allowed=f"a folder this user can write ({parent} is not writable)"
+        )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from nas.search.runner import run_study
 
     _at_least_one("--trials", args.trials)
     _at_least_one("--workers", args.workers)
+    if not args.no_report:
+        _writable_folder("--out", Path(args.out))
     sf = _study_file(args.study)
     start = time.monotonic()
     study = run_study(sf, trials=args.trials, workers=args.workers, storage=args.storage, device=args.device)
@@ -72,6 +86,7 @@ def _load_existing(args: argparse.Namespace) -> Any:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    _writable_folder("--out", Path(args.out))
     study = _load_existing(args)
     ablation = None
     sf = _study_file(args.study)
@@ -124,6 +139,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_ablate(args: argparse.Namespace) -> int:
     from nas.search.ablate import run_ablation
 
+    if not args.no_report:
+        _writable_folder("--out", Path(args.out))
     sf = _study_file(args.study)
     study, rows, csv_path = run_ablation(sf, storage=args.storage, device=args.device)
     print(f"ablation table: {csv_path}")

@@ -29,7 +29,7 @@ from nas.data.datasets import LoadedData, load_data
 from nas.errors import UsageError
 from nas.search import records
 from nas.search.objectives import ACCURACY, FLOPS, MEASURED_COSTS, PARAMS
-from nas.search.runner import run_claimed_trial
+from nas.search.runner import check_before_trials, run_claimed_trial
 from nas.search.space_file import load_space, resolve_space_path
 from nas.search.storage import ClaimLock
 from nas.search.study import Objective, open_study
@@ -142,6 +142,7 @@ def run_ablation(
         )
     ab = sf.ablation
     data = load_data(sf.data)
+    check_before_trials(sf, data, device=device or sf.device)
     # Ablation runs are fixed networks told to the study directly; no sampler proposes them.
     study = open_study(dataclasses.replace(sf, sampler="random"), storage=storage, data=data)
     lock = ClaimLock(storage or sf.storage_url(), sf.name)

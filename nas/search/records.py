@@ -57,6 +57,7 @@ GRID_ID = "grid_id"  # the grid point Optuna's GridSampler gave a trial
 # Study user-attribute keys.
 STUDY_OBJECTIVES = "objectives"  # list of objective names, the order of trial values
 STUDY_PROVENANCE = "provenance"  # dict: dataset and split, budget, device, versions, commit, study file
+STUDY_SETTINGS = "settings"  # dict: the space, recipe and data config a resumed study must keep
 
 STATUSES = ("complete", "reused", "pruned", "failed", "infeasible", "rejected", "running")
 
@@ -280,6 +281,16 @@ def grid_point(trial: FrozenTrial) -> int | None:
     """The grid point of a grid study's trial (None for other trials)."""
     point = trial.system_attrs.get(GRID_ID)
     return int(point) if point is not None else None
+
+
+def study_settings(study: optuna.Study) -> dict[str, Any] | None:
+    """The settings stored when the study was created (None for a study made before they were)."""
+    value = study.user_attrs.get(STUDY_SETTINGS)
+    return dict(value) if isinstance(value, dict) else None
+
+
+def write_study_settings(study: optuna.Study, settings: dict[str, Any]) -> None:
+    study.set_user_attr(STUDY_SETTINGS, settings)
 
 
 def replaced_trials(trials: list[FrozenTrial]) -> dict[int, int]:

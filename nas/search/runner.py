@@ -27,7 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.arch.cost import human
 from nas.data.datasets import LoadedData, load_data
 from nas.errors import UsageError
-from nas.search import optuna_internals, records
+from nas.search import optuna_internals, preflight, records
 from nas.search.objectives import ACCURACY, FLOPS
 from nas.search.storage import ClaimLock, Heartbeat, budget_used, fail_stale_trials
 from nas.search.study import Objective, open_study
@@ -153,7 +153,9 @@ def run_worker(
     if distinct_seed:
         sf = dataclasses.replace(sf, seed=process_seed(sf.seed))
     url = storage or sf.storage_url()
-    data = data if data is not None else load_data(sf.data)
+    if data is None:
+        data = load_data(sf.data)
+        check_before_trials(sf, data, device=device or sf.device)
     study = open_study(sf, storage=url, data=data)
     lock = ClaimLock(url, sf.name)
     objective = Objective(sf, data, device=device or sf.device, lock=lock)
@@ -176,6 +178,13 @@ def run_worker(
             continue
         progress(study, run_claimed_trial(study, trial, objective, sf))
     return study
+
+
+def check_before_trials(sf: StudyFile, data: LoadedData, *, device: str) -> None:
+    """Refuse what would fail every trial before the study is created or resumed (nas.search.preflight)."""
+    preflight.check_device(device)
+    preflight.check_data(sf, data)
+    preflight.check_networks_fit(sf, data)
 
 
 def process_seed(seed: int) -> int:
@@ -201,6 +210,7 @@ def run_study(
             allowed="at least 1 is required",
         )
     data = load_data(sf.data)
+    check_before_trials(sf, data, device=device or sf.device)
     url = storage or sf.storage_url()
     study = open_study(sf, storage=url, data=data)  # created once, before any worker races to
     budget = trials if trials is not None else sf.trials

@@ -37,7 +37,7 @@ from nas.arch.cost import estimate
 from nas.arch.external import ExternalNet, resolve_baseline
 from nas.data.datasets import LoadedData
 from nas.errors import UsageError
-from nas.search import records
+from nas.search import preflight, records
 from nas.search.faults import injected_fault, step_hook
 from nas.search.objectives import ACCURACY, COSTS_BEFORE_TRAINING, FLOPS, OBJECTIVES, PARAMS
 from nas.search.records import stored
@@ -133,6 +133,7 @@ def open_study(sf: StudyFile, *, storage: str | None = None, data: LoadedData | 
     existing = records.stored_objectives(study)
     if existing is None:
         records.write_study_objectives(study, list(sf.objectives))
+        records.write_study_settings(study, preflight.settings(sf))
         if data is not None:
             records.write_study_provenance(study, provenance(sf, data))
     elif list(existing) != list(sf.objectives):
@@ -144,6 +145,8 @@ def open_study(sf: StudyFile, *, storage: str | None = None, data: LoadedData | 
             value=list(sf.objectives),
             allowed=f"the stored study's objectives {list(existing)}, or a new study name",
         )
+    else:
+        preflight.check_resume(sf, records.study_settings(study))
     with ClaimLock(url, sf.name).hold():  # workers starting together enqueue each baseline once
         queued = {stored(t).baseline for t in study.get_trials(deepcopy=False)}
         for name in sf.baselines:

@@ -37,3 +37,16 @@ def test_read_only_commands_on_a_study_never_run_create_nothing(tmp_path: Path, 
         f"nas {command[0]}: error: no study 'quickstart': {storage} does not exist; run `nas run {STUDY}` first"
     ]
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("command", ["run", "report", "ablate"])
+def test_a_report_folder_that_is_a_file_is_refused_first(tmp_path: Path, command: str) -> None:
+    out = tmp_path / "report.html"
+    out.write_text("mine\n")
+    storage = tmp_path / "runs" / "journal.log"
+    run = nas(command, str(STUDY), "--storage", str(storage), "--out", str(out))
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [
+        f"nas {command}: error: --out = {str(out)!r} is invalid: a folder (this is a file)"
+    ]
+    assert out.read_text() == "mine\n" and not (tmp_path / "runs").exists()

@@ -1,0 +1,156 @@
+"""Checks before the first trial: a mistake that would fail every trial is refused in one line.
+
+Without them a study on a machine without CUDA, a space whose deepest network cannot take the
+input, a one-class dataset or a resumed study whose file changed would let every trial fail (or
+train under other settings) and spend the trial budget; fixing the mistake and running again
+would then train nothing. Each check raises `UsageError` naming the file, key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict
+from typing import Any
+
+import torch
+
+from nas.arch import ArchConfig
+from nas.arch.external import ExternalNet, resolve_baseline
+from nas.data.datasets import LoadedData
+from nas.errors import UsageError
+from nas.search.studyfile import StudyFile
+from nas.search.tomlfile import jsonable
+from nas.train.measure import resolve_device
+
+
+def check_device(device: str) -> torch.device:
+    """The device exists on this machine (`auto` always does)."""
+    return resolve_device(device)
+
+
+def check_data(sf: StudyFile, data: LoadedData) -> None:
+    """At least two classes and no empty split: with fewer, every accuracy is meaningless."""
+    if data.num_classes < 2:
+        raise UsageError(
+            f"{sf.path}: dataset {data.name!r} has {data.num_classes} class(es): a search needs at least 2",
+            owner=sf.path,
+            field="data",
+            value=data.name,
+            allowed="a dataset with at least 2 classes",
+        )
+    for split in (data.train, data.val):
+        if len(split) == 0:
+            raise UsageError(
+                f"{sf.path}: dataset {data.name!r} has an empty {split.name} split: "
+                "give it more images or a smaller validation fraction",
+                owner=sf.path,
+                field="data",
+                value=data.name,
+                allowed=f"a non-empty {split.name} split",
+            )
+
+
+def _spatial_variants(sf: StudyFile) -> list[dict[str, Any]]:
+    """Every (stem, block_config) the space can draw: the two knobs that decide the spatial plan."""
+    options: dict[str, list[Any]] = {}
+    for field in ("stem", "block_config"):
+        knob = next((k for k in sf.space.knobs if k.name == field), None)
+        if knob is not None and knob.choices is not None:
+            options[field] = list(knob.choices)
+        elif field in sf.space.fixed:
+            options[field] = [sf.space.fixed[field]]
+    names = list(options)
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*options.values())]
+
+
+def check_networks_fit(sf: StudyFile, data: LoadedData) -> None:
+    """Every stem and stage layout of the space, and every baseline, takes the dataset's input size."""
+    c, h, w = data.input_size
+    for variant in _spatial_variants(sf):
+        config = ArchConfig(**{**variant, "in_channels": c, "num_classes": data.num_classes})
+        try:
+            config.stage_plan(data.input_size)
+        except UsageError as err:
+            shown = ", ".join(f"{k} = {jsonable(v)}" for k, v in variant.items())
+            raise UsageError(
+                f"{sf.path}: the space {sf.space.name!r} can draw networks with {shown}, which cannot take "
+                f"{data.name}'s {h}x{w} input: {err}",
+                owner=sf.path,
+                field="study.space",
+                value=sf.space.name,
+                allowed=f"networks that take a {c}x{h}x{w} input",
+            ) from None
+    for name in sf.baselines:
+        net = resolve_baseline(name, in_channels=c, num_classes=data.num_classes)
+        _check_baseline(sf, name, net, data)
+
+
+def _check_baseline(sf: StudyFile, name: str, net: ArchConfig | ExternalNet, data: LoadedData) -> None:
+    c, h, w = data.input_size
+    try:
+        if isinstance(net, ArchConfig):
+            net.stage_plan(data.input_size)
+        else:  # no closed form: one image through the built model, on the CPU
+            model = net.build().eval()
+            with torch.no_grad():
+                model(torch.zeros(1, c, h, w))
+    except (UsageError, RuntimeError) as err:
+        raise UsageError(
+            f"{sf.path}: baseline {name!r} cannot take {data.name}'s {c}x{h}x{w} input: {str(err).splitlines()[0]}",
+            owner=sf.path,
+            field="study.baselines",
+            value=name,
+            allowed=f"baselines that take a {c}x{h}x{w} input",
+        ) from None
+
+
+def settings(sf: StudyFile) -> dict[str, Any]:
+    """What a resumed study must share with the study file: trials trained under other settings
+    would share one front without saying so."""
+    space = sf.space.to_dict()
+    space.pop("path", None)  # the same space may be read from another checkout
+    data = asdict(sf.data)
+    data.pop("root", None)  # where the files are on this machine, not what they are
+    result: dict[str, Any] = jsonable({"space": space, "recipe": asdict(sf.recipe), "data": data})
+    return result
+
+
+def check_resume(sf: StudyFile, stored: dict[str, Any] | None) -> None:
+    """A resumed study's stored settings equal the file's, or the first difference is named."""
+    if stored is None:  # a new study, or one made before settings were stored
+        return
+    now = settings(sf)
+    for section in ("space", "recipe", "data"):
+        if stored.get(section) == now[section]:
+            continue
+        key = _first_difference(stored.get(section), now[section], section)
+        raise UsageError(
+            f"{sf.path}: study {sf.name!r} was created with another {section} ({key} differs: stored "
+            f"{_short(_at(stored.get(section), key, section))}, file {_short(_at(now[section], key, section))}); "
+            "its trials would share one front with trials trained otherwise: give the study a new name",
+            owner=sf.path,
+            field=key,
+            allowed="the stored study's settings, or a new study name",
+        )
+
+
+def _first_difference(old: Any, new: Any, path: str) -> str:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new), key=str):
+            if old.get(key) != new.get(key):
+                return _first_difference(old.get(key), new.get(key), f"{path}.{key}")
+    return path
+
+
+def _at(value: Any, path: str, root: str) -> Any:
+    for key in path.removeprefix(root).strip(".").split(".") if path != root else []:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+__all__ = ["check_data", "check_device", "check_networks_fit", "check_resume", "settings"]

@@ -1,0 +1,117 @@
+"""Mistakes that would fail every trial are refused before the first one, in one line, with nothing stored."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+from PIL import Image
+
+from nas.data.datasets import load_data
+from nas.errors import UsageError
+from nas.search.runner import check_before_trials
+from nas.search.storage import open_storage
+from nas.search.studyfile_reader import load_study_file
+
+SPACE = """
+name = "s"
+[fixed]
+growth_rate = 4
+init_features = 4
+[knobs.stem]
+choices = {stems}
+[knobs.block_config]
+choices = {blocks}
+"""
+
+
+def write(
+    tmp_path: Path, *, stems: str = '["cifar"]', blocks: str = "[[1, 1]]", extra: str = "", epochs: int = 1
+) -> Path:
+    (tmp_path / "s.toml").write_text(SPACE.format(stems=stems, blocks=blocks))
+    path = tmp_path / "study.toml"
+    path.write_text(f"""
+[study]
+name = "p"
+space = "s.toml"
+trials = 1
+device = "cpu"
+{extra}
+[data]
+name = "digits"
+[recipe]
+epochs = {epochs}
+batch_size = 64
+measure_latency = false
+""")
+    return path
+
+
+def nas(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "nas.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+@pytest.mark.parametrize("device", ["cuda", "cuda:1"])
+def test_a_device_this_machine_lacks_is_refused_before_the_study_exists(tmp_path: Path, device: str) -> None:
+    path = write(tmp_path)
+    run = nas("run", str(path), "--device", device, cwd=tmp_path)
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [
+        f"nas run: error: device = {device!r} is invalid: CUDA is not available on this machine"
+    ]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_space_whose_deepest_network_cannot_take_the_input_is_refused(tmp_path: Path) -> None:
+    sf = load_study_file(write(tmp_path, stems='["cifar", "imagenet"]', blocks="[[1], [1, 1, 1]]"))
+    data = load_data(sf.data)
+    check_before_trials(load_study_file(write(tmp_path, blocks="[[1], [1, 1, 1]]")), data, device="cpu")  # cifar: fits
+    with pytest.raises(UsageError) as err:
+        check_before_trials(sf, data, device="cpu")
+    assert str(err.value).startswith(f"{sf.path}: the space 's' can draw networks with stem = imagenet, ")
+    assert "block_config = [1, 1, 1], which cannot take digits's 8x8 input" in str(err.value)
+    assert err.value.field == "study.space"
+
+
+def test_a_baseline_that_cannot_take_the_input_is_refused(tmp_path: Path) -> None:
+    sf = load_study_file(write(tmp_path, extra='baselines = ["preact_resnet20", "densenet121"]'))
+    with pytest.raises(UsageError, match=r"baseline 'densenet121' cannot take digits's 1x8x8 input: input 8x8"):
+        check_before_trials(sf, load_data(sf.data), device="cpu")
+
+
+def test_a_dataset_of_one_class_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "images" / "only"
+    folder.mkdir(parents=True)
+    for i in range(12):
+        Image.new("RGB", (8, 8), (i * 20, 0, 0)).save(folder / f"{i}.png")
+    path = write(tmp_path)
+    folder_data = f'name = "imagefolder"\nroot = "{tmp_path / "images"}"\nnum_workers = 0'
+    path.write_text(path.read_text().replace('name = "digits"', folder_data))
+    sf = load_study_file(path)
+    data = load_data(sf.data)
+    with pytest.raises(UsageError, match=r"dataset 'imagefolder' has 1 class\(es\): a search needs at least 2"):
+        check_before_trials(sf, data, device="cpu")
+
+
+def test_a_resumed_study_whose_recipe_changed_is_refused_naming_the_key(tmp_path: Path) -> None:
+    path = write(tmp_path, epochs=1)
+    first = nas("run", str(path), "--no-report", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    storage = str(tmp_path / "runs" / "p" / "journal.log")
+    write(tmp_path, epochs=2)
+    again = nas("run", str(path), "--trials", "2", "--no-report", cwd=tmp_path)
+    assert again.returncode == 2
+    assert again.stderr.splitlines() == [
+        f"nas run: error: {path}: study 'p' was created with another recipe (recipe.epochs differs: stored 1, "
+        "file 2); its trials would share one front with trials trained otherwise: give the study a new name"
+    ]
+    assert len(optuna.load_study(study_name="p", storage=open_storage(storage)).trials) == 1  # nothing trained
+    same = nas("run", str(write(tmp_path, epochs=1)), "--trials", "2", "--no-report", cwd=tmp_path)
+    assert same.returncode == 0, same.stderr  # the same settings resume

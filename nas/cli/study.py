@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,15 @@ def _writable_folder(option: str, path: Path) -> None:
         )
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM stops a study as Ctrl-C does: running trials are re-queued, workers stopped, nothing lost."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from nas.search.runner import run_study
 
@@ -52,7 +63,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         _writable_folder("--out", Path(args.out))
     sf = _study_file(args.study)
     start = time.monotonic()
-    study = run_study(sf, trials=args.trials, workers=args.workers, storage=args.storage, device=args.device)
+    _stop_on_sigterm()
+    try:
+        study = run_study(sf, trials=args.trials, workers=args.workers, storage=args.storage, device=args.device)
+    except KeyboardInterrupt:
+        kept = _finished_trials(sf, args.storage)
+        print(f"interrupted: {kept} trials kept, run `nas run {args.study}` again to resume", file=sys.stderr)
+        return 130
     print(f"study {sf.name}: {len(study.trials)} trials in storage, {time.monotonic() - start:.0f} s this run")
     if not args.no_report:
         print(f"report: {_write_report(study, Path(args.out))}")
@@ -64,9 +81,26 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     _at_least_one("--trials", args.trials)
     sf = _study_file(args.study)
+    _stop_on_sigterm()
     # A worker shares its study with others (`nas run --workers N`, other machines): its own seed.
     run_worker(sf, storage=args.storage, device=args.device, trials=args.trials, label=args.label, distinct_seed=True)
     return 0
+
+
+def _finished_trials(sf: StudyFile, storage: str | None) -> int:
+    """Finished trials in the study's storage that keep their result (a re-queued one does not)."""
+    import optuna
+
+    from nas.search.storage import open_storage
+
+    try:
+        study = optuna.load_study(study_name=sf.name, storage=open_storage(storage or sf.storage_url()))
+    except KeyError:
+        return 0
+    from nas.search.records import replaced_trials
+
+    trials = study.get_trials(deepcopy=False)
+    return sum(t.state.is_finished() for t in trials) - len(replaced_trials(trials))
 
 
 def _load_existing(args: argparse.Namespace) -> Any:

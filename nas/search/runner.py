@@ -29,7 +29,7 @@ from nas.data.datasets import LoadedData, load_data
 from nas.errors import UsageError
 from nas.search import optuna_internals, preflight, records
 from nas.search.objectives import ACCURACY, FLOPS
-from nas.search.storage import ClaimLock, Heartbeat, budget_used, fail_stale_trials
+from nas.search.storage import ClaimLock, Heartbeat, budget_used, fail_and_requeue, fail_stale_trials
 from nas.search.study import Objective, open_study
 from nas.search.studyfile import StudyFile
 
@@ -131,6 +131,13 @@ def run_claimed_trial(
             records.write_outcome(trial, "failed", str(err))
         except Exception:  # the objective stored the reason (TrialFailed or any error); go on
             pass
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the trial says nothing about its network
+            frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
+            who = f"{socket.gethostname()}:{os.getpid()}"
+            fail_and_requeue(
+                study, frozen, f"interrupted: worker {who} was stopped; re-queued with the same parameters"
+            )
+            raise
     return study.tell(trial, values, state=state if values is None else None)
 
 
@@ -162,7 +169,11 @@ def run_worker(
     budget = trials if trials is not None else sf.trials
     deadline = time.monotonic() + sf.time_limit_minutes * 60 if sf.time_limit_minutes else None
     progress = _Progress(budget, len(study.get_trials(deepcopy=False, states=_FINISHED)), label)
+    parent = os.environ.get(PARENT_ENV)
     while True:
+        if parent is not None and str(os.getppid()) != parent:  # `nas run` is gone (SIGKILL): stop with it
+            print(f"{label}the nas run that started this worker is gone: stopping", flush=True)
+            break
         for number, why in fail_stale_trials(study, heartbeat_seconds=sf.heartbeat_seconds).items():
             print(f"{label}trial {number} lost: {why}", flush=True)
         if deadline is not None and time.monotonic() >= deadline:
@@ -185,6 +196,9 @@ def check_before_trials(sf: StudyFile, data: LoadedData, *, device: str) -> None
     preflight.check_device(device)
     preflight.check_data(sf, data)
     preflight.check_networks_fit(sf, data)
+
+
+PARENT_ENV = "NAS_PARENT_PID"  # set for the workers `nas run --workers N` starts: the pid they belong to
 
 
 def process_seed(seed: int) -> int:
@@ -219,8 +233,27 @@ def run_study(
     cmd = [sys.executable, "-m", "nas.cli", "worker", str(Path(sf.path)), "--storage", url, "--trials", str(budget)]
     if device:
         cmd += ["--device", device]
-    procs = [subprocess.Popen([*cmd, "--label", f"w{i} "]) for i in range(workers)]
-    codes = [p.wait() for p in procs]
+    env = {**os.environ, PARENT_ENV: str(os.getpid())}
+    procs = [subprocess.Popen([*cmd, "--label", f"w{i} "], env=env) for i in range(workers)]
+    try:
+        codes = [p.wait() for p in procs]
+    except BaseException:  # Ctrl-C, SIGTERM, an error: no worker outlives this process
+        stop_workers(procs)
+        raise
     if any(codes):
         print(f"warning: worker exit codes {codes}", file=sys.stderr)
     return study
+
+
+def stop_workers(procs: list[subprocess.Popen[bytes]], *, grace_seconds: float = 30.0) -> None:
+    """SIGTERM every live worker (each re-queues its running trial and exits), SIGKILL any that linger."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace_seconds
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()

@@ -238,17 +238,24 @@ def fail_stale_trials(study: optuna.Study, *, heartbeat_seconds: float) -> dict[
             why += (
                 f"; not re-queued: {len(history)} workers died running these parameters (does the network crash them?)"
             )
-        if not records.fail_lost_trial(study, t, why):
-            continue  # another worker got there first
-        if requeue:
-            study.add_trial(
-                optuna.trial.create_trial(
-                    state=TrialState.WAITING,
-                    params=t.params,
-                    distributions=t.distributions,
-                    user_attrs=records.requeued_attrs(t),
-                    system_attrs=rerun,
-                )
-            )
-        lost[t.number] = why
+        if fail_and_requeue(study, t, why, requeue=requeue):
+            lost[t.number] = why
     return lost
+
+
+def fail_and_requeue(study: optuna.Study, trial: FrozenTrial, why: str, *, requeue: bool = True) -> bool:
+    """Record a running trial as failed with `why` and queue a re-run with the same parameters, which
+    counts against the budget in its place; False when another worker got there first."""
+    if not records.fail_lost_trial(study, trial, why):
+        return False
+    if requeue:
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=TrialState.WAITING,
+                params=trial.params,
+                distributions=trial.distributions,
+                user_attrs=records.requeued_attrs(trial),
+                system_attrs=rerun_system_attrs(trial),
+            )
+        )
+    return True

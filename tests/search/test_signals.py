@@ -1,0 +1,117 @@
+"""Ctrl-C, SIGTERM and a killed parent: no worker outlives `nas run`, no trial is lost, one line is printed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from nas.search.records import load_records, stored
+from nas.search.storage import open_storage
+
+SPACE = """
+name = "s"
+[fixed]
+stem = "cifar"
+growth_rate = 4
+init_features = 4
+[knobs.block_config]
+choices = [[1], [2], [1, 1], [2, 1], [1, 2], [2, 2]]
+"""
+
+
+def study_file(tmp_path: Path, trials: int) -> Path:
+    (tmp_path / "s.toml").write_text(SPACE)
+    path = tmp_path / "sig.toml"
+    path.write_text(f"""
+[study]
+name = "sig"
+space = "s.toml"
+trials = {trials}
+device = "cpu"
+heartbeat_seconds = 1
+[data]
+name = "digits"
+[recipe]
+epochs = 1
+batch_size = 64
+measure_latency = false
+""")
+    return path
+
+
+def load(tmp_path: Path) -> optuna.Study:
+    return optuna.load_study(study_name="sig", storage=open_storage(str(tmp_path / "runs" / "sig" / "journal.log")))
+
+
+def worker_pids(study: optuna.Study) -> set[int]:
+    return {int(stored(t).worker["pid"]) for t in study.get_trials(states=(TrialState.RUNNING,)) if stored(t).worker}
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+def wait_for(condition: object, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.3)
+
+
+def start(path: Path, *args: str, faults: str = "") -> subprocess.Popen[str]:
+    env = {**os.environ, "NAS_INJECT_FAULTS": faults}
+    command = [sys.executable, "-m", "nas.cli", "run", str(path), "--no-report", *args]
+    return subprocess.Popen(
+        command, cwd=path.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupting_nas_run_stops_its_workers_and_requeues_their_trials(tmp_path: Path, signum: int) -> None:
+    path = study_file(tmp_path, trials=2)
+    run = start(path, "--workers", "2", faults="0:hang,1:hang")
+    wait_for(
+        lambda: (tmp_path / "runs" / "sig" / "journal.log").exists() and len(worker_pids(load(tmp_path))) == 2, 120
+    )
+    pids = worker_pids(load(tmp_path))
+    run.send_signal(signum)  # to `nas run` alone: it must stop its workers itself
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 130
+    assert err.strip().splitlines()[-1] == f"interrupted: 0 trials kept, run `nas run {path}` again to resume"
+    assert not any(alive(pid) for pid in pids)
+    records = {r.number: r for r in load_records(load(tmp_path))}
+    assert {records[0].status, records[1].status} == {"failed"}
+    assert all("interrupted: worker" in (records[n].reason or "") for n in (0, 1))
+    assert sorted(t.state for t in load(tmp_path).trials if t.number > 1) == [TrialState.WAITING] * 2
+    resumed = start(path)  # the re-queued trials run (they hang no more: faults are by trial number)
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    done = [t for t in load(tmp_path).trials if t.state == TrialState.COMPLETE]
+    assert len(done) == 2 and {t.params["block_config"] for t in done} == {
+        t.params["block_config"] for t in load(tmp_path).trials if t.number < 2
+    }
+
+
+def test_workers_stop_when_nas_run_is_killed(tmp_path: Path) -> None:
+    path = study_file(tmp_path, trials=60)
+    run = start(path, "--workers", "2")
+    wait_for(
+        lambda: (tmp_path / "runs" / "sig" / "journal.log").exists() and len(worker_pids(load(tmp_path))) >= 1, 120
+    )
+    pids = {pid for t in load(tmp_path).trials if (pid := stored(t).worker.get("pid"))}
+    run.kill()  # SIGKILL: nothing runs in the parent any more
+    run.wait()
+    wait_for(lambda: not any(alive(pid) for pid in pids), 90)  # each stops after its current trial
+    assert len(load(tmp_path).trials) < 60

@@ -143,16 +143,18 @@ def run_ablation(
     ab = sf.ablation
     data = load_data(sf.data)
     check_before_trials(sf, data, device=device or sf.device)
-    # Ablation runs are fixed networks told to the study directly; no sampler proposes them.
-    study = open_study(dataclasses.replace(sf, sampler="random"), storage=storage, data=data)
-    lock = ClaimLock(storage or sf.storage_url(), sf.name)
     base = base_config(sf, data)
-    no_pruning = dataclasses.replace(sf.pruning, enabled=False)  # a fair comparison trains every run fully
-    done = {json.dumps(key, sort_keys=True) for key, _ in _ablation_runs(study)}
     matched = {
         m: match_width(base, m, match=ab.match, target=ab.target, tolerance=ab.tolerance, input_size=data.input_size)
         for m in ab.modes
     }
+    for mode, m in matched.items():  # before the study exists: nothing is trained for an impossible target
+        _check_reachable(sf, base, mode, m, data.input_size)
+    # Ablation runs are fixed networks told to the study directly; no sampler proposes them.
+    study = open_study(dataclasses.replace(sf, sampler="random"), storage=storage, data=data)
+    lock = ClaimLock(storage or sf.storage_url(), sf.name)
+    no_pruning = dataclasses.replace(sf.pruning, enabled=False)  # a fair comparison trains every run fully
+    done = {json.dumps(key, sort_keys=True) for key, _ in _ablation_runs(study)}
     for mode, m in matched.items():
         for seed in range(ab.seeds):
             key = {"mode": mode, "seed": seed, "match": ab.match, "target": ab.target}
@@ -169,6 +171,42 @@ def run_ablation(
             run_claimed_trial(study, trial, functools.partial(objective.run_network, net=m.config), seeded)
     rows = ablation_table(study, matched, tolerance=ab.tolerance)
     return study, rows, _write_csv(sf.run_dir() / "ablation.csv", rows)
+
+
+def _check_reachable(sf: StudyFile, base: ArchConfig, mode: str, m: Matched, input_size: tuple[int, int, int]) -> None:
+    """Refuse a target outside what the mode's width knob can reach; warn when it is reached but not
+    within the tolerance (the integer widths step past it)."""
+    ab = sf.ablation
+    assert ab is not None  # run_ablation checked it
+    if m.relative_error <= ab.tolerance:
+        return
+    knob = MODES[mode].width_knobs[0]
+    start = base.replace(connectivity=mode)
+    widths = [w for w in (1, 2, 4, 8) if _buildable(start, knob, w)]
+    low = min(_cost(start.replace(**{knob: w}), ab.match, input_size) for w in widths) if widths else math.inf
+    high = _cost(start.replace(**{knob: MAX_WIDTH}), ab.match, input_size)
+    if not low <= ab.target <= high:
+        raise UsageError(
+            f"{sf.path}: ablation.target = {ab.target:g} is out of reach for {mode}: its {knob} from 1 to "
+            f"{MAX_WIDTH} gives {ab.match} from {low:,.0f} to {high:,.0f}",
+            owner=sf.path,
+            field="ablation.target",
+            value=ab.target,
+            allowed=f"a {ab.match} count every mode can reach (for {mode}: {low:,.0f} to {high:,.0f})",
+        )
+    print(
+        f"warning: ablation: {mode} matched at {m.cost:,} {ab.match}, {m.relative_error:.1%} from the target "
+        f"{ab.target:,.0f}, outside the tolerance of {ab.tolerance:.0%}",
+        flush=True,
+    )
+
+
+def _buildable(config: ArchConfig, knob: str, width: int) -> bool:
+    try:
+        config.replace(**{knob: width})
+    except ValueError:
+        return False
+    return True
 
 
 def _ablation_runs(study: optuna.Study) -> list[tuple[dict[str, Any], records.Stored]]:

@@ -10,6 +10,7 @@ import pytest
 
 from nas.arch import MODES, build_model
 from nas.arch.cost import count_params, estimate
+from nas.errors import UsageError
 from nas.search.ablate import _interval, match_width, run_ablation
 from nas.search.records import stored
 from nas.search.studyfile_reader import load_study_file
@@ -82,3 +83,49 @@ seeds = 2
     again, rows_again, _ = run_ablation(sf)  # resumed: nothing retrained
     assert len(again.trials) == len(study.trials)
     assert rows_again == rows
+
+
+def _ablation_study(tmp_path: Path, ablation: str) -> Path:
+    path = tmp_path / "ab.toml"
+    path.write_text(f"""
+[study]
+name = "ab"
+space = "connectivity_ablation"
+objectives = ["val_accuracy", "params"]
+trials = 1
+device = "cpu"
+[data]
+name = "digits"
+[recipe]
+epochs = 1
+batch_size = 64
+measure_latency = false
+[ablation]
+{ablation}
+""")
+    return path
+
+
+def test_a_target_no_width_reaches_is_refused_before_anything_trains(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = _ablation_study(tmp_path, 'modes = ["dense", "residual"]\nmatch = "params"\ntarget = 1e12\nseeds = 1')
+    with pytest.raises(UsageError) as err:
+        run_ablation(load_study_file(path))
+    assert str(err.value).startswith(f"{path}: ablation.target = 1e+12 is out of reach for dense: its growth_rate")
+    assert err.value.field == "ablation.target"
+    assert not (tmp_path / "runs").exists()  # no study, no trial
+
+
+def test_a_mode_matched_outside_the_tolerance_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    ablation = 'modes = ["residual"]\nmatch = "params"\ntarget = 15000\ntolerance = 0.00001\nseeds = 1'
+    sf = load_study_file(_ablation_study(tmp_path, ablation))
+    _, rows, _ = run_ablation(sf)
+    assert rows[0]["within_tolerance"] is False and rows[0]["seeds"] == 1
+    warning = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("warning: "))
+    assert warning.startswith("warning: ablation: residual matched at ")
+    assert warning.endswith("from the target 15,000, outside the tolerance of 0%")

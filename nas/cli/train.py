@@ -95,6 +95,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             value=str(path),
         ) from err
     data = load_data(_data_config(args, payload.get("extra", {}).get("data_config")))
+    c, _, _ = data.input_size
+    if (config.in_channels, config.num_classes) != (c, data.num_classes):
+        raise UsageError(
+            f"{path} holds a network for {config.in_channels} channel(s) and {config.num_classes} classes, but "
+            f"{data.name} has {c} channel(s) and {data.num_classes} classes: give --data-root the data it was "
+            "trained on",
+            owner="checkpoint",
+            value=str(path),
+        )
     device = resolve_device(args.device)
     loss, accuracy = evaluate_split(model.to(device), data.test, data, device=device)
     report = {

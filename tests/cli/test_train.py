@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
+from PIL import Image
+
+from nas.arch import ArchConfig, build_model
+from nas.data.datasets import DataConfig
+from nas.train.checkpoint import save_checkpoint
+from nas.train.recipe import Recipe
 from tests.cli.conftest import nas
 
 
@@ -96,4 +103,23 @@ def test_evaluate_refuses_a_file_that_is_not_a_checkpoint(tmp_path: Path) -> Non
     assert run.returncode == 2
     assert run.stderr.splitlines() == [
         f"nas evaluate: error: {path} is not a checkpoint written by nas train --save (UnpicklingError)"
+    ]
+
+
+def test_evaluate_refuses_data_with_other_classes_naming_both(tmp_path: Path) -> None:
+    for name in ("a", "b"):  # two classes on disk
+        (tmp_path / "images" / name).mkdir(parents=True)
+        for i in range(5):
+            Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(tmp_path / "images" / name / f"{i}.png")
+    config = ArchConfig(connectivity="plain", stem="cifar", block_config=(1,), init_features=4, num_classes=3)
+    data_config = DataConfig(name="imagefolder", root=str(tmp_path / "images"), image_size=8, num_workers=0)
+    path = tmp_path / "three.pt"
+    save_checkpoint(
+        path, model=build_model(config), config=config, recipe=Recipe(), extra={"data_config": asdict(data_config)}
+    )
+    run = nas("evaluate", str(path))
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [
+        f"nas evaluate: error: {path} holds a network for 3 channel(s) and 3 classes, but imagefolder has 3 "
+        "channel(s) and 2 classes: give --data-root the data it was trained on"
     ]

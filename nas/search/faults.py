@@ -4,7 +4,9 @@ Set NAS_INJECT_FAULTS to `number:fault` pairs, e.g. `2:oom,3:nan,4:error,5:hang`
 `number` meets that fault: `oom` raises CUDA's out-of-memory error at every training step (so
 the network is infeasible), `nan` trains with a diverging learning rate (a real non-finite
 loss), `error` raises an exception as faulty user code would, `hang` sleeps forever inside a
-step (for the per-trial time limit, or for killing a worker mid-trial). Unset, nothing happens.
+step (for the per-trial time limit, or for killing a worker mid-trial), `disk` raises the
+operating system's "no space left on device" (a failure of the machine, not of the network).
+Unset, nothing happens.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 from nas.errors import UsageError
 
 ENV = "NAS_INJECT_FAULTS"
-FAULTS = ("oom", "nan", "error", "hang")
+FAULTS = ("oom", "nan", "error", "hang", "disk")
 
 
 def injected_fault(trial_number: int) -> str | None:
@@ -38,7 +40,7 @@ def injected_fault(trial_number: int) -> str | None:
 
 def step_hook(fault: str | None):  # type: ignore[no-untyped-def]
     """The trainer's on_step hook that plays the fault (None: no hook)."""
-    if fault not in ("oom", "error", "hang"):
+    if fault not in ("oom", "error", "hang", "disk"):
         return None
 
     def hook(epoch: int, step: int) -> None:
@@ -46,6 +48,8 @@ def step_hook(fault: str | None):  # type: ignore[no-untyped-def]
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 64.00 GiB (injected)")
         if fault == "error":
             raise RuntimeError("injected failure in user code")
+        if fault == "disk":
+            raise OSError(28, "No space left on device (injected)")
         while True:  # hang
             time.sleep(3600)
 

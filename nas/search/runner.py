@@ -129,6 +129,10 @@ def run_claimed_trial(
             state = TrialState.PRUNED
         except TrialTimeout as err:
             records.write_outcome(trial, "failed", str(err))
+        except OSError as err:  # the machine failed (disk, I/O), not the network: re-queue, stop this worker
+            frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
+            fail_and_requeue(study, frozen, f"the machine failed, not the network ({err}); re-queued")
+            raise
         except Exception:  # the objective stored the reason (TrialFailed or any error); go on
             pass
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the trial says nothing about its network

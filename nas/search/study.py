@@ -148,7 +148,9 @@ def open_study(sf: StudyFile, *, storage: str | None = None, data: LoadedData | 
     else:
         preflight.check_resume(sf, records.study_settings(study))
     with ClaimLock(url, sf.name).hold():  # workers starting together enqueue each baseline once
-        queued = {stored(t).baseline for t in study.get_trials(deepcopy=False)}
+        # A baseline whose every trial failed is queued again on the next run: it is a reference point
+        # of the chart, not a sample of the space (a queued trial runs even once the budget is spent).
+        queued = {stored(t).baseline for t in study.get_trials(deepcopy=False) if t.state != TrialState.FAIL}
         for name in sf.baselines:
             if name not in queued:
                 study.enqueue_trial({}, user_attrs=records.baseline_attrs(name), skip_if_exists=False)

@@ -387,3 +387,37 @@ def test_bad_input_never_crashes_a_worker_or_touches_storage(tmp_path: Path, sto
         err = run.stderr.read() if run.stderr else ""
         assert run.returncode == 2 and f"cannot open storage {url}" in err and "Traceback" not in err, err
     assert [(t.number, t.state, t.values) for t in load(path, storage).trials] == before
+
+
+def test_a_machine_failure_requeues_the_trial_and_stops_the_worker(tmp_path: Path) -> None:
+    storage = str(tmp_path / "runs" / "journal.log")
+    path = study_file(tmp_path, trials=2)
+    run = nas("run", str(path), "--storage", storage, "--no-report", cwd=tmp_path, faults="0:disk")
+    _, err = run.communicate()
+    assert run.returncode == 2
+    assert err.strip().splitlines() == ["nas run: error: No space left on device (injected)"]
+    study = load(path, storage)
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.WAITING]  # nothing else ran
+    assert budget_used(study.trials) == 1  # the failure is the machine's: its re-run counts, not it
+    record = R.load_records(study)[0]
+    assert record.status == "failed" and (record.reason or "").startswith("the machine failed, not the network")
+    again = nas("run", str(path), "--storage", storage, "--no-report", cwd=tmp_path)
+    assert again.returncode == 0
+    study = load(path, storage)
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+    assert study.trials[1].params == study.trials[0].params
+
+
+def test_a_baseline_that_failed_runs_again_on_the_next_run(tmp_path: Path) -> None:
+    storage = str(tmp_path / "runs" / "journal.log")
+    path = study_file(tmp_path, trials=1, extra='baselines = ["preact_resnet20"]')
+    first = nas("run", str(path), "--storage", storage, "--no-report", cwd=tmp_path, faults="0:error")
+    assert first.returncode == 0
+    assert [R.stored(t).status for t in load(path, storage).trials] == ["failed"]
+    again = nas("run", str(path), "--storage", storage, "--no-report", cwd=tmp_path)
+    assert again.returncode == 0
+    trials = load(path, storage).trials
+    assert [(R.stored(t).baseline, R.stored(t).status) for t in trials] == [
+        ("preact_resnet20", "failed"),
+        ("preact_resnet20", "complete"),
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from typing import NoReturn
 
 from nas.cli.arch import add_arch_command
 from nas.cli.study import add_study_commands
@@ -25,8 +26,16 @@ def configure_libraries() -> None:
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our progress lines say what happened
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad option ends in one line (`nas run: error: ...`), as every other mistake does;
+    `--help` still shows the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_EXIT, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nas", description=__doc__)
+    parser = OneLineParser(prog="nas", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show the full traceback of every error")
     sub = parser.add_subparsers(dest="command", required=True)
     add_arch_command(sub)

@@ -50,3 +50,19 @@ def test_a_report_folder_that_is_a_file_is_refused_first(tmp_path: Path, command
         f"nas {command}: error: --out = {str(out)!r} is invalid: a folder (this is a file)"
     ]
     assert out.read_text() == "mine\n" and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (("run", str(STUDY), "--trials", "x"), "nas run: error: argument --trials: invalid int value: 'x'"),
+        (("run", str(STUDY), "--workers", "two"), "nas run: error: argument --workers: invalid int value: 'two'"),
+        (("worker", str(STUDY), "--trials", "1.5"), "nas worker: error: argument --trials: invalid int value: '1.5'"),
+        (("status",), "nas status: error: the following arguments are required: study"),
+        (("run", str(STUDY), "--nosuch"), "nas: error: unrecognized arguments: --nosuch"),
+    ],
+)
+def test_malformed_options_end_in_one_line(args: tuple[str, ...], line: str) -> None:
+    run = nas(*args)
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [line]

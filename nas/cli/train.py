@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,15 @@ def _data_config(args: argparse.Namespace, saved: dict[str, Any] | None = None) 
     return DataConfig(**fields)
 
 
+def _writable_file(option: str, path: Path) -> None:
+    """A file the command will write after training: refused now, not after the weights are trained."""
+    if path.is_dir():
+        raise UsageError(owner=option, value=str(path), allowed="a file path (this is a folder)")
+    parent = next(p for p in (path.parent, *path.parent.parents) if p.exists())
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(owner=option, value=str(path), allowed=f"a path this user can write ({parent} is not)")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from nas.data.datasets import load_data
     from nas.train.trainer import train_trial
@@ -36,7 +46,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         if getattr(args, name) is not None:
             recipe_fields[name] = getattr(args, name)
     recipe = Recipe.from_dict(recipe_fields)  # a mistake names its key, before the data loads
+    if args.save is not None:
+        _writable_file("--save", Path(args.save))
     data = load_data(data_config)
+    if data.num_classes < 2:
+        raise UsageError(
+            f"dataset {data.name!r} has {data.num_classes} class(es): training a classifier needs at least 2",
+            owner="--dataset",
+            value=data.name,
+            allowed="a dataset with at least 2 classes",
+        )
     c, _, _ = data.input_size
     overrides = {"num_classes": data.num_classes, "in_channels": c, **parse_pairs(args.set)}
     config, _ = load_config(args.target, overrides)

@@ -63,6 +63,9 @@ class AugmentConfig:
             raise bad_value("AugmentConfig", "color_jitter", self.color_jitter, "a number in [0, 1) is required")
 
 
+MAX_IMAGE_SIZE = 1024  # resized images larger than this are a typo (a 100000 square needs 30 GB per image)
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Which dataset, where it lives and how it is split; validated on construction."""
@@ -97,8 +100,13 @@ class DataConfig:
                 raise bad_value(
                     "DataConfig", "image_size", self.image_size, f"{self.name} keeps its native size: use None"
                 )
-            if not is_int(self.image_size) or self.image_size < 1:
-                raise bad_value("DataConfig", "image_size", self.image_size, "a positive integer or None is required")
+            if not is_int(self.image_size) or not 1 <= self.image_size <= MAX_IMAGE_SIZE:
+                raise bad_value(
+                    "DataConfig",
+                    "image_size",
+                    self.image_size,
+                    f"an integer from 1 to {MAX_IMAGE_SIZE} or None is required",
+                )
         if not isinstance(self.download, bool):
             raise bad_value("DataConfig", "download", self.download, "true or false is required")
         if not is_number(self.max_resident_gb) or self.max_resident_gb < 0:

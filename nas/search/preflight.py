@@ -18,14 +18,25 @@ from nas.arch import ArchConfig
 from nas.arch.external import ExternalNet, resolve_baseline
 from nas.data.datasets import LoadedData
 from nas.errors import UsageError
+from nas.search.objectives import OBJECTIVES
 from nas.search.studyfile import StudyFile
 from nas.search.tomlfile import jsonable
 from nas.train.measure import resolve_device
 
 
-def check_device(device: str) -> torch.device:
-    """The device exists on this machine (`auto` always does)."""
-    return resolve_device(device)
+def check_device(sf: StudyFile, device: str) -> torch.device:
+    """The device exists on this machine (`auto` always does) and can measure every objective."""
+    resolved = resolve_device(device)
+    for name in sf.objectives:
+        if resolved.type != "cuda" and not OBJECTIVES[name].cpu:
+            raise UsageError(
+                f"{sf.path}: objective {name} needs a CUDA device ({OBJECTIVES[name].measured}); device is {device!r}",
+                owner=sf.path,
+                field="study.objectives",
+                value=name,
+                allowed=f"a CUDA device, for the objective {name}",
+            )
+    return resolved
 
 
 def check_data(sf: StudyFile, data: LoadedData) -> None:

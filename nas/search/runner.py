@@ -197,7 +197,7 @@ def run_worker(
 
 def check_before_trials(sf: StudyFile, data: LoadedData, *, device: str) -> None:
     """Refuse what would fail every trial before the study is created or resumed (nas.search.preflight)."""
-    preflight.check_device(device)
+    preflight.check_device(sf, device)
     preflight.check_data(sf, data)
     preflight.check_networks_fit(sf, data)
 

@@ -39,11 +39,10 @@ from nas.data.datasets import LoadedData
 from nas.errors import UsageError
 from nas.search import preflight, records
 from nas.search.faults import injected_fault, step_hook
-from nas.search.objectives import ACCURACY, COSTS_BEFORE_TRAINING, FLOPS, OBJECTIVES, PARAMS
+from nas.search.objectives import ACCURACY, COSTS_BEFORE_TRAINING, FLOPS, PARAMS
 from nas.search.records import stored
 from nas.search.storage import ClaimLock, StorageError, fail_stale_trials, open_storage
 from nas.search.studyfile import StudyFile
-from nas.train.measure import resolve_device
 from nas.train.results import EpochMetrics, TrialResult
 from nas.train.trainer import train_trial
 
@@ -171,17 +170,6 @@ class Objective:
     ) -> None:
         self.sf, self.data, self.device, self.progress = sf, data, device, progress
         self.lock = lock  # the study's claim lock: deciding who trains a network is one step across workers
-        cpu_only = resolve_device(device).type != "cuda"
-        for name in sf.objectives:
-            if cpu_only and not OBJECTIVES[name].cpu:
-                raise UsageError(
-                    f"{sf.path}: objective {name} needs a CUDA device ({OBJECTIVES[name].measured}); "
-                    f"device is {device!r}",
-                    owner=sf.path,
-                    field="device",
-                    value=device,
-                    allowed=f"a CUDA device, for the objective {name}",
-                )
         self.recipe_hash = recipe_hash(sf)
         self.multi = len(sf.objectives) > 1
 

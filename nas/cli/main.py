@@ -45,7 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if any(line.startswith("Original Traceback") for line in lines):
+        # A DataLoader worker's error, re-raised here with the worker's traceback in its message: the
+        # traceback's last line ("module.Error: what") is the message.
+        return lines[-1].split(": ", 1)[-1]
+    return " ".join(lines)
 
 
 def _os_problem(err: OSError) -> str | None:

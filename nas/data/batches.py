@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader
 
 from nas.checks import is_int
 from nas.data.datasets import Split
+from nas.data.sources import usable_workers
 from nas.errors import UsageError
 
 
@@ -74,7 +75,7 @@ def batches(
             shuffle=shuffle,
             generator=loader_generator,
             drop_last=drop_last,
-            num_workers=num_workers,
+            num_workers=usable_workers(num_workers),
             pin_memory=device.type == "cuda",
         )
         return ((x.to(device, non_blocking=True), y.to(device, non_blocking=True)) for x, y in loader)

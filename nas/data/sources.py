@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
 import zlib
 from collections.abc import Sequence, Sized
 from dataclasses import dataclass
@@ -22,6 +23,12 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from nas.errors import UsageError
+
+
+def usable_workers(requested: int) -> int:
+    """DataLoader worker processes, at most one per core this process may use: more only fight for them."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(requested, cores)
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -264,7 +271,7 @@ def decode_all(
     assert isinstance(source, Sized)
     out = torch.empty((len(source), *shape), dtype=torch.uint8)
     start = 0
-    for images, _ in DataLoader(source, batch_size=256, num_workers=num_workers):
+    for images, _ in DataLoader(source, batch_size=256, num_workers=usable_workers(num_workers)):
         out[start : start + len(images)] = images
         start += len(images)
     return out

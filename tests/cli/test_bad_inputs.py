@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from nas.cli.main import main
 
@@ -169,6 +170,7 @@ OPTION_CASES: list[tuple[list[str], str]] = [
     (["evaluate", "{tmp}/nosuch.pt"], "nosuch.pt"),
     (["evaluate", "{tmp}/g.pt"], "g.pt"),
     (["evaluate", "{tmp}/e.pt"], "e.pt"),
+    (["train", "preact_resnet20", "--dataset", "imagefolder", "--data-root", "{tmp}/images"], "broken.png"),
 ]
 
 
@@ -178,6 +180,11 @@ def bad_files(tmp: Path) -> None:
     (tmp / "e.pt").write_bytes(b"")
     (tmp / "b.json").write_text("{nope")
     (tmp / "o.json").write_text("[1, 2]")
+    for name in ("a", "b"):  # an image folder with one corrupt file among good ones
+        (tmp / "images" / name).mkdir(parents=True)
+        for i in range(4):
+            Image.new("RGB", (8, 8), (60 * i, 0, 0)).save(tmp / "images" / name / f"{i}.png")
+    (tmp / "images" / "b" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"cut short")
 
 
 @pytest.mark.parametrize(("args", "names"), OPTION_CASES, ids=[" ".join(a) for a, _ in OPTION_CASES])

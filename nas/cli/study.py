@@ -65,7 +65,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     start = time.monotonic()
     _stop_on_sigterm()
     try:
-        study = run_study(sf, trials=args.trials, workers=args.workers, storage=args.storage, device=args.device)
+        study = run_study(
+            sf,
+            trials=args.trials,
+            workers=args.workers,
+            storage=args.storage,
+            device=args.device,
+            allow_changed=tuple(args.allow_changed),
+        )
     except KeyboardInterrupt:
         kept = _finished_trials(sf, args.storage)
         print(f"interrupted: {kept} trials kept, run `nas run {args.study}` again to resume", file=sys.stderr)
@@ -83,7 +90,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     sf = _study_file(args.study)
     _stop_on_sigterm()
     # A worker shares its study with others (`nas run --workers N`, other machines): its own seed.
-    run_worker(sf, storage=args.storage, device=args.device, trials=args.trials, label=args.label, distinct_seed=True)
+    run_worker(
+        sf,
+        storage=args.storage,
+        device=args.device,
+        trials=args.trials,
+        label=args.label,
+        distinct_seed=True,
+        allow_changed=tuple(args.allow_changed),
+    )
     return 0
 
 
@@ -183,6 +198,12 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     return 0
 
 
+ALLOW_CHANGED_HELP = (
+    "resume although the study file changed this setting since the study was created "
+    "(e.g. recipe.epochs, or a whole section: recipe); repeatable"
+)
+
+
 def _study_args(p: argparse.ArgumentParser, *, out: bool = False) -> None:
     p.add_argument("study", help="a study file (TOML), e.g. studies/quickstart.toml")
     p.add_argument("--storage", help="an Optuna storage URL (default: the study file's, else runs/<study>/journal.log)")
@@ -195,6 +216,13 @@ def add_study_commands(sub: Any) -> None:
     run = sub.add_parser("run", help="create or resume a search study and run it, then write its report")
     _study_args(run, out=True)
     run.add_argument("--trials", type=int, help="trial budget (default: the study file's)")
+    run.add_argument(
+        "--allow-changed",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help=ALLOW_CHANGED_HELP,
+    )
     run.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
     run.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the study file's)")
     run.add_argument("--no-report", action="store_true", help="do not write the HTML report")
@@ -203,6 +231,13 @@ def add_study_commands(sub: Any) -> None:
     worker = sub.add_parser("worker", help="join a study's storage and run trials (one per machine or process)")
     _study_args(worker)
     worker.add_argument("--trials", type=int, help="trial budget of the whole study (default: the study file's)")
+    worker.add_argument(
+        "--allow-changed",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help=ALLOW_CHANGED_HELP,
+    )
     worker.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     worker.add_argument("--label", default="", help=argparse.SUPPRESS)
     worker.set_defaults(func=cmd_worker)

@@ -115,42 +115,66 @@ def _check_baseline(sf: StudyFile, name: str, net: ArchConfig | ExternalNet, dat
         ) from None
 
 
+# Fields that change how a trial runs, not what it measures: a resumed study may change them freely.
+EXECUTION_ONLY = {
+    "recipe": ("num_workers", "eval_batch_size"),
+    "data": ("root", "num_workers", "max_resident_gb", "download"),
+}
+
+
 def settings(sf: StudyFile) -> dict[str, Any]:
     """What a resumed study must share with the study file: trials trained under other settings
     would share one front without saying so."""
     space = sf.space.to_dict()
     space.pop("path", None)  # the same space may be read from another checkout
-    data = asdict(sf.data)
-    data.pop("root", None)  # where the files are on this machine, not what they are
-    result: dict[str, Any] = jsonable({"space": space, "recipe": asdict(sf.recipe), "data": data})
+    sections = {"space": space, "recipe": asdict(sf.recipe), "data": asdict(sf.data)}
+    for section, keys in EXECUTION_ONLY.items():
+        for key in keys:
+            sections[section].pop(key, None)
+    result: dict[str, Any] = jsonable(sections)
     return result
 
 
-def check_resume(sf: StudyFile, stored: dict[str, Any] | None) -> None:
-    """A resumed study's stored settings equal the file's, or the first difference is named."""
+def check_resume(sf: StudyFile, stored: dict[str, Any] | None, *, allow_changed: tuple[str, ...] = ()) -> list[str]:
+    """A resumed study's stored settings equal the file's, but for the keys in `allow_changed` (a key or a
+    whole section); otherwise the first other difference is named. Returns the allowed keys that differ."""
     if stored is None:  # a new study, or one made before settings were stored
-        return
+        return []
     now = settings(sf)
+    stored = {section: dict(values) if isinstance(values, dict) else values for section, values in stored.items()}
+    for section, keys in EXECUTION_ONLY.items():  # a study stored before a key was counted execution-only
+        for key in keys:
+            if isinstance(stored.get(section), dict):
+                stored[section].pop(key, None)
+    changed: list[str] = []
     for section in ("space", "recipe", "data"):
-        if stored.get(section) == now[section]:
-            continue
-        key = _first_difference(stored.get(section), now[section], section)
-        raise UsageError(
-            f"{sf.path}: study {sf.name!r} was created with another {section} ({key} differs: stored "
-            f"{_short(_at(stored.get(section), key, section))}, file {_short(_at(now[section], key, section))}); "
-            "its trials would share one front with trials trained otherwise: give the study a new name",
-            owner=sf.path,
-            field=key,
-            allowed="the stored study's settings, or a new study name",
-        )
+        for key in _differences(stored.get(section), now[section], section):
+            if any(key == allowed or key.startswith(f"{allowed}.") for allowed in allow_changed):
+                changed.append(key)
+                continue
+            raise UsageError(
+                f"{sf.path}: study {sf.name!r} was created with another {section} ({key} differs: stored "
+                f"{_short(_at(stored.get(section), key, section))}, file {_short(_at(now[section], key, section))}); "
+                "its trials would share one front with trials trained otherwise: give the study a new name, "
+                f"or resume with --allow-changed {key} to accept that",
+                owner=sf.path,
+                field=key,
+                allowed=f"the stored study's settings, a new study name, or --allow-changed {key}",
+            )
+    return changed
 
 
-def _first_difference(old: Any, new: Any, path: str) -> str:
+def _differences(old: Any, new: Any, path: str) -> list[str]:
+    """Dotted keys under `path` whose values differ (a whole value where it is not a table)."""
     if isinstance(old, dict) and isinstance(new, dict):
-        for key in sorted(set(old) | set(new), key=str):
-            if old.get(key) != new.get(key):
-                return _first_difference(old.get(key), new.get(key), f"{path}.{key}")
-    return path
+        keys = sorted(set(old) | set(new), key=str)
+        return [
+            d
+            for key in keys
+            if old.get(key) != new.get(key)
+            for d in _differences(old.get(key), new.get(key), f"{path}.{key}")
+        ]
+    return [path] if old != new else []
 
 
 def _at(value: Any, path: str, root: str) -> Any:

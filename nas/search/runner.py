@@ -154,6 +154,7 @@ def run_worker(
     data: LoadedData | None = None,
     label: str = "",
     distinct_seed: bool = False,
+    allow_changed: tuple[str, ...] = (),
 ) -> optuna.Study:
     """Claim and run trials until the study's budget is spent (default: the study file's) or
     the time limit is up; wait for other workers' trials that may still come back re-queued.
@@ -167,7 +168,7 @@ def run_worker(
     if data is None:
         data = load_data(sf.data)
         check_before_trials(sf, data, device=device or sf.device)
-    study = open_study(sf, storage=url, data=data)
+    study = open_study(sf, storage=url, data=data, allow_changed=allow_changed)
     lock = ClaimLock(url, sf.name)
     objective = Objective(sf, data, device=device or sf.device, lock=lock)
     budget = trials if trials is not None else sf.trials
@@ -218,6 +219,7 @@ def run_study(
     workers: int = 1,
     storage: str | None = None,
     device: str | None = None,
+    allow_changed: tuple[str, ...] = (),
 ) -> optuna.Study:
     """`nas run`: create or resume the study and run it here or in `workers` processes."""
     if workers < 1:
@@ -230,13 +232,15 @@ def run_study(
     data = load_data(sf.data)
     check_before_trials(sf, data, device=device or sf.device)
     url = storage or sf.storage_url()
-    study = open_study(sf, storage=url, data=data)  # created once, before any worker races to
+    study = open_study(sf, storage=url, data=data, allow_changed=allow_changed)  # once, before workers race to
     budget = trials if trials is not None else sf.trials
     if workers == 1:
-        return run_worker(sf, storage=url, device=device, trials=budget, data=data)
+        return run_worker(sf, storage=url, device=device, trials=budget, data=data, allow_changed=allow_changed)
     cmd = [sys.executable, "-m", "nas.cli", "worker", str(Path(sf.path)), "--storage", url, "--trials", str(budget)]
     if device:
         cmd += ["--device", device]
+    for key in allow_changed:
+        cmd += ["--allow-changed", key]
     env = {**os.environ, PARENT_ENV: str(os.getpid())}
     procs = [subprocess.Popen([*cmd, "--label", f"w{i} "], env=env) for i in range(workers)]
     try:

@@ -112,8 +112,13 @@ def provenance(sf: StudyFile, data: LoadedData) -> dict[str, Any]:
     }
 
 
-def open_study(sf: StudyFile, *, storage: str | None = None, data: LoadedData | None = None) -> optuna.Study:
-    """Create the study or load it if it exists (resuming), with its baselines enqueued once."""
+def open_study(
+    sf: StudyFile, *, storage: str | None = None, data: LoadedData | None = None, allow_changed: tuple[str, ...] = ()
+) -> optuna.Study:
+    """Create the study or load it if it exists (resuming), with its baselines enqueued once.
+
+    A resumed study keeps the space, recipe and data it was created with, but for the dotted keys
+    in `allow_changed` (nas run --allow-changed)."""
     url = storage or sf.storage_url()
     pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=sf.pruning.min_epochs)
     try:
@@ -145,7 +150,9 @@ def open_study(sf: StudyFile, *, storage: str | None = None, data: LoadedData | 
             allowed=f"the stored study's objectives {list(existing)}, or a new study name",
         )
     else:
-        preflight.check_resume(sf, records.study_settings(study))
+        changed = preflight.check_resume(sf, records.study_settings(study), allow_changed=allow_changed)
+        if changed:
+            print(f"study {sf.name!r} resumes with changed {', '.join(changed)} (--allow-changed)", flush=True)
     with ClaimLock(url, sf.name).hold():  # workers starting together enqueue each baseline once
         # A baseline whose every trial failed is queued again on the next run: it is a reference point
         # of the chart, not a sample of the space (a queued trial runs even once the budget is spent).

@@ -110,8 +110,16 @@ def test_a_resumed_study_whose_recipe_changed_is_refused_naming_the_key(tmp_path
     assert again.returncode == 2
     assert again.stderr.splitlines() == [
         f"nas run: error: {path}: study 'p' was created with another recipe (recipe.epochs differs: stored 1, "
-        "file 2); its trials would share one front with trials trained otherwise: give the study a new name"
+        "file 2); its trials would share one front with trials trained otherwise: give the study a new name, "
+        "or resume with --allow-changed recipe.epochs to accept that"
     ]
     assert len(optuna.load_study(study_name="p", storage=open_storage(storage)).trials) == 1  # nothing trained
-    same = nas("run", str(write(tmp_path, epochs=1)), "--trials", "2", "--no-report", cwd=tmp_path)
-    assert same.returncode == 0, same.stderr  # the same settings resume
+    allowed = nas("run", str(path), "--trials", "2", "--no-report", "--allow-changed", "recipe.epochs", cwd=tmp_path)
+    assert allowed.returncode == 0, allowed.stderr
+    assert "study 'p' resumes with changed recipe.epochs (--allow-changed)" in allowed.stdout
+    assert len(optuna.load_study(study_name="p", storage=open_storage(storage)).trials) == 2
+    path = write(tmp_path, epochs=1)
+    execution_only = "batch_size = 64\nnum_workers = 1\neval_batch_size = 64"
+    path.write_text(path.read_text().replace("batch_size = 64", execution_only))
+    same = nas("run", str(path), "--trials", "3", "--no-report", cwd=tmp_path)
+    assert same.returncode == 0, same.stderr  # the same settings resume; execution-only keys may change freely

@@ -115,6 +115,15 @@ def _claim(study: optuna.Study, lock: ClaimLock, budget: int) -> optuna.Trial | 
         return study.ask()
 
 
+# How a failing GPU or driver announces itself (out of memory is the network's, and handled by the trainer).
+DEVICE_FAILURES = ("CUDA error", "cuDNN error", "CUBLAS_STATUS", "NCCL error")
+
+
+def machine_failure(err: BaseException) -> bool:
+    """The machine failed (disk, I/O, the GPU or its driver), not the network the trial trains."""
+    return isinstance(err, OSError) or (isinstance(err, RuntimeError) and str(err).startswith(DEVICE_FAILURES))
+
+
 def run_claimed_trial(
     study: optuna.Study, trial: optuna.Trial, run: Callable[[optuna.Trial], tuple[float, ...]], sf: StudyFile
 ) -> FrozenTrial:
@@ -129,12 +138,11 @@ def run_claimed_trial(
             state = TrialState.PRUNED
         except TrialTimeout as err:
             records.write_outcome(trial, "failed", str(err))
-        except OSError as err:  # the machine failed (disk, I/O), not the network: re-queue, stop this worker
-            frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
-            fail_and_requeue(study, frozen, f"the machine failed, not the network ({err}); re-queued")
-            raise
-        except Exception:  # the objective stored the reason (TrialFailed or any error); go on
-            pass
+        except Exception as err:  # the objective stored the reason (TrialFailed or any error); go on
+            if machine_failure(err):  # not the network's fault: re-queue it and stop this worker
+                frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
+                fail_and_requeue(study, frozen, f"the machine failed, not the network ({err}); re-queued")
+                raise
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the trial says nothing about its network
             frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
             who = f"{socket.gethostname()}:{os.getpid()}"

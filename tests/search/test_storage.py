@@ -421,3 +421,13 @@ def test_a_baseline_that_failed_runs_again_on_the_next_run(tmp_path: Path) -> No
         ("preact_resnet20", "failed"),
         ("preact_resnet20", "complete"),
     ]
+
+
+def test_machine_failures_are_told_from_the_network_s() -> None:
+    from nas.search.runner import machine_failure
+
+    assert machine_failure(OSError(28, "No space left on device"))
+    assert machine_failure(RuntimeError("CUDA error: an illegal memory access was encountered"))
+    assert not machine_failure(RuntimeError("injected failure in user code"))
+    assert not machine_failure(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert not machine_failure(ValueError("bad value"))

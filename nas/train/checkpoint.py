@@ -27,8 +27,12 @@ def save_checkpoint(
         "extra": extra or {},
     }
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, a folder in the way: no half-written file is left behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load_checkpoint(path: Path) -> tuple[nn.Module, ArchConfig, dict[str, Any]]:

@@ -2,8 +2,9 @@
 
 `run_study` is `nas run`: it opens (or resumes) the study, runs the trials in this process or in
 N worker processes, and returns the study. `run_worker` is `nas worker`, which other machines
-start against the same storage URL. The budget counts every trial in the study, whatever its
-state, so re-running a finished study adds nothing.
+start against the same storage URL. The budget counts every trial that says something about its
+network, so re-running a finished study adds nothing; a trial interrupted or failed by the machine
+is re-queued and its re-run counts instead.
 """
 
 from __future__ import annotations
@@ -140,17 +141,19 @@ def run_claimed_trial(
             records.write_outcome(trial, "failed", str(err))
         except Exception as err:  # the objective stored the reason (TrialFailed or any error); go on
             if machine_failure(err):  # not the network's fault: re-queue it and stop this worker
-                frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
-                fail_and_requeue(study, frozen, f"the machine failed, not the network ({err}); re-queued")
+                _requeue(study, trial, f"the machine failed, not the network ({err}); re-queued")
                 raise
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the trial says nothing about its network
-            frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
             who = f"{socket.gethostname()}:{os.getpid()}"
-            fail_and_requeue(
-                study, frozen, f"interrupted: worker {who} was stopped; re-queued with the same parameters"
-            )
+            _requeue(study, trial, f"interrupted: worker {who} was stopped; re-queued with the same parameters")
             raise
     return study.tell(trial, values, state=state if values is None else None)
+
+
+def _requeue(study: optuna.Study, trial: optuna.Trial, why: str) -> None:
+    """Fail this running trial with `why` and queue its re-run, which counts against the budget instead."""
+    frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
+    fail_and_requeue(study, frozen, why)
 
 
 def run_worker(

@@ -212,7 +212,8 @@ def fail_stale_trials(study: optuna.Study, *, heartbeat_seconds: float) -> dict[
             lost[number] = f"its worker stopped beating: failed, re-queued at most {MAX_RERUNS} times in a row"
     host, now = socket.gethostname(), time.time()
     for t in study.get_trials(deepcopy=True, states=(TrialState.RUNNING,)):
-        worker, beat = stored(t).worker, stored(t).heartbeat
+        attrs = stored(t)
+        worker, beat = attrs.worker, attrs.heartbeat
         # A re-run on a database starts with a copy of the dead trial's attrs: its own worker names it.
         started = bool(worker) and worker.get("trial", t.number) == t.number
         if database and started:

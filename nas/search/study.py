@@ -274,20 +274,15 @@ class Objective:
         claimed = stored(trial).trains
         while True:
             with self.lock.hold():
-                twins = [
-                    t
-                    for t in trial.study.get_trials(deepcopy=False)
-                    if t.number != trial.number
-                    and stored(t).arch_hash == arch_hash
-                    and stored(t).recipe_hash == self.recipe_hash
-                ]
+                others = [(t, stored(t)) for t in trial.study.get_trials(deepcopy=False) if t.number != trial.number]
+                twins = [(t, a) for t, a in others if a.arch_hash == arch_hash and a.recipe_hash == self.recipe_hash]
                 # A complete twin first; a pruned one would be stopped again against a front that only grew.
-                finished = [t for t in twins if t.state == TrialState.COMPLETE and stored(t).status != "rejected"] or [
-                    t for t in twins if t.state == TrialState.PRUNED
+                finished = [t for t, a in twins if t.state == TrialState.COMPLETE and a.status != "rejected"] or [
+                    t for t, _ in twins if t.state == TrialState.PRUNED
                 ]
                 if finished:
                     return min(finished, key=lambda t: t.number)
-                trains = not any(t.state == TrialState.RUNNING and stored(t).trains for t in twins)
+                trains = not any(t.state == TrialState.RUNNING and a.trains for t, a in twins)
                 if trains != claimed:  # written only when it changes: waiting polls, the storage need not hear it
                     records.claim_training(trial, trains)
                     claimed = trains

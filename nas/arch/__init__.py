@@ -2,7 +2,7 @@
 
 from nas.arch.builder import ArchNet, build_model
 from nas.arch.config import STEMS, ArchConfig, StagePlan
-from nas.arch.modes import MODES, Mode, get_mode
+from nas.arch.modes import MODES, Mode
 from nas.arch.presets import PRESETS, Preset, get_preset
 
 __all__ = [
@@ -15,6 +15,5 @@ __all__ = [
     "Preset",
     "StagePlan",
     "build_model",
-    "get_mode",
     "get_preset",
 ]

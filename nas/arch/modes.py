@@ -17,7 +17,6 @@ from torch import nn
 
 from nas.arch import blocks
 from nas.arch.parts import PartCost, fusion, layer_unit
-from nas.errors import UsageError
 
 if TYPE_CHECKING:
     from nas.arch.config import ArchConfig
@@ -167,11 +166,4 @@ MODES: dict[str, Mode] = {
 }
 
 
-def get_mode(name: str) -> Mode:
-    """The mode called `name`; an unknown name lists the valid ones."""
-    if name not in MODES:
-        raise UsageError(owner="connectivity", value=name, allowed=f"choose one of {sorted(MODES)}")
-    return MODES[name]
-
-
-__all__ = ["MODES", "Mode", "StageCost", "get_mode"]
+__all__ = ["MODES", "Mode", "StageCost"]

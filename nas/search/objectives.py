@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from nas.errors import UsageError
 from nas.train.results import TrialResult
 
 # The names other modules use when they mean one objective in particular.
@@ -114,13 +113,6 @@ COSTS_BEFORE_TRAINING = tuple(name for name, o in OBJECTIVES.items() if o.before
 MEASURED_COSTS = tuple(name for name, o in OBJECTIVES.items() if name != ACCURACY and not o.before_training)
 
 
-def get_objective(name: str) -> ObjectiveSpec:
-    """The objective called `name`; an unknown name lists the valid ones."""
-    if name not in OBJECTIVES:
-        raise UsageError(owner="objective", value=name, allowed=f"choose one of {list(OBJECTIVES)}")
-    return OBJECTIVES[name]
-
-
 def objective_values(result: TrialResult) -> dict[str, float]:
     """Every objective the result measured, by name (counts stay integers)."""
     values = {name: o.read(result) for name, o in OBJECTIVES.items()}
@@ -138,6 +130,5 @@ __all__ = [
     "PEAK_MEMORY",
     "TRAIN_TIME",
     "ObjectiveSpec",
-    "get_objective",
     "objective_values",
 ]

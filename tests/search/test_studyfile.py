@@ -62,10 +62,30 @@ def test_fashion_mnist_gpu_and_ablation_studies() -> None:
     assert ablation.space.grid() == {"connectivity": list(MODES)}
     assert ablation.trials == len(MODES)  # `nas run` on it: the grid visits every mode once
     assert sorted(p.name for p in STUDIES.glob("*.toml")) == [
+        "cifar10_gpu.toml",
         "connectivity_ablation.toml",
         "fashion_mnist_gpu.toml",
+        "imagefolder.toml",
         "quickstart.toml",
     ]
+
+
+def test_cifar10_gpu_and_imagefolder_studies_load_without_touching_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NAS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)  # imagefolder.toml's root is relative to here, and absent
+    cifar = load_study_file(STUDIES / "cifar10_gpu.toml")
+    assert (cifar.device, cifar.sampler, cifar.space.name) == ("cuda", "nsga2", "cifar_bc")
+    assert cifar.data == DataConfig(name="cifar10")
+    assert cifar.baselines == ("densenet_bc_100_k12", "torchvision:resnet18:cifar")
+    assert cifar.objectives == ("val_accuracy", "flops", "latency_ms") and cifar.recipe.measure_latency
+    folder = load_study_file(STUDIES / "imagefolder.toml")
+    assert folder.data == DataConfig(name="imagefolder", root="data/my_images", image_size=64, val_fraction=0.2)
+    assert folder.baselines == ("resdensenet", "torchvision:resnet18")
+    assert (folder.recipe.optimizer, folder.recipe.schedule, folder.recipe.label_smoothing) == ("adamw", "cosine", 0.1)
+    assert folder.space == load_space(SPACE_DIR / "densenet_family.toml")
+    assert list(tmp_path.iterdir()) == []  # no download, no data folder, no runs/
 
 
 def test_defaults_paths_and_nothing_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,6 +23,9 @@ def configure_libraries() -> None:
     # Optuna marks the heartbeat and its retry callback experimental; users need not hear it each run.
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used", category=UserWarning)
+    # fvcore (imported to count a torchvision baseline's FLOPs) scripts its losses with torch.jit on import,
+    # which torch now calls deprecated: a notice about fvcore's code that users can do nothing about.
+    warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated", category=FutureWarning)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our progress lines say what happened
 
 

@@ -117,5 +117,7 @@ def test_main_sets_the_library_settings(monkeypatch: pytest.MonkeyPatch, capsys:
     with warnings.catch_warnings(record=True) as seen:
         warnings.warn("experimental", optuna.exceptions.ExperimentalWarning, stacklevel=1)
         warnings.warn("Heartbeat of storage is supposed to be used with ...", UserWarning, stacklevel=1)
+        warnings.warn("`torch.jit.script` is deprecated. Please switch to `torch.compile`", FutureWarning, stacklevel=1)
         warnings.warn("any other warning", UserWarning, stacklevel=1)
-    assert [str(w.message) for w in seen] == ["any other warning"]
+        warnings.warn("any other FutureWarning", FutureWarning, stacklevel=1)
+    assert [str(w.message) for w in seen] == ["any other warning", "any other FutureWarning"]

@@ -41,8 +41,9 @@ def test_train_save_then_evaluate_on_the_test_split(tmp_path: Path) -> None:
     assert result["status"] == "complete" and result["split"] == "val"
     assert result["config"]["in_channels"] == 1 and result["config"]["num_classes"] == 10  # taken from digits
     assert "epoch 1/1" in run.stderr  # plain progress lines: not a terminal
+    assert [line for line in run.stderr.splitlines() if not line.startswith("trial ")] == []  # nothing else
     evaluated = nas("evaluate", str(ckpt), "--device", "cpu", "--json")
-    assert evaluated.returncode == 0, evaluated.stderr
+    assert (evaluated.returncode, evaluated.stderr) == (0, "")
     report = json.loads(evaluated.stdout)
     assert report["split"] == "test" and report["images"] == 359 and 0 <= report["accuracy"] <= 1
 

@@ -5,15 +5,31 @@
 #   here:        bash benchmarks/gpu_check.sh --prepare     # wheels the GPU image lacks + the anchor, into .device/
 #   on the GPU:  run(command="bash benchmarks/gpu_check.sh", carry=[".device"], timeout_s=560)
 # then copy the table from $OUT/gpu_check.md into benchmarks/RESULTS.md with the card, torch version and date.
-# The GPU image has torch, torchvision, numpy, scikit-learn, tqdm and pytest but not fvcore; nothing can be
-# fetched there. IMAGES (default 25000) sizes the synthetic CIFAR-shaped training set of the throughput runs.
+# The GPU image (Python 3.12, no network) has torch, torchvision, numpy, pandas, scipy, scikit-learn, pytest
+# and tqdm, but not fvcore, optuna or plotly: --prepare downloads those and what they need beyond the image,
+# at the versions of this checkout's venv (HERE_PY), and the first step installs the ones the image lacks.
+# IMAGES (default 25000) sizes the synthetic CIFAR-shaped training set of the throughput runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+# What the GPU image lacks: the project's own dependencies beyond the image, and theirs (fvcore: iopath, yacs,
+# termcolor, tabulate, portalocker, PyYAML; optuna: alembic, Mako, MarkupSafe, SQLAlchemy, colorlog;
+# plotly: narwhals), and typing_extensions and packaging for an image that holds older ones (alembic needs
+# typing_extensions >= 4.12). Checked: with these on a bare Python 3.12, pip check misses only numpy, pillow, tqdm.
+WHEELS=(optuna alembic mako markupsafe sqlalchemy colorlog plotly narwhals pyyaml typing_extensions packaging
+    termcolor tabulate portalocker yacs)
+SDISTS=(fvcore iopath)  # no wheels on PyPI: built here (pure Python)
+
 if [[ "${1:-}" == "--prepare" ]]; then
-    mkdir -p .device/wheels
-    .venv/bin/python -m pip wheel --quiet --no-deps -w .device/wheels \
-        "fvcore==0.1.5.post20221221" "iopath==0.1.10" "yacs==0.1.8" "termcolor>=1.1"
+    HERE_PY="${HERE_PY:-.venv/bin/python}"
+    pinned() { "$HERE_PY" -c 'import importlib.metadata as m, sys; print(*(f"{n}=={m.version(n)}" for n in sys.argv[1:]))' "$@"; }
+    rm -rf .device/wheels && mkdir -p .device/wheels
+    # shellcheck disable=SC2046  # one argument per pinned name
+    "$HERE_PY" -m pip download --quiet --no-deps --only-binary=:all: --implementation cp --python-version 3.12 \
+        --abi cp312 --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 -d .device/wheels \
+        $(pinned "${WHEELS[@]}") || exit 1
+    # shellcheck disable=SC2046
+    "$HERE_PY" -m pip wheel --quiet --no-deps -w .device/wheels $(pinned "${SDISTS[@]}") || exit 1
     cp ../shared/anchors/gpu_anchor.py .device/gpu_anchor.py
     ls .device .device/wheels
     exit 0
@@ -29,7 +45,24 @@ step() { echo; echo "=== $* ($(date +%T))"; }
 step "environment"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 $PY -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"
-$PY -m pip install --quiet --no-index --find-links .device/wheels fvcore iopath yacs termcolor 2>&1 | tail -2
+# The prepared wheels of what the image lacks or holds older (it keeps anything newer), then what pip makes of it.
+mapfile -t NEEDED < <($PY - .device/wheels/*.whl <<'EOF'
+import importlib.metadata as md, sys
+from pip._vendor.packaging.version import Version
+for path in sys.argv[1:]:
+    name, version = path.rsplit("/", 1)[-1].split("-")[:2]
+    try:
+        if Version(md.version(name)) >= Version(version):
+            continue
+    except md.PackageNotFoundError:
+        pass
+    print(path)
+EOF
+)
+echo "installing ${#NEEDED[@]} wheels: ${NEEDED[*]##*/}"
+[[ ${#NEEDED[@]} -gt 0 ]] && $PY -m pip install --quiet --no-index --no-deps "${NEEDED[@]}" 2>&1 | tail -2
+$PY -m pip check 2>&1 | tail -5
+$PY -c "import fvcore, optuna, plotly; print('optuna', optuna.__version__, 'plotly', plotly.__version__)" 2>&1 | tail -2
 
 step "CUDA tests"
 # The pytest settings name optuna's warning class, absent there: this run sets its own.

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import math
+import os
 import pickle
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -29,7 +32,7 @@ from nas.data.datasets import (
     load_data,
     stratified_split,
 )
-from nas.data.sources import FASHION_MNIST_CLASSES, read_idx
+from nas.data.sources import FASHION_MNIST_CLASSES, read_idx, usable_workers
 
 CPU = torch.device("cpu")
 SYSTEM_FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -304,6 +307,26 @@ def test_image_folder_errors(tmp_path: Path) -> None:
     Image.new("RGB", (4, 4)).save(tmp_path / "two" / "test" / "dog" / "0.png")
     with pytest.raises(ValueError, match="same class subfolders"):
         load_data(DataConfig(name="imagefolder", root=str(tmp_path / "two")))
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity (Linux)")
+def test_dataloaders_start_no_more_workers_than_the_process_has_cores(tmp_path: Path) -> None:
+    # A worker of `nas run --workers` pinned to one core, asking for 4 DataLoader workers: PyTorch
+    # warns on every trial (and the workers fight for the core) unless every DataLoader is capped.
+    write_folder(tmp_path, per_class=4)
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(before)})
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            config = DataConfig(name="imagefolder", root=str(tmp_path), image_size=8, num_workers=4)
+            resident = load_data(config)  # decodes every image in DataLoader workers
+            streamed = load_data(dataclasses.replace(config, max_resident_gb=1e-9))  # decodes a sample
+            epoch = list(batches(streamed.train, batch_size=4, device=CPU, shuffle=True, num_workers=4))
+        assert usable_workers(4) == 1
+    finally:
+        os.sched_setaffinity(0, before)
+    assert torch.equal(torch.cat([x for x, _ in epoch]).sum(0), resident.train.images.sum(0))  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("workers", [0, 2])

@@ -7,6 +7,7 @@ import gzip
 import math
 import os
 import pickle
+import sys
 import time
 import warnings
 from collections import Counter
@@ -32,7 +33,7 @@ from nas.data.datasets import (
     load_data,
     stratified_split,
 )
-from nas.data.sources import FASHION_MNIST_CLASSES, read_idx, usable_workers
+from nas.data.sources import FASHION_MNIST_CLASSES, digits_file, load_digits, read_idx, usable_workers
 
 CPU = torch.device("cpu")
 SYSTEM_FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -56,6 +57,19 @@ def image_multiset(*splits: Split) -> Counter[tuple[bytes, int]]:
 @pytest.fixture(scope="module")
 def digits() -> LoadedData:
     return load_data(DataConfig(name="digits"))
+
+
+def test_digits_are_scikit_learns_read_without_importing_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Importing sklearn.datasets (scipy, pandas) cost every worker process as long as importing torch.
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    bunch = sklearn_digits()
+    assert digits_file() is not None
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # any import of it now fails
+    raw = load_digits()
+    assert raw.classes == [str(i) for i in range(10)] and raw.images.shape == (1797, 1, 8, 8)
+    assert torch.equal(raw.images[:, 0].long(), torch.from_numpy(bunch.images).long() * 255 // 16)
+    assert torch.equal(raw.labels, torch.from_numpy(bunch.target).long()) and raw.labels.dtype == torch.int64
 
 
 def test_digits_shapes_and_types(digits: LoadedData) -> None:

@@ -201,7 +201,9 @@ def run_worker(
                 if grid_left(study, study.get_trials(deepcopy=False)) == 0:
                     print(f"{label}the grid is done: every point of the search space was trained once", flush=True)
                 break
-            time.sleep(min(5.0, sf.heartbeat_seconds))  # a running trial of a dead worker may come back
+            # A running trial of a dead worker may come back re-queued; `nas run` waits for this worker to
+            # see none left, so a long nap would add to every run's wall time.
+            time.sleep(min(1.0, sf.heartbeat_seconds))
             continue
         progress(study, run_claimed_trial(study, trial, objective, sf))
     return study

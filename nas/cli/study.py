@@ -108,7 +108,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     sf = _study_file(args.study)
     if share is not None:
         sf = shares.cap_loader_workers(sf, share)
-    print(shares.ownership(args.label or "this worker ", share), flush=True)
+    # One write: with PYTHONUNBUFFERED, print() writes the newline apart, and workers share the terminal.
+    print(shares.ownership(args.label or "this worker ", share) + "\n", end="", flush=True)
     _stop_on_sigterm()
     # A worker shares its study with others (`nas run --workers N`, other machines): its own seed.
     run_worker(

@@ -249,6 +249,7 @@ def add_study_commands(sub: Any) -> None:
         "--workers",
         type=_workers,
         default=1,
+        metavar="N|auto",
         help="worker processes on this machine, each owning its GPU and cores; auto: one per GPU "
         "(default: 1, this process, owning the machine)",
     )

@@ -81,10 +81,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3, help="the workers compared with one process")
     parser.add_argument("--show", action="store_true", help="print the runs' own output")
     args = parser.parse_args()
-    path = study_copy(Path(tempfile.mkdtemp(prefix="workers-")), trials=args.trials)
-    rows = []
-    for workers in (1, args.workers):
-        rows.append((workers, *run(path, workers=workers, show=args.show)))
+    with tempfile.TemporaryDirectory(prefix="workers-") as folder:
+        path = study_copy(Path(folder), trials=args.trials)
+        rows = [(workers, *run(path, workers=workers, show=args.show)) for workers in (1, args.workers)]
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(
         f"\n{platform.machine()}, {cores} cores, torch {torch.__version__}, {datetime.date.today()}: "

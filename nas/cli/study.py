@@ -54,11 +54,23 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+def _workers(text: str) -> int | str:
+    """--workers: a count or `auto` (one per visible GPU, or one without GPUs)."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: an integer >= 1 or auto is required") from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from nas.search.runner import run_study
 
     _at_least_one("--trials", args.trials)
-    _at_least_one("--workers", args.workers)
+    if args.workers != "auto" and args.workers < 1:
+        raise UsageError(owner="--workers", value=args.workers, allowed="an integer >= 1 or auto is required")
+    _at_least_one("--workers-per-gpu", args.workers_per_gpu)
     if not args.no_report:
         _writable_folder("--out", Path(args.out))
     sf = _study_file(args.study)
@@ -69,6 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             sf,
             trials=args.trials,
             workers=args.workers,
+            workers_per_gpu=args.workers_per_gpu,
             storage=args.storage,
             device=args.device,
             allow_changed=tuple(args.allow_changed),
@@ -84,10 +97,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from nas.search import shares
     from nas.search.runner import run_worker
 
+    share = None
+    if args.share is not None:  # started by `nas run --workers N`: take its share before any parallel work
+        share = shares.WorkerShare.from_json(args.share)
+        shares.apply_share(share)
     _at_least_one("--trials", args.trials)
     sf = _study_file(args.study)
+    if share is not None:
+        sf = shares.cap_loader_workers(sf, share)
+    # One write: with PYTHONUNBUFFERED, print() writes the newline apart, and workers share the terminal.
+    print(shares.ownership(args.label or "this worker ", share) + "\n", end="", flush=True)
     _stop_on_sigterm()
     # A worker shares its study with others (`nas run --workers N`, other machines): its own seed.
     run_worker(
@@ -223,7 +245,20 @@ def add_study_commands(sub: Any) -> None:
         metavar="KEY",
         help=ALLOW_CHANGED_HELP,
     )
-    run.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
+    run.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N|auto",
+        help="worker processes on this machine, each owning its GPU and cores; auto: one per GPU "
+        "(default: 1, this process, owning the machine)",
+    )
+    run.add_argument(
+        "--workers-per-gpu",
+        type=int,
+        metavar="K",
+        help="with --workers auto: K workers per GPU (default 1); with --workers N: at most K on each GPU",
+    )
     run.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the study file's)")
     run.add_argument("--no-report", action="store_true", help="do not write the HTML report")
     run.set_defaults(func=cmd_run)
@@ -240,6 +275,7 @@ def add_study_commands(sub: Any) -> None:
     )
     worker.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     worker.add_argument("--label", default="", help=argparse.SUPPRESS)
+    worker.add_argument("--share", help=argparse.SUPPRESS)  # JSON of the WorkerShare `nas run` gave it
     worker.set_defaults(func=cmd_worker)
 
     report = sub.add_parser("report", help="write the self-contained HTML report of a study")

@@ -9,6 +9,7 @@ which keeps `import nas.data.datasets` cheap.
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import math
 import os
 import zlib
@@ -51,15 +52,33 @@ class RawData:
 # ----- scikit-learn's digits ----------------------------------------------------------------
 
 
-def load_digits() -> RawData:
-    """The 1797 8x8 digits bundled with scikit-learn (no download), values 0..16 scaled to 0..255."""
-    from sklearn.datasets import load_digits as sklearn_digits
+def digits_file() -> Path | None:
+    """scikit-learn's own copy of the digits (64 pixel values and the label per row), if it is where
+    scikit-learn keeps it; found without importing scikit-learn."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz"
+    return path if path.is_file() else None
 
-    bunch = sklearn_digits()
-    values = np.asarray(bunch.images, dtype=np.int64)  # (N, 8, 8) in 0..16
+
+def load_digits() -> RawData:
+    """The 1797 8x8 digits bundled with scikit-learn (no download), values 0..16 scaled to 0..255.
+
+    Read straight from scikit-learn's data file: importing sklearn.datasets (scipy, pandas) takes
+    about as long as importing torch, in every worker process; its reader is the fallback.
+    """
+    path = digits_file()
+    if path is not None:
+        table = np.loadtxt(path, delimiter=",", dtype=np.int64)
+        values, target = table[:, :-1].reshape(-1, 8, 8), table[:, -1]  # values in 0..16
+    else:
+        from sklearn.datasets import load_digits as sklearn_digits
+
+        bunch = sklearn_digits()
+        values, target = np.asarray(bunch.images, dtype=np.int64), np.asarray(bunch.target, dtype=np.int64)
     images = torch.from_numpy((values * 255 // 16).astype(np.uint8)).unsqueeze(1)
-    labels = torch.from_numpy(np.asarray(bunch.target, dtype=np.int64))
-    return RawData([str(name) for name in bunch.target_names], images, labels)
+    return RawData([str(i) for i in range(10)], images, torch.from_numpy(np.ascontiguousarray(target)))
 
 
 # ----- IDX files (the MNIST format) and Fashion-MNIST ------------------------------------------

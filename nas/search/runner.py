@@ -27,9 +27,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.arch.cost import human
 from nas.data.datasets import LoadedData, load_data
-from nas.errors import UsageError
 from nas.search import optuna_internals, preflight, records
 from nas.search.objectives import ACCURACY, FLOPS
+from nas.search.shares import Workers, own_cores, plan_shares, visible_gpus, worker_device, worker_gpus
 from nas.search.storage import ClaimLock, Heartbeat, budget_used, fail_and_requeue, fail_stale_trials
 from nas.search.study import Objective, open_study
 from nas.search.studyfile import StudyFile
@@ -201,7 +201,9 @@ def run_worker(
                 if grid_left(study, study.get_trials(deepcopy=False)) == 0:
                     print(f"{label}the grid is done: every point of the search space was trained once", flush=True)
                 break
-            time.sleep(min(5.0, sf.heartbeat_seconds))  # a running trial of a dead worker may come back
+            # A running trial of a dead worker may come back re-queued; `nas run` waits for this worker to
+            # see none left, so a long nap would add to every run's wall time.
+            time.sleep(min(1.0, sf.heartbeat_seconds))
             continue
         progress(study, run_claimed_trial(study, trial, objective, sf))
     return study
@@ -227,33 +229,35 @@ def run_study(
     sf: StudyFile,
     *,
     trials: int | None = None,
-    workers: int = 1,
+    workers: Workers = 1,
+    workers_per_gpu: int | None = None,
     storage: str | None = None,
     device: str | None = None,
     allow_changed: tuple[str, ...] = (),
 ) -> optuna.Study:
-    """`nas run`: create or resume the study and run it here or in `workers` processes."""
-    if workers < 1:
-        raise UsageError(
-            f"workers = {workers} is invalid: at least 1 is required",
-            field="workers",
-            value=workers,
-            allowed="at least 1 is required",
-        )
+    """`nas run`: create or resume the study and run it here or in worker processes, each owning its
+    share of the machine (nas.search.shares); one process owns the whole machine."""
+    device = device or sf.device
+    preflight.check_device(sf, device)
+    shares = plan_shares(
+        workers=workers, gpus=worker_gpus(device, visible_gpus()), cores=own_cores(), workers_per_gpu=workers_per_gpu
+    )
     data = load_data(sf.data)
-    check_before_trials(sf, data, device=device or sf.device)
+    check_before_trials(sf, data, device=device)
     url = storage or sf.storage_url()
     study = open_study(sf, storage=url, data=data, allow_changed=allow_changed)  # once, before workers race to
     budget = trials if trials is not None else sf.trials
-    if workers == 1:
+    if len(shares) == 1:
         return run_worker(sf, storage=url, device=device, trials=budget, data=data, allow_changed=allow_changed)
     cmd = [sys.executable, "-m", "nas.cli", "worker", str(Path(sf.path)), "--storage", url, "--trials", str(budget)]
-    if device:
-        cmd += ["--device", device]
+    cmd += ["--device", worker_device(device)]
     for key in allow_changed:
         cmd += ["--allow-changed", key]
     env = {**os.environ, PARENT_ENV: str(os.getpid())}
-    procs = [subprocess.Popen([*cmd, "--label", f"w{i} "], env=env) for i in range(workers)]
+    procs = [
+        subprocess.Popen([*cmd, "--label", f"w{i} ", "--share", share.to_json()], env={**env, **share.env()})
+        for i, share in enumerate(shares)
+    ]
     try:
         codes = [p.wait() for p in procs]
     except BaseException:  # Ctrl-C, SIGTERM, an error: no worker outlives this process

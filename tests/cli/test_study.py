@@ -16,11 +16,20 @@ STUDY = Path(__file__).resolve().parents[2] / "studies" / "quickstart.toml"
     [
         (("run", "--trials", "0"), "nas run: error: --trials = 0 is invalid: an integer >= 1 is required"),
         (("run", "--trials", "-2"), "nas run: error: --trials = -2 is invalid: an integer >= 1 is required"),
-        (("run", "--workers", "0"), "nas run: error: --workers = 0 is invalid: an integer >= 1 is required"),
+        (("run", "--workers", "0"), "nas run: error: --workers = 0 is invalid: an integer >= 1 or auto is required"),
+        (
+            ("run", "--workers-per-gpu", "0"),
+            "nas run: error: --workers-per-gpu = 0 is invalid: an integer >= 1 is required",
+        ),
+        (  # the quickstart study trains on the CPU: its workers see no GPU
+            ("run", "--workers", "auto", "--workers-per-gpu", "2"),
+            "nas run: error: --workers-per-gpu = 2 is invalid: it needs GPUs, and the workers have none "
+            "(the device is cpu, or no GPU is visible)",
+        ),
         (("worker", "--trials", "0"), "nas worker: error: --trials = 0 is invalid: an integer >= 1 is required"),
     ],
 )
-def test_counts_below_one_are_refused_before_anything_runs(tmp_path: Path, args: tuple[str, ...], line: str) -> None:
+def test_bad_counts_are_refused_before_anything_runs(tmp_path: Path, args: tuple[str, ...], line: str) -> None:
     storage = tmp_path / "runs" / "journal.log"
     run = nas(args[0], str(STUDY), "--storage", str(storage), *args[1:])
     assert run.returncode == 2
@@ -56,7 +65,10 @@ def test_a_report_folder_that_is_a_file_is_refused_first(tmp_path: Path, command
     ("args", "line"),
     [
         (("run", str(STUDY), "--trials", "x"), "nas run: error: argument --trials: invalid int value: 'x'"),
-        (("run", str(STUDY), "--workers", "two"), "nas run: error: argument --workers: invalid int value: 'two'"),
+        (
+            ("run", str(STUDY), "--workers", "two"),
+            "nas run: error: argument --workers: invalid value 'two': an integer >= 1 or auto is required",
+        ),
         (("worker", str(STUDY), "--trials", "1.5"), "nas worker: error: argument --trials: invalid int value: '1.5'"),
         (("status",), "nas status: error: the following arguments are required: study"),
         (("run", str(STUDY), "--nosuch"), "nas: error: unrecognized arguments: --nosuch"),

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import math
+import os
 import pickle
+import sys
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -29,7 +33,7 @@ from nas.data.datasets import (
     load_data,
     stratified_split,
 )
-from nas.data.sources import FASHION_MNIST_CLASSES, read_idx
+from nas.data.sources import FASHION_MNIST_CLASSES, digits_file, load_digits, read_idx, usable_workers
 
 CPU = torch.device("cpu")
 SYSTEM_FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -53,6 +57,19 @@ def image_multiset(*splits: Split) -> Counter[tuple[bytes, int]]:
 @pytest.fixture(scope="module")
 def digits() -> LoadedData:
     return load_data(DataConfig(name="digits"))
+
+
+def test_digits_are_scikit_learns_read_without_importing_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Importing sklearn.datasets (scipy, pandas) cost every worker process as long as importing torch.
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    bunch = sklearn_digits()
+    assert digits_file() is not None
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # any import of it now fails
+    raw = load_digits()
+    assert raw.classes == [str(i) for i in range(10)] and raw.images.shape == (1797, 1, 8, 8)
+    assert torch.equal(raw.images[:, 0].long(), torch.from_numpy(bunch.images).long() * 255 // 16)
+    assert torch.equal(raw.labels, torch.from_numpy(bunch.target).long()) and raw.labels.dtype == torch.int64
 
 
 def test_digits_shapes_and_types(digits: LoadedData) -> None:
@@ -304,6 +321,26 @@ def test_image_folder_errors(tmp_path: Path) -> None:
     Image.new("RGB", (4, 4)).save(tmp_path / "two" / "test" / "dog" / "0.png")
     with pytest.raises(ValueError, match="same class subfolders"):
         load_data(DataConfig(name="imagefolder", root=str(tmp_path / "two")))
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity (Linux)")
+def test_dataloaders_start_no_more_workers_than_the_process_has_cores(tmp_path: Path) -> None:
+    # A worker of `nas run --workers` pinned to one core, asking for 4 DataLoader workers: PyTorch
+    # warns on every trial (and the workers fight for the core) unless every DataLoader is capped.
+    write_folder(tmp_path, per_class=4)
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(before)})
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            config = DataConfig(name="imagefolder", root=str(tmp_path), image_size=8, num_workers=4)
+            resident = load_data(config)  # decodes every image in DataLoader workers
+            streamed = load_data(dataclasses.replace(config, max_resident_gb=1e-9))  # decodes a sample
+            epoch = list(batches(streamed.train, batch_size=4, device=CPU, shuffle=True, num_workers=4))
+        assert usable_workers(4) == 1
+    finally:
+        os.sched_setaffinity(0, before)
+    assert torch.equal(torch.cat([x for x, _ in epoch]).sum(0), resident.train.images.sum(0))  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("workers", [0, 2])

@@ -59,7 +59,10 @@ def running(tmp_path: Path) -> int:
     """Trials running in workers that announced themselves (0 before the study exists)."""
     if not (tmp_path / "runs" / "sig" / "journal.log").exists():
         return 0
-    return len(worker_pids(load(tmp_path)))
+    try:
+        return len(worker_pids(load(tmp_path)))
+    except KeyError:  # the journal file is there, the study not yet written into it
+        return 0
 
 
 def alive(pid: int) -> bool:

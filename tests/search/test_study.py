@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from nas.data.datasets import DataConfig, load_data
 from nas.search import records as R
 from nas.search.records import stored
 from nas.search.runner import run_worker
+from nas.search.shares import own_cores, plan_shares
 from nas.search.storage import ClaimLock, StorageError
 from nas.search.study import Objective, open_study
 from nas.search.studyfile_reader import load_study_file
@@ -43,6 +45,7 @@ def write_study(
     baselines: str = "[]",
     epochs: int = 2,
     sampler: str = "tpe",
+    device: str = "cpu",
 ) -> Path:
     path = tmp_path / f"{name}.toml"
     path.write_text(f"""
@@ -53,7 +56,7 @@ objectives = ["val_accuracy", "flops"]
 sampler = "{sampler}"
 trials = {trials}
 seed = 0
-device = "cpu"
+device = "{device}"
 baselines = {baselines}
 
 [data]
@@ -69,9 +72,14 @@ measure_latency = false
     return path
 
 
-def nas(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def nas(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "nas.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=600
+        [sys.executable, "-m", "nas.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -283,15 +291,44 @@ def test_pareto_aware_stopping_rule(tmp_path: Path) -> None:
     assert objective._should_stop(trial, epoch(2, 0.10), {"flops": 2000.0, "params": 60.0}, [0.10]) is None
 
 
-def test_two_workers_share_one_journal(tmp_path: Path) -> None:
-    path = write_study(tmp_path, trials=4)
-    run = nas("run", str(path), "--workers", "2", "--no-report", cwd=tmp_path)
+OWNS = re.compile(
+    r"^(w\d) owns GPU (\S+), cores? ([\d,-]+)( \(shared with the other workers\))?, "
+    r"(\d+) torch threads? \((\d+) inter-op\), (?:up to (\d+)|no) DataLoader workers?$"
+)
+
+
+def _cores(ranges: str) -> tuple[int, ...]:
+    """0-2,5 -> (0, 1, 2, 5)"""
+    cores: list[int] = []
+    for part in ranges.split(","):
+        first, _, last = part.partition("-")
+        cores += range(int(first), int(last or first) + 1)
+    return tuple(cores)
+
+
+def test_two_workers_share_one_journal_each_on_its_own_gpu_and_cores(tmp_path: Path) -> None:
+    # Two faked GPUs: each worker sees only its own (CUDA_VISIBLE_DEVICES), which on this machine is no
+    # real GPU, so device "auto" trains on the CPU, on the cores the worker is pinned to.
+    path = write_study(tmp_path, trials=4, epochs=1, device="auto")
+    run = nas("run", str(path), "--workers", "2", "--no-report", cwd=tmp_path, env={"CUDA_VISIBLE_DEVICES": "3,5"})
     assert run.returncode == 0, run.stderr
     study = open_study(load_study_file(path))
     numbers = [t.number for t in study.trials]
     assert sorted(numbers) == list(range(len(numbers))) and len(numbers) >= 4
     assert all(t.state != TrialState.RUNNING for t in study.trials)
-    assert "w0 " in run.stdout and "w1 " in run.stdout
+    starts = sorted(m.groups() for m in map(OWNS.match, run.stdout.splitlines()) if m)
+    plan = plan_shares(workers=2, gpus=["3", "5"], cores=own_cores())
+    assert [
+        (label, gpu, _cores(cores), bool(shared), int(threads), int(interop), int(loaders or 0))
+        for label, gpu, cores, shared, threads, interop, loaders in starts
+    ] == [
+        (f"w{i}", s.gpu, s.cores, s.cores_shared, s.threads, s.interop_threads, s.loader_workers)
+        for i, s in enumerate(plan)
+    ]
+    assert [s.gpu for s in plan] == ["3", "5"] and all(s.threads >= 1 for s in plan)
+    if len(own_cores()) >= 2:  # each owns its cores alone, one torch thread per core
+        assert set(plan[0].cores).isdisjoint(plan[1].cores)
+        assert all(s.threads == len(s.cores) for s in plan)
 
 
 def test_unreachable_storage_is_a_clear_error(tmp_path: Path) -> None:

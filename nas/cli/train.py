@@ -13,7 +13,7 @@ from typing import Any
 from nas.cli.arch import load_config, parse_pairs
 from nas.data.datasets import DATASETS, DataConfig
 from nas.errors import UsageError
-from nas.train.recipe import OPTIMIZERS, Recipe
+from nas.train.recipe import BASE_KEY, OPTIMIZERS, RECIPES, Recipe
 
 
 def _data_config(args: argparse.Namespace, saved: dict[str, Any] | None = None) -> DataConfig:
@@ -36,12 +36,33 @@ def _writable_file(option: str, path: Path) -> None:
         raise UsageError(owner=option, value=str(path), allowed=f"a path this user can write ({parent} is not)")
 
 
+def _recipe_fields(items: list[str]) -> dict[str, Any]:
+    """`--recipe` items: KEY=VALUE pairs, and a bare NAME meaning base=NAME (a recipe of RECIPES)."""
+    names = [item for item in items if "=" not in item]
+    fields = parse_pairs([item for item in items if "=" in item], option="--recipe")
+    for name in names:
+        if name not in RECIPES:
+            allowed = f"a recipe name ({', '.join(RECIPES)}) or KEY=VALUE, e.g. --recipe epochs=3"
+            raise UsageError(f"--recipe {name!r} is invalid: {allowed}", owner="--recipe", value=name, allowed=allowed)
+    if len(names) > 1:
+        allowed = "one recipe name, then KEY=VALUE pairs"
+        raise UsageError(
+            f"--recipe names {len(names)} recipes ({', '.join(names)}): {allowed}",
+            owner="--recipe",
+            value=names,
+            allowed=allowed,
+        )
+    if names:
+        fields[BASE_KEY] = names[0]
+    return fields
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from nas.data.datasets import load_data
     from nas.train.trainer import train_trial
 
     data_config = _data_config(args)
-    recipe_fields = parse_pairs(args.recipe, option="--recipe")
+    recipe_fields = _recipe_fields(args.recipe)
     for name in ("epochs", "batch_size", "lr", "optimizer", "seed"):
         if getattr(args, name) is not None:
             recipe_fields[name] = getattr(args, name)
@@ -124,13 +145,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             value=str(path),
         )
     device = resolve_device(args.device)
-    loss, accuracy = evaluate_split(model.to(device), data.test, data, device=device)
+    tta_flip = bool(payload.get("recipe", {}).get("tta_flip", False)) and data.augment.flip
+    loss, accuracy = evaluate_split(model.to(device), data.test, data, device=device, tta_flip=tta_flip)
     report = {
         "split": "test",
         "dataset": data.name,
         "images": len(data.test),
         "accuracy": accuracy,
         "loss": loss,
+        "tta_flip": tta_flip,
         "arch_hash": config.arch_hash(),
         "checkpoint": str(args.checkpoint),
     }
@@ -155,7 +178,13 @@ def add_train_commands(sub: Any) -> None:
     train.add_argument("--seed", type=int)
     train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override an arch knob")
-    train.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE", help="set a recipe field")
+    train.add_argument(
+        "--recipe",
+        action="append",
+        default=[],
+        metavar="NAME|KEY=VALUE",
+        help=f"start from a named recipe ({', '.join(RECIPES)}) or set a recipe field; repeatable",
+    )
     train.add_argument("--save", type=Path, help="save the trained weights, config and recipe here")
     train.add_argument("--json", action="store_true", help="print the whole result as JSON")
     train.set_defaults(func=cmd_train)

@@ -37,10 +37,24 @@ def random_crop(images: Tensor, *, padding: int, generator: torch.Generator) -> 
     return out.permute(0, 3, 1, 2).contiguous()
 
 
+def mirror(images: Tensor, flips: Tensor) -> Tensor:
+    """Mirror left-right the images whose entry of the boolean `flips` (B,) is set."""
+    return torch.where(flips[:, None, None, None], images.flip(3), images)
+
+
 def random_flip(images: Tensor, *, generator: torch.Generator) -> Tensor:
     """Mirror each image left-right with probability 1/2."""
-    flip = torch.rand(images.shape[0], generator=generator, device=images.device) < 0.5
-    return torch.where(flip[:, None, None, None], images.flip(3), images)
+    return mirror(images, torch.rand(images.shape[0], generator=generator, device=images.device) < 0.5)
+
+
+def alternating_flips(first: Tensor, *, epoch: int) -> Tensor:
+    """Which images to mirror in `epoch` (counted from 1) under airbench's alternating flips.
+
+    `first` holds each image's random draw for epoch 1; every later epoch mirrors the images the
+    one before did not, so any two consecutive epochs show every image both ways (random flips
+    leave a quarter of the images unmirrored, or mirrored, in both).
+    """
+    return first if epoch % 2 == 1 else ~first
 
 
 def color_jitter(images: Tensor, *, strength: float, generator: torch.Generator) -> Tensor:
@@ -77,16 +91,21 @@ def prepare_batch(
     std: Tensor,
     augment: AugmentConfig | None,
     generator: torch.Generator | None = None,
+    flips: Tensor | None = None,
 ) -> Tensor:
     """uint8 (B, C, H, W) -> normalised float32; augmented when `augment` is given (training).
 
-    `mean` and `std` come from `channel_tensor`, in [0, 1] units.
+    `mean` and `std` come from `channel_tensor`, in [0, 1] units. `flips` (boolean (B,), from
+    `alternating_flips`) says which images to mirror; without it each image is mirrored at random
+    when `augment.flip` is set.
     """
     if augment is not None:
         if generator is None:
             raise ValueError("prepare_batch: a generator is required when augmenting")
         images = random_crop(images, padding=augment.crop_padding, generator=generator)
-        if augment.flip:
+        if flips is not None:
+            images = mirror(images, flips)
+        elif augment.flip:
             images = random_flip(images, generator=generator)
     x = images.float().div_(255)
     if augment is not None and augment.color_jitter > 0 and generator is not None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sized
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from nas.checks import is_int
 from nas.data.datasets import Split
@@ -31,6 +31,21 @@ def _on_device(split: Split, device: torch.device) -> tuple[torch.Tensor, torch.
     return images, labels
 
 
+class _Indexed(Dataset[tuple[torch.Tensor, int, int]]):
+    """A streaming source whose items carry their index, so a batch knows which images it holds."""
+
+    def __init__(self, source: Dataset[tuple[torch.Tensor, int]]) -> None:
+        self.source = source
+
+    def __len__(self) -> int:
+        assert isinstance(self.source, Sized)
+        return len(self.source)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
+        image, label = self.source[index]
+        return image, label, index
+
+
 def batches(
     split: Split,
     *,
@@ -41,10 +56,34 @@ def batches(
     drop_last: bool = False,
     num_workers: int = 0,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """One epoch of (uint8 images (B,C,H,W), int64 labels) on `device`.
+    """One epoch of (uint8 images (B,C,H,W), int64 labels) on `device`: `indexed_batches` without the indices."""
+    indexed = indexed_batches(
+        split,
+        batch_size=batch_size,
+        device=device,
+        shuffle=shuffle,
+        generator=generator,
+        drop_last=drop_last,
+        num_workers=num_workers,
+    )
+    return ((images, labels) for images, labels, _ in indexed)
 
-    A resident split is sliced on the device with a permutation drawn from `generator` (on its
-    own device, CPU or CUDA); a streaming split goes through a DataLoader whose shuffle is
+
+def indexed_batches(
+    split: Split,
+    *,
+    batch_size: int,
+    device: torch.device,
+    shuffle: bool,
+    generator: torch.Generator | None = None,
+    drop_last: bool = False,
+    num_workers: int = 0,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """One epoch of (uint8 images (B,C,H,W), int64 labels, int64 positions in the split) on `device`.
+
+    The positions let per-image augmentation state (alternating flips) follow an image across
+    epochs. A resident split is sliced on the device with a permutation drawn from `generator` (on
+    its own device, CPU or CUDA); a streaming split goes through a DataLoader whose shuffle is
     seeded from `generator`. The random draw happens in this call, not at the first batch.
     """
     if not is_int(batch_size) or batch_size < 1:
@@ -70,7 +109,7 @@ def batches(
             seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=draw_on).item())
             loader_generator = torch.Generator().manual_seed(seed)
         loader = DataLoader(
-            split.source,
+            _Indexed(split.source),
             batch_size=batch_size,
             shuffle=shuffle,
             generator=loader_generator,
@@ -78,7 +117,10 @@ def batches(
             num_workers=usable_workers(num_workers),
             pin_memory=device.type == "cuda",
         )
-        return ((x.to(device, non_blocking=True), y.to(device, non_blocking=True)) for x, y in loader)
+        return (
+            (x.to(device, non_blocking=True), y.to(device, non_blocking=True), i.to(device, non_blocking=True))
+            for x, y, i in loader
+        )
     images, labels = _on_device(split, device)
     n = len(labels)
     order = torch.randperm(n, generator=generator, device=draw_on).to(device) if shuffle else None
@@ -88,10 +130,12 @@ def batches(
 
 def _slices(
     images: torch.Tensor, labels: torch.Tensor, order: torch.Tensor | None, *, batch_size: int, stop: int
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     for start in range(0, stop, batch_size):
         if order is None:
-            yield images[start : start + batch_size], labels[start : start + batch_size]
+            end = min(start + batch_size, stop)
+            index = torch.arange(start, end, device=images.device)
+            yield images[start:end], labels[start:end], index
         else:
             index = order[start : start + batch_size]
-            yield images[index], labels[index]
+            yield images[index], labels[index], index

@@ -9,7 +9,6 @@ mean and std returned here. The on-disk formats live in `nas.data.sources`.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from nas.data.sources import (
     load_torchvision,
     scan_image_folder,
 )
+from nas.data.splits import stratified_split, stratified_subset
 from nas.errors import UsageError
 
 # Where datasets are looked for and downloaded to when DataConfig.root is None.
@@ -41,6 +41,8 @@ FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 # and all split seeds are then measured on the same images.
 TEST_FRACTION = 0.2
 TEST_SPLIT_SEED = 20_240_601  # any constant; changing it changes every carved test split
+# DataConfig.train_subset draws its images with this constant seed, never with split_seed.
+TRAIN_SUBSET_SEED = 20_261_127
 IMAGEFOLDER_DEFAULT_SIZE = 64
 # A streamed train split's mean and std come from a seeded subsample of this many images.
 STATS_SAMPLE_SIZE = 2000
@@ -79,6 +81,10 @@ class DataConfig:
     max_resident_gb: float = 4.0  # a larger imagefolder (as uint8) streams instead of living in memory
     num_workers: int = 4  # DataLoader workers that decode image files
     augment: AugmentConfig | None = None  # None: the dataset's default (DATASETS[name].default_augment)
+    # Train on this many images only: a stratified subset of the train split, taken after the validation
+    # split is carved (so the validation images do not depend on it), drawn with TRAIN_SUBSET_SEED.
+    # From the number of classes to the train split's size; None: the whole train split.
+    train_subset: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.root, os.PathLike):
@@ -117,6 +123,8 @@ class DataConfig:
             raise bad_value("DataConfig", "num_workers", self.num_workers, "an integer >= 0 is required")
         if self.augment is not None and not isinstance(self.augment, AugmentConfig):
             raise bad_value("DataConfig", "augment", self.augment, "an AugmentConfig or None is required")
+        if self.train_subset is not None and (not is_int(self.train_subset) or self.train_subset < 1):
+            raise bad_value("DataConfig", "train_subset", self.train_subset, "an integer >= 1 or None is required")
 
 
 @dataclass(eq=False)
@@ -179,32 +187,25 @@ def data_root(config: DataConfig) -> Path:
     return Path(config.root or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser()
 
 
-def stratified_split(labels: torch.Tensor, *, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(kept, held out) sorted int64 indices: every class holds out round(fraction * n) of its n images.
-
-    A class of at least 2 images holds out at least 1 and keeps at least 1; a single image is
-    kept. Deterministic in `seed`, so one helper makes every validation and carved test split.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    held: list[torch.Tensor] = []
-    for label in torch.unique(labels).tolist():
-        members = torch.nonzero(labels == label).flatten()
-        n = len(members)
-        take = min(max(math.floor(fraction * n + 0.5), 1), n - 1) if n >= 2 else 0
-        held.append(members[torch.randperm(n, generator=generator)[:take]])
-    mask = torch.zeros(len(labels), dtype=torch.bool)
-    if held:
-        mask[torch.cat(held)] = True
-    return torch.nonzero(~mask).flatten(), torch.nonzero(mask).flatten()
-
-
 def _carve(labels: torch.Tensor, config: DataConfig, *, carve_test: bool) -> dict[str, torch.Tensor]:
     """Indices of train, val (and a fixed test split when the dataset has no official one)."""
     pool, out = torch.arange(len(labels)), {}
     if carve_test:
         pool, out["test"] = stratified_split(labels, fraction=TEST_FRACTION, seed=TEST_SPLIT_SEED)
     train, val = stratified_split(labels[pool], fraction=config.val_fraction, seed=config.split_seed)
-    return {"train": pool[train], "val": pool[val], **out}
+    train = pool[train]
+    if config.train_subset is not None:
+        train = train[_train_subset(labels[train], size=config.train_subset, name=config.name)]
+    return {"train": train, "val": pool[val], **out}
+
+
+def _train_subset(labels: torch.Tensor, *, size: int, name: str) -> torch.Tensor:
+    """Positions in the train split of DataConfig.train_subset images; a size the split cannot give is refused."""
+    classes, available = len(torch.unique(labels)), len(labels)
+    if not classes <= size <= available:
+        allowed = f"an integer from {classes} to {available} or None is required (the train split of {name}: "
+        raise bad_value("DataConfig", "train_subset", size, f"{allowed}{classes} classes, {available} images)")
+    return stratified_subset(labels, size=size, seed=TRAIN_SUBSET_SEED)
 
 
 def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -371,6 +372,7 @@ __all__ = [
     "FASHION_MNIST_SYSTEM_DIR",
     "TEST_FRACTION",
     "TEST_SPLIT_SEED",
+    "TRAIN_SUBSET_SEED",
     "AugmentConfig",
     "DataConfig",
     "DataNotFoundError",
@@ -381,4 +383,5 @@ __all__ = [
     "data_root",
     "load_data",
     "stratified_split",
+    "stratified_subset",
 ]

@@ -16,12 +16,13 @@ import torch
 
 from nas.arch import ArchConfig
 from nas.arch.external import ExternalNet, resolve_baseline
-from nas.data.datasets import LoadedData
+from nas.data.datasets import DataConfig, LoadedData
 from nas.errors import UsageError
 from nas.search.objectives import OBJECTIVES
 from nas.search.studyfile import StudyFile
 from nas.search.tomlfile import jsonable
 from nas.train.measure import resolve_device
+from nas.train.recipe import Recipe
 
 
 def check_device(sf: StudyFile, device: str) -> torch.device:
@@ -142,6 +143,10 @@ def check_resume(sf: StudyFile, stored: dict[str, Any] | None, *, allow_changed:
         return []
     now = settings(sf)
     stored = {section: dict(values) if isinstance(values, dict) else values for section, values in stored.items()}
+    # A field added to the recipe or the data config after the study was made: its trials trained as its default.
+    for section, default in (("recipe", Recipe()), ("data", DataConfig())):
+        if isinstance(stored.get(section), dict):
+            stored[section] = {**jsonable(asdict(default)), **stored[section]}
     for section, keys in EXECUTION_ONLY.items():  # a study stored before a key was counted execution-only
         for key in keys:
             if isinstance(stored.get(section), dict):

@@ -19,7 +19,7 @@ from nas.search.space import SearchSpace
 from nas.search.space_file import load_space, resolve_space_path
 from nas.search.studyfile import ABLATION_MATCHES, Ablation, Constraints, Pruning, StudyFile
 from nas.search.tomlfile import check_keys, read_toml, show
-from nas.train.recipe import Recipe
+from nas.train.recipe import BASE_KEY, Recipe, named_recipe
 
 _TABLES = ("ablation", "constraints", "data", "pruning", "recipe", "study")
 _STUDY_KEYS = (
@@ -163,6 +163,19 @@ def _data_config(raw_data: dict[str, Any], label: str) -> DataConfig:
     return config
 
 
+def _recipe(raw_recipe: dict[str, Any], label: str) -> Recipe:
+    """The [recipe] table over the recipe its `base` names (RECIPES; the defaults without one)."""
+    names = [f.name for f in dataclasses.fields(Recipe)]
+    check_keys(raw_recipe, [*names, BASE_KEY], prefix="recipe.", label=label, error=StudyFileError)
+    table = dict(raw_recipe)
+    try:
+        base = named_recipe(table.pop(BASE_KEY, "default"))
+    except UsageError as exc:
+        raise _relabel(exc, "recipe", raw_recipe, label) from None
+    recipe: Recipe = _build(Recipe, table, "recipe", label, **{k: v for k, v in base.items() if k not in table})
+    return recipe
+
+
 def _ablation(raw_ablation: dict[str, Any], folder: Path, label: str) -> Ablation:
     names = [f.name for f in dataclasses.fields(Ablation)]
     check_keys(raw_ablation, names, prefix="ablation.", label=label, error=StudyFileError)
@@ -201,7 +214,7 @@ def load_study_file(path: str | Path) -> StudyFile:
     _, space = _space(study["space"], "study.space", folder, label)
 
     data_config = _data_config(_table(data, "data", label), label)
-    recipe = _build(Recipe, _table(data, "recipe", label), "recipe", label)
+    recipe = _recipe(_table(data, "recipe", label), label)
     constraints = _build(Constraints, _table(data, "constraints", label), "constraints", label)
     pruning = _build(Pruning, _table(data, "pruning", label), "pruning", label)
     ablation = _ablation(_table(data, "ablation", label), folder, label) if "ablation" in data else None

@@ -2,8 +2,9 @@
 
 Data stays on the device as uint8 and is augmented there (`nas.data.augment`); on CUDA the step runs
 under bf16 autocast with channels_last, and `compile="auto"` compiles with CUDA graphs once the first
-epoch shows the trial is long enough to repay the compile time. The loop fills the attempt's
-`AttemptResult` as it goes, so an attempt that fails keeps the epochs it finished.
+epoch shows the trial is long enough to repay the compile time. With the recipe's `ema_decay` the
+model validated and returned is the average of the weights (`nas.train.ema`). The loop fills the
+attempt's `AttemptResult` as it goes, so an attempt that fails keeps the epochs it finished.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from torch import Tensor, nn
 
 from nas.arch import ArchConfig, build_model
 from nas.arch.external import ExternalNet
-from nas.data.augment import channel_tensor, prepare_batch
-from nas.data.batches import batches
+from nas.data.augment import alternating_flips, channel_tensor, prepare_batch
+from nas.data.batches import batches, indexed_batches
 from nas.data.datasets import LoadedData, Split
+from nas.train.ema import WeightAverage
 from nas.train.measure import autocast, synchronize
 from nas.train.progress import Progress
 from nas.train.recipe import Recipe, make_optimizer, make_scheduler
@@ -55,11 +57,31 @@ def compile_repays(epoch_seconds: float, epochs_left: int) -> bool:
     return epochs_left * epoch_seconds * (1 - 1 / COMPILE_SPEEDUP) > COMPILE_SECONDS
 
 
+def skipped_flip_keys(recipe: Recipe, data: LoadedData) -> list[str]:
+    """Notes for the recipe's flip keys that `data` leaves off: its augmentation never mirrors an image
+    (digits, MNIST), so neither may training nor evaluation."""
+    if data.augment.flip:
+        return []
+    keys = [key for key in ("tta_flip", "alternate_flips") if getattr(recipe, key)]
+    return [f"recipe.{key} skipped: the augmentation of {data.name} does not flip images" for key in keys]
+
+
 @torch.no_grad()
 def evaluate_split(
-    model: nn.Module, split: Split, data: LoadedData, *, device: torch.device, batch_size: int = 512, amp: bool = True
+    model: nn.Module,
+    split: Split,
+    data: LoadedData,
+    *,
+    device: torch.device,
+    batch_size: int = 512,
+    amp: bool = True,
+    tta_flip: bool = False,
 ) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) of the model on one split, without augmentation."""
+    """(mean cross-entropy, accuracy) of the model on one split, without augmentation.
+
+    With `tta_flip` the logits of each image are the mean of the model's logits for it and for its
+    left-right mirror (test-time augmentation; only for data whose training flips).
+    """
     was_training = model.training
     model.eval()
     mean, std = channel_tensor(data.mean, device), channel_tensor(data.std, device)
@@ -71,6 +93,8 @@ def evaluate_split(
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(device, amp):
             out = model(x).float()
+            if tta_flip:
+                out = (out + model(x.flip(3)).float()) / 2
         loss_sum += nn.functional.cross_entropy(out, yb, reduction="sum")
         correct += (out.argmax(1) == yb).sum()
     model.train(was_training)
@@ -105,6 +129,7 @@ class _EpochLoop:
         self.model: nn.Module = _build(run.config, run.data.input_size).to(device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self.average = WeightAverage(self.model, decay=recipe.ema_decay) if recipe.ema_decay > 0 else None
         self.step_model: Callable[[Tensor], Tensor] = self.model
         if recipe.compile == "on":
             self.step_model = torch.compile(self.model, mode="reduce-overhead" if self.cuda else None)
@@ -114,6 +139,14 @@ class _EpochLoop:
         self.sched = make_scheduler(self.opt, recipe, self.steps * recipe.epochs)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
         self.gen = torch.Generator(device=device).manual_seed(recipe.seed)
+        flips = run.data.augment.flip
+        self.tta_flip = recipe.tta_flip and flips
+        # Alternating flips: each training image's random draw for epoch 1, by its position in the split.
+        self.first_flips = (
+            torch.rand(len(run.data.train), generator=self.gen, device=device) < 0.5
+            if recipe.alternate_flips and flips
+            else None
+        )
         self.mean, self.std = channel_tensor(run.data.mean, device), channel_tensor(run.data.std, device)
         self.train_seconds, self.train_images = 0.0, 0
 
@@ -131,19 +164,25 @@ class _EpochLoop:
                 self._maybe_compile(epoch, metrics.seconds)
         finally:
             bar.close()
-        return self.model
+        return self.eval_model
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """What validation measures and the attempt returns: the average of the weights, or the weights."""
+        return self.average.model if self.average is not None else self.model
 
     def _epoch(self, epoch: int, bar: Progress) -> EpochMetrics:
         """Train one epoch, validate, and record the epoch in the attempt."""
         train_loss, train_accuracy, seconds = self._train_epoch(epoch, bar)
         run = self.run
         val_loss, val_accuracy = evaluate_split(
-            self.model,
+            self.eval_model,
             run.data.val,
             run.data,
             device=run.device,
             batch_size=run.recipe.eval_batch_size,
             amp=run.recipe.amp,
+            tta_flip=self.tta_flip,
         )
         seen = self.steps * run.batch
         lr = self.opt.param_groups[0]["lr"]
@@ -161,10 +200,11 @@ class _EpochLoop:
         synchronize(device)
         start = time.perf_counter()
         step = 0
-        for step, (xb, yb) in enumerate(self._batches()):
+        for step, (xb, yb, index) in enumerate(self._batches()):
             if self.run.on_step is not None:
                 self.run.on_step(epoch, step)
-            loss, out = self._step(xb, yb)
+            flips = None if self.first_flips is None else alternating_flips(self.first_flips[index], epoch=epoch)
+            loss, out = self._step(xb, yb, flips)
             loss_sum += loss.detach() * yb.shape[0]
             correct += (out.detach().argmax(1) == yb).sum()
             if (step + 1) % NAN_CHECK_EVERY == 0 and not torch.isfinite(loss_sum):
@@ -178,9 +218,9 @@ class _EpochLoop:
             raise NonFiniteLoss(epoch, step, train_loss)
         return train_loss, correct.item() / seen, seconds
 
-    def _batches(self) -> Iterator[tuple[Tensor, Tensor]]:
+    def _batches(self) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
         run = self.run
-        return batches(
+        return indexed_batches(
             run.data.train,
             batch_size=run.batch,
             device=run.device,
@@ -190,9 +230,11 @@ class _EpochLoop:
             num_workers=run.recipe.num_workers,
         )
 
-    def _step(self, xb: Tensor, yb: Tensor) -> tuple[Tensor, Tensor]:
-        """One optimiser step on a raw batch; (loss, logits)."""
-        x = prepare_batch(xb, mean=self.mean, std=self.std, augment=self.run.data.augment, generator=self.gen)
+    def _step(self, xb: Tensor, yb: Tensor, flips: Tensor | None) -> tuple[Tensor, Tensor]:
+        """One optimiser step on a raw batch (`flips`: which images to mirror, None: at random); (loss, logits)."""
+        x = prepare_batch(
+            xb, mean=self.mean, std=self.std, augment=self.run.data.augment, generator=self.gen, flips=flips
+        )
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(self.run.device, self.run.recipe.amp):
@@ -202,6 +244,8 @@ class _EpochLoop:
         loss.backward()
         self.opt.step()
         self.sched.step()
+        if self.average is not None:
+            self.average.update()
         return loss, out
 
     def _maybe_compile(self, epoch: int, seconds: float) -> None:

@@ -60,6 +60,7 @@ def activation_bytes(config: ArchConfig, input_size: tuple[int, int, int], batch
 def _needed_bytes(config: ArchConfig, recipe: Recipe, input_size: tuple[int, int, int], batch: int) -> int:
     est = estimate(config, input_size=input_size)
     copies = 3 if recipe.optimizer == "sgd" else 4  # weights, gradients, optimizer state
+    copies += recipe.ema_decay > 0  # the average of the weights
     return est.params * 4 * copies + batch * _per_image_bytes(config, est)
 
 

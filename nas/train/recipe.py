@@ -1,4 +1,5 @@
-"""How a trial trains: the recipe and the optimizer and schedule it stands for."""
+"""How a trial trains: the recipe, the named recipes users start from, and the optimizer and schedule it
+stands for."""
 
 from __future__ import annotations
 
@@ -46,6 +47,10 @@ def _flag(value: Any) -> bool:
     return isinstance(value, bool)
 
 
+def _positive_number(value: Any) -> bool:
+    return is_number(value) and value > 0
+
+
 def _choice(table: dict[str, str]) -> _Rule:
     return (lambda value: isinstance(value, str) and value in table), f"choose one of {sorted(table)}"
 
@@ -66,6 +71,11 @@ _RULES: dict[str, list[_Rule]] = {
     "schedule": [_choice(SCHEDULES)],
     "warmup_fraction": [_FRACTION],
     "label_smoothing": [_FRACTION],
+    "ema_decay": [(_fraction, "a number in [0, 1) is required (0 = off)")],
+    "tta_flip": [_FLAG],
+    "decay_norm_and_bias": [_FLAG],
+    "norm_bias_lr_scale": [(_positive_number, "a finite number > 0 is required")],
+    "alternate_flips": [_FLAG],
     "amp": [_FLAG],
     "channels_last": [_FLAG],
     "compile": [_choice(COMPILE_MODES)],
@@ -92,6 +102,12 @@ class Recipe:
     schedule: str = "cosine"  # one of SCHEDULES
     warmup_fraction: float = 0.05  # share of all steps spent warming up linearly
     label_smoothing: float = 0.1
+    # The cheap wins of airbench-style fast training; each works for every connectivity mode, each off here.
+    ema_decay: float = 0.0  # > 0: validate, test and save an exponential moving average of the weights
+    tta_flip: bool = False  # evaluate each image and its mirror, averaging the logits (datasets that flip)
+    decay_norm_and_bias: bool = True  # False: no weight decay on normalisation weights and on any bias
+    norm_bias_lr_scale: float = 1.0  # learning-rate multiplier of normalisation biases (airbench: 64)
+    alternate_flips: bool = False  # mirror each image in every other epoch instead of at random (datasets that flip)
     amp: bool = True  # bf16 autocast on CUDA; CPU always trains in fp32
     channels_last: bool = True  # on CUDA
     compile: str = "auto"  # one of COMPILE_MODES
@@ -112,19 +128,25 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Recipe:
-        """A recipe from plain data (a parsed file, a checkpoint's copy): unknown keys are refused, each
-        value is checked as the constructor checks it, absent keys keep their defaults."""
+        """A recipe from plain data (a parsed file, a checkpoint's copy, `--recipe` pairs).
+
+        `base` names a recipe of RECIPES and the other keys override its values; unknown keys are
+        refused, each value is checked as the constructor checks it, absent keys keep the base's values
+        (the defaults without a base). The result holds every field resolved: no record keeps `base`.
+        """
         if not isinstance(data, Mapping):
             allowed = "a mapping of field names to values is required"
             raise UsageError(f"Recipe = {data!r} is invalid: {allowed}", owner="Recipe", value=data, allowed=allowed)
         names = [f.name for f in dataclasses.fields(cls)]
         for key, value in data.items():
-            if key not in names:
-                allowed = f"valid keys are {', '.join(names)}"
+            if key not in names and key != BASE_KEY:
+                allowed = f"valid keys are {', '.join([*names, BASE_KEY])}"
                 raise UsageError(
                     f"Recipe.{key} is unknown: {allowed}", owner="Recipe", field=str(key), value=value, allowed=allowed
                 )
-        return cls(**data)
+        fields = dict(data)
+        base = named_recipe(fields.pop(BASE_KEY, "default"))
+        return cls(**{**base, **fields})
 
     def resolved_lr(self, batch_size: int) -> float:
         if self.lr is not None:
@@ -137,13 +159,70 @@ class Recipe:
         return 5e-4 if self.optimizer == "sgd" else 0.05
 
 
+BASE_KEY = "base"  # names the recipe of RECIPES that a study file's [recipe] table or --recipe pairs start from
+
+# Named recipes: field values over the defaults. "fast" adds the cheap wins of airbench-style training
+# (README, "Named recipes"); benchmarks/time_to_accuracy.py measures what they buy.
+RECIPES: dict[str, dict[str, Any]] = {
+    "default": {},
+    "fast": {
+        "label_smoothing": 0.2,
+        "ema_decay": 0.99,
+        "tta_flip": True,
+        "decay_norm_and_bias": False,
+        "norm_bias_lr_scale": 8.0,
+        "alternate_flips": True,
+    },
+}
+
+
+def named_recipe(name: Any) -> dict[str, Any]:
+    """The field values of the recipe RECIPES names; an unknown name lists the valid ones."""
+    if not isinstance(name, str) or name not in RECIPES:
+        raise bad_value("Recipe", BASE_KEY, name, f"choose one of {sorted(RECIPES)}")
+    return dict(RECIPES[name])
+
+
+# Normalisation layers: their weights and biases are what `decay_norm_and_bias` and `norm_bias_lr_scale` mean.
+NORM_LAYERS: tuple[type[nn.Module], ...] = (
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.SyncBatchNorm,
+    nn.GroupNorm,
+    nn.LayerNorm,
+)
+
+
+def param_groups(model: nn.Module, recipe: Recipe, *, lr: float, weight_decay: float) -> list[dict[str, Any]]:
+    """The optimizer's parameter groups: one per (learning rate, weight decay), the main group first.
+
+    With `decay_norm_and_bias` off, normalisation weights and biases and every other bias take no
+    weight decay (decaying a scale or a shift regularises nothing). Normalisation biases learn at
+    `norm_bias_lr_scale` times the rate, their weight decay divided by the same factor so that the
+    decay per step (rate x decay) stays what the recipe says.
+    """
+    groups: dict[tuple[float, float], list[nn.Parameter]] = {(lr, weight_decay): []}
+    seen: set[int] = set()
+    for module in model.modules():
+        norm = isinstance(module, NORM_LAYERS)
+        for name, param in module.named_parameters(recurse=False):
+            if not param.requires_grad or id(param) in seen:
+                continue
+            seen.add(id(param))
+            bias = name == "bias"
+            decay = weight_decay if recipe.decay_norm_and_bias or not (norm or bias) else 0.0
+            scale = recipe.norm_bias_lr_scale if norm and bias else 1.0
+            groups.setdefault((lr * scale, decay / scale), []).append(param)
+    return [{"params": params, "lr": rate, "weight_decay": wd} for (rate, wd), params in groups.items() if params]
+
+
 def make_optimizer(model: nn.Module, recipe: Recipe, batch: int) -> torch.optim.Optimizer:
     lr, wd = recipe.resolved_lr(batch), recipe.resolved_weight_decay()
+    groups = param_groups(model, recipe, lr=lr, weight_decay=wd)
     if recipe.optimizer == "sgd":
-        return torch.optim.SGD(
-            model.parameters(), lr=lr, momentum=recipe.momentum, nesterov=recipe.momentum > 0, weight_decay=wd
-        )
-    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
+        return torch.optim.SGD(groups, lr=lr, momentum=recipe.momentum, nesterov=recipe.momentum > 0)
+    return torch.optim.AdamW(groups, lr=lr)
 
 
 def make_scheduler(

@@ -25,7 +25,7 @@ from nas.arch.external import ExternalNet
 from nas.data.datasets import LoadedData
 from nas.errors import UsageError
 from nas.train.checkpoint import save_checkpoint
-from nas.train.loop import EpochCallback, StepHook, TrainingRun, train_epochs
+from nas.train.loop import EpochCallback, StepHook, TrainingRun, skipped_flip_keys, train_epochs
 from nas.train.measure import environment, latency_ms, peak_memory, resolve_device
 from nas.train.memory import (
     GiveUp,
@@ -69,6 +69,7 @@ def train_trial(
         planned, batch, notes = _plan(config, recipe, data, dev)
     except MemoryError as err:
         return trial.refused(str(err))
+    notes = notes + skipped_flip_keys(recipe, data)
     run = TrainingRun(
         config=planned,
         batch=batch,

@@ -6,11 +6,14 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+import pytest
+import torch
 from PIL import Image
 
 from nas.arch import ArchConfig, build_model
-from nas.data.datasets import DataConfig
+from nas.data.datasets import AugmentConfig, DataConfig, load_data
 from nas.train.checkpoint import save_checkpoint
+from nas.train.loop import evaluate_split
 from nas.train.recipe import Recipe
 from tests.cli.conftest import nas
 
@@ -32,6 +35,8 @@ def test_train_save_then_evaluate_on_the_test_split(tmp_path: Path) -> None:
         "cpu",
         "--recipe",
         "measure_latency=false",
+        "--recipe",
+        "fast",
         "--save",
         str(ckpt),
         "--json",
@@ -42,6 +47,7 @@ def test_train_save_then_evaluate_on_the_test_split(tmp_path: Path) -> None:
     assert result["config"]["in_channels"] == 1 and result["config"]["num_classes"] == 10  # taken from digits
     assert "epoch 1/1" in run.stderr  # plain progress lines: not a terminal
     assert [line for line in run.stderr.splitlines() if not line.startswith("trial ")] == []  # nothing else
+    assert "recipe.tta_flip skipped: the augmentation of digits does not flip images" in result["notes"]  # fast
     evaluated = nas("evaluate", str(ckpt), "--device", "cpu", "--json")
     assert (evaluated.returncode, evaluated.stderr) == (0, "")
     report = json.loads(evaluated.stdout)
@@ -62,10 +68,11 @@ def test_train_and_evaluate_errors(tmp_path: Path) -> None:
 
 
 RECIPE_FIELDS = (
-    "epochs, batch_size, optimizer, lr, momentum, weight_decay, schedule, warmup_fraction, label_smoothing, amp, "
-    "channels_last, compile, memory_budget_gb, eval_batch_size, measure_latency, latency_batch_size, "
-    "latency_repeats, num_workers, seed"
+    "epochs, batch_size, optimizer, lr, momentum, weight_decay, schedule, warmup_fraction, label_smoothing, "
+    "ema_decay, tta_flip, decay_norm_and_bias, norm_bias_lr_scale, alternate_flips, amp, channels_last, compile, "
+    "memory_budget_gb, eval_batch_size, measure_latency, latency_batch_size, latency_repeats, num_workers, seed, base"
 )
+NOT_A_RECIPE = "a recipe name (default, fast) or KEY=VALUE, e.g. --recipe epochs=3"
 
 
 def test_a_bad_recipe_value_is_one_line_naming_the_key() -> None:
@@ -73,12 +80,39 @@ def test_a_bad_recipe_value_is_one_line_naming_the_key() -> None:
         ("momentum=x", "nas train: error: Recipe.momentum = 'x' is invalid: a number in [0, 1) is required"),
         ("amp=maybe", "nas train: error: Recipe.amp = 'maybe' is invalid: True or False is required"),
         ("nosuch=1", f"nas train: error: Recipe.nosuch is unknown: valid keys are {RECIPE_FIELDS}"),
-        ("momentum", "nas train: error: --recipe 'momentum' is invalid: use KEY=VALUE, e.g. --recipe epochs=3"),
+        ("momentum", f"nas train: error: --recipe 'momentum' is invalid: {NOT_A_RECIPE}"),
+        ("fastest", f"nas train: error: --recipe 'fastest' is invalid: {NOT_A_RECIPE}"),
+        ("base=fastest", "nas train: error: Recipe.base = 'fastest' is invalid: choose one of ['default', 'fast']"),
     ]:
         run = nas("train", "densenet121", "--recipe", value)
         assert run.returncode == 2, value
         assert run.stderr.splitlines() == [line], value
         assert run.stdout == ""
+
+
+def test_two_recipe_names_are_one_line() -> None:
+    run = nas("train", "densenet121", "--recipe", "fast", "--recipe", "default")
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [
+        "nas train: error: --recipe names 2 recipes (fast, default): one recipe name, then KEY=VALUE pairs"
+    ]
+
+
+def test_evaluate_averages_flipped_logits_when_the_recipe_did(tmp_path: Path) -> None:
+    config = ArchConfig(
+        connectivity="plain", stem="cifar", block_config=(1,), init_features=4, in_channels=1, num_classes=10
+    )
+    data_config = DataConfig(augment=AugmentConfig(crop_padding=1, flip=True))  # digits, mirrored in training
+    model = build_model(config)
+    path = tmp_path / "tta.pt"
+    extra = {"data_config": asdict(data_config)}
+    save_checkpoint(path, model=model, config=config, recipe=Recipe(tta_flip=True), extra=extra)
+    run = nas("evaluate", str(path), "--device", "cpu", "--json")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    data = load_data(data_config)
+    loss, accuracy = evaluate_split(model, data.test, data, device=torch.device("cpu"), tta_flip=True)
+    assert report["tta_flip"] is True and report["accuracy"] == accuracy and report["loss"] == pytest.approx(loss)
 
 
 def test_debug_shows_the_traceback_of_a_user_error() -> None:

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 
-from nas.data.augment import channel_tensor, color_jitter, prepare_batch, random_crop, random_flip
-from nas.data.datasets import AugmentConfig
+from nas.data.augment import (
+    alternating_flips,
+    channel_tensor,
+    color_jitter,
+    prepare_batch,
+    random_crop,
+    random_flip,
+)
+from nas.data.batches import indexed_batches
+from nas.data.datasets import AugmentConfig, Split
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -75,3 +85,38 @@ def test_prepare_batch_normalises_exactly_without_augmentation() -> None:
     torch.testing.assert_close(out, expected)
     identity = AugmentConfig(crop_padding=0, flip=False, color_jitter=0.0)
     torch.testing.assert_close(prepare_batch(x, mean=mean, std=std, augment=identity, generator=_gen()), expected)
+
+
+def test_alternating_flips_start_from_the_first_draw_and_then_alternate() -> None:
+    first = torch.tensor([True, False, False, True])
+    assert [alternating_flips(first, epoch=e).tolist() for e in (1, 2, 3, 4)] == [
+        [True, False, False, True],
+        [False, True, True, False],
+        [True, False, False, True],
+        [False, True, True, False],
+    ]
+
+
+def test_each_image_alternates_across_epochs_through_shuffled_batches() -> None:
+    """The path the training loop takes: shuffled batches with positions, flips looked up by position."""
+    n = 40
+    images = torch.zeros(n, 1, 1, 2, dtype=torch.uint8)
+    images[:, 0, 0, 0] = torch.arange(1, n + 1, dtype=torch.uint8)  # image i shows i + 1 on its left, 0 on its right
+    split = Split("train", torch.zeros(n, dtype=torch.int64), images=images)
+    gen = _gen(3)
+    first = torch.rand(n, generator=gen) < 0.5
+    zero, one = channel_tensor((0.0,), split.labels.device), channel_tensor((1 / 255,), split.labels.device)
+    seen: dict[int, list[bool]] = {i: [] for i in range(n)}
+    for epoch in (1, 2, 3, 4, 5):
+        for xb, _, index in indexed_batches(
+            split, batch_size=7, device=torch.device("cpu"), shuffle=True, generator=gen
+        ):
+            flips = alternating_flips(first[index], epoch=epoch)
+            x = prepare_batch(xb, mean=zero, std=one, augment=AugmentConfig(flip=True), generator=gen, flips=flips)
+            for row in x[:, 0, 0]:  # back in pixel values
+                left, right = round(float(row[0])), round(float(row[1]))
+                seen[max(left, right) - 1].append(right > 0)
+    assert all(len(flipped) == 5 for flipped in seen.values())
+    assert all(flipped[0] == bool(first[i]) for i, flipped in seen.items())
+    assert all(a != b for flipped in seen.values() for a, b in itertools.pairwise(flipped))
+    assert 5 < sum(first.tolist()) < 35  # the first epoch's flips are drawn at random

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 import nas.data.datasets
-from nas.data.batches import batches
+from nas.data.batches import batches, indexed_batches
 from nas.data.datasets import (
     DATASETS,
     TEST_FRACTION,
@@ -32,8 +32,11 @@ from nas.data.datasets import (
     data_root,
     load_data,
     stratified_split,
+    stratified_subset,
 )
 from nas.data.sources import FASHION_MNIST_CLASSES, digits_file, load_digits, read_idx, usable_workers
+from nas.data.splits import subset_counts
+from nas.errors import UsageError
 
 CPU = torch.device("cpu")
 SYSTEM_FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -135,6 +138,59 @@ def test_stratified_split_rules() -> None:
     assert counts(labels[stratified_split(labels, fraction=0.9, seed=5)[0]], 4) == [1, 1, 1, 1]  # keeps one
     again, _ = stratified_split(labels, fraction=0.25, seed=5)
     assert torch.equal(kept, again)
+
+
+@pytest.mark.parametrize(
+    ("class_counts", "size", "expected"),
+    [
+        ([10, 3, 2, 1], 16, [10, 3, 2, 1]),
+        ([10, 3, 2, 1], 8, [5, 1, 1, 1]),  # shares 5, 1.5, 1, 0.5: each class keeps one
+        ([10, 3, 2, 1], 6, [3, 1, 1, 1]),  # shares 3.75, 1.125, 0.75, 0.375
+        ([10, 3, 2, 1], 4, [1, 1, 1, 1]),
+        ([100] * 4, 6, [2, 2, 1, 1]),  # equal remainders go to the first classes
+        ([5400, 5400, 5399], 10_000, [3334, 3333, 3333]),
+    ],
+)
+def test_subset_counts_are_largest_remainder_shares(class_counts: list[int], size: int, expected: list[int]) -> None:
+    assert subset_counts(class_counts, size) == expected
+
+
+def test_subset_counts_need_one_image_per_class_and_no_more_than_there_are() -> None:
+    for size in (3, 17):
+        with pytest.raises(ValueError, match=f"a subset of {size} needs 4 to 16 images"):
+            subset_counts([10, 3, 2, 1], size)
+
+
+def test_stratified_subset_is_seeded_sorted_and_nested() -> None:
+    labels = torch.arange(300) % 3
+    small, large = (stratified_subset(labels, size=size, seed=1) for size in (30, 90))
+    assert counts(labels[small], 3) == [10, 10, 10] and counts(labels[large], 3) == [30, 30, 30]
+    assert torch.equal(small, small.sort().values) and len(set(large.tolist())) == 90
+    assert set(small.tolist()) <= set(large.tolist())  # one seeded order per class: smaller is part of larger
+    assert torch.equal(small, stratified_subset(labels, size=30, seed=1))
+    assert not torch.equal(small, stratified_subset(labels, size=30, seed=2))
+
+
+def test_train_subset_takes_a_stratified_part_of_the_train_split_and_keeps_val(digits: LoadedData) -> None:
+    sub = load_data(DataConfig(name="digits", train_subset=100))
+    full_counts = counts(digits.train.labels, 10)
+    assert len(sub.train) == 100 and counts(sub.train.labels, 10) == subset_counts(full_counts, 100)
+    assert image_multiset(sub.train) <= image_multiset(digits.train)  # drawn from the train split only
+    assert torch.equal(sub.val.images, digits.val.images) and torch.equal(sub.test.images, digits.test.images)  # type: ignore[arg-type]
+    again = load_data(DataConfig(name="digits", train_subset=100, split_seed=0))
+    assert torch.equal(sub.train.images, again.train.images)  # type: ignore[arg-type]
+    pixels = sub.train.images.double().div(255)  # type: ignore[union-attr]
+    assert sub.mean == pytest.approx(pixels.mean(dim=(0, 2, 3)).tolist(), abs=1e-12)  # statistics of the subset
+
+
+@pytest.mark.parametrize("size", [9, 1294])
+def test_a_train_subset_the_split_cannot_give_is_refused(size: int) -> None:
+    with pytest.raises(UsageError) as err:
+        load_data(DataConfig(name="digits", train_subset=size))
+    assert str(err.value) == (
+        f"DataConfig.train_subset = {size} is invalid: an integer from 10 to 1293 or None is required "
+        "(the train split of digits: 10 classes, 1293 images)"
+    )
 
 
 # ----- Fashion-MNIST from IDX files -----------------------------------------------------------
@@ -248,6 +304,8 @@ def test_real_fashion_mnist_from_the_system_directory(tmp_path: Path) -> None:
     assert counts(torch.cat([data.train.labels, data.val.labels]), 10) == [6000] * 10
     assert counts(data.val.labels, 10) == [600] * 10
     assert data.mean[0] == pytest.approx(0.286, abs=2e-3) and data.std[0] == pytest.approx(0.353, abs=2e-3)
+    subset = load_data(DataConfig(name="fashion_mnist", root=str(tmp_path), download=False, train_subset=10_000))
+    assert counts(subset.train.labels, 10) == [1000] * 10 and torch.equal(subset.val.labels, data.val.labels)
 
 
 # ----- torchvision's datasets ------------------------------------------------------------------
@@ -407,6 +465,27 @@ def test_batches_order_follows_the_generator() -> None:
     assert not torch.equal(first, second)  # each epoch draws a new permutation
 
 
+def test_indexed_batches_give_each_image_its_position_in_the_split() -> None:
+    split = numbered(10)
+    for shuffle in (True, False):
+        out = list(indexed_batches(split, batch_size=3, device=CPU, shuffle=shuffle, drop_last=shuffle))
+        for x, y, index in out:
+            assert index.dtype == torch.int64 and torch.equal(index, y) and torch.equal(x, split.images[index])  # type: ignore[index]
+        positions = torch.cat([i for _, _, i in out]).tolist()
+        assert len(set(positions)) == len(positions) == (9 if shuffle else 10)  # drop_last leaves one out
+
+
+def test_indexed_batches_of_a_streamed_split(tmp_path: Path) -> None:
+    write_folder(tmp_path, per_class=4)
+    config = DataConfig(name="imagefolder", root=str(tmp_path), image_size=8, num_workers=0)
+    resident, streamed = load_data(config), load_data(dataclasses.replace(config, max_resident_gb=1e-9))
+    generator = torch.Generator().manual_seed(1)
+    out = list(indexed_batches(streamed.train, batch_size=2, device=CPU, shuffle=True, generator=generator))
+    assert sorted(torch.cat([i for _, _, i in out]).tolist()) == list(range(len(resident.train)))
+    for x, y, index in out:
+        assert torch.equal(x, resident.train.images[index]) and torch.equal(y, resident.train.labels[index])  # type: ignore[index]
+
+
 def test_batches_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError, match="batch_size = 0 is invalid"):
         batches(numbered(4), batch_size=0, device=CPU, shuffle=False)
@@ -461,6 +540,8 @@ BAD_CONFIGS = [
     (DataConfig, dict(max_resident_gb=math.inf), "max_resident_gb", "inf", "a finite number >= 0"),
     (DataConfig, dict(num_workers=-2), "num_workers", "-2", "an integer >= 0"),
     (DataConfig, dict(augment="flip"), "augment", "'flip'", "an AugmentConfig or None"),
+    (DataConfig, dict(train_subset=0), "train_subset", "0", "an integer >= 1 or None is required"),
+    (DataConfig, dict(train_subset=100.0), "train_subset", "100.0", "an integer >= 1 or None is required"),
     (AugmentConfig, dict(crop_padding=-1), "crop_padding", "-1", "an integer >= 0"),
     (AugmentConfig, dict(crop_padding=1.5), "crop_padding", "1.5", "an integer >= 0"),
     (AugmentConfig, dict(flip=1), "flip", "1", "true or false"),

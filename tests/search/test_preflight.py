@@ -13,6 +13,7 @@ from PIL import Image
 
 from nas.data.datasets import load_data
 from nas.errors import UsageError
+from nas.search.preflight import check_resume, settings
 from nas.search.runner import check_before_trials
 from nas.search.storage import open_storage
 from nas.search.studyfile_reader import load_study_file
@@ -123,3 +124,19 @@ def test_a_resumed_study_whose_recipe_changed_is_refused_naming_the_key(tmp_path
     path.write_text(path.read_text().replace("batch_size = 64", execution_only))
     same = nas("run", str(path), "--trials", "3", "--no-report", cwd=tmp_path)
     assert same.returncode == 0, same.stderr  # the same settings resume; execution-only keys may change freely
+
+
+def test_a_study_stored_before_a_recipe_or_data_field_existed_resumes_when_the_file_keeps_its_default(
+    tmp_path: Path,
+) -> None:
+    sf = load_study_file(write(tmp_path))
+    stored = settings(sf)
+    for key in ("ema_decay", "tta_flip", "decay_norm_and_bias", "norm_bias_lr_scale", "alternate_flips"):
+        del stored["recipe"][key]  # as a study made before the fast-recipe keys stores its recipe
+    del stored["data"]["train_subset"]
+    assert check_resume(sf, stored) == []
+    fast_file = tmp_path / "fast.toml"
+    fast_file.write_text((tmp_path / "study.toml").read_text().replace("[recipe]", '[recipe]\nbase = "fast"'))
+    fast = load_study_file(fast_file)
+    with pytest.raises(UsageError, match=r"recipe\.alternate_flips differs: stored False, file True"):
+        check_resume(fast, stored)

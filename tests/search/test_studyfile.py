@@ -49,6 +49,17 @@ def test_quickstart() -> None:
     }
 
 
+def test_recipe_base_fast_loads_and_the_file_keys_override_it(tmp_path: Path) -> None:
+    path = write(tmp_path, study_text() + 'base = "fast"\nema_decay = 0.9\nnorm_bias_lr_scale = 2\n')
+    study = load_study_file(path)
+    assert study.recipe == Recipe.from_dict({"base": "fast", "epochs": 1, "ema_decay": 0.9, "norm_bias_lr_scale": 2.0})
+    assert study.recipe.tta_flip and study.recipe.alternate_flips and not study.recipe.decay_norm_and_bias
+    assert type(study.recipe.norm_bias_lr_scale) is float  # recipe hashes must not tell 2 from 2.0
+    assert "base" not in study.to_dict()["recipe"]  # what the study stores is every field, resolved
+    default = load_study_file(write(tmp_path, study_text() + 'base = "default"\n', "d.toml"))
+    assert default.recipe == Recipe(epochs=1)
+
+
 def test_fashion_mnist_gpu_and_ablation_studies() -> None:
     gpu = load_study_file(STUDIES / "fashion_mnist_gpu.toml")
     assert (gpu.device, gpu.sampler, gpu.trials, gpu.space.name) == ("cuda", "nsga2", 200, "cifar_bc")
@@ -130,7 +141,19 @@ BAD_STUDY = {
     "trials missing": (study_text(trials=None), "study.trials is missing: an integer >= 1 is required"),
     "unknown recipe key": (
         study_text() + "epoch = 2\n",
-        "unknown key recipe.epoch (valid keys: amp, batch_size, channels_last, compile, epochs,",
+        "unknown key recipe.epoch (valid keys: alternate_flips, amp, base, batch_size, channels_last, compile,",
+    ),
+    "unknown recipe base": (
+        study_text() + 'base = "fastest"\n',
+        "recipe.base = \"fastest\" is invalid: choose one of ['default', 'fast']",
+    ),
+    "recipe base not a name": (
+        study_text() + "base = 2\n",
+        "recipe.base = 2 is invalid: choose one of ['default', 'fast']",
+    ),
+    "bad value over a base": (
+        study_text() + 'base = "fast"\nema_decay = 1.5\n',
+        "recipe.ema_decay = 1.5 is invalid: a number in [0, 1) is required (0 = off)",
     ),
     "unknown study key": (
         study_text(trails=3),

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from nas.data.augment import channel_tensor, prepare_batch
 from nas.data.datasets import LoadedData
 from nas.train.loop import COMPILE_SECONDS, COMPILE_SPEEDUP, TrainingRun, compile_repays, evaluate_split, train_epochs
 from nas.train.recipe import Recipe
@@ -46,6 +47,21 @@ def test_evaluate_split_of_a_constant_classifier(digits: LoadedData) -> None:
     assert loss == pytest.approx(log_z - threes / len(labels), rel=1e-6)
     assert model.training  # its mode is given back
     assert evaluate_split(model, digits.val, digits, device=CPU, batch_size=512)[1] == accuracy
+
+
+def test_tta_flip_averages_the_logits_of_each_image_and_its_mirror(digits: LoadedData) -> None:
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))  # no mirror symmetry: flipped logits differ
+    assert digits.val.images is not None
+    x = prepare_batch(
+        digits.val.images, mean=channel_tensor(digits.mean, CPU), std=channel_tensor(digits.std, CPU), augment=None
+    )
+    with torch.no_grad():
+        logits = (model(x) + model(x.flip(3))) / 2
+    labels = digits.val.labels
+    loss, accuracy = evaluate_split(model, digits.val, digits, device=CPU, batch_size=100, tta_flip=True)
+    assert loss == pytest.approx(nn.functional.cross_entropy(logits, labels).item(), rel=1e-5)
+    assert accuracy == (logits.argmax(1) == labels).sum().item() / len(labels)
+    assert evaluate_split(model, digits.val, digits, device=CPU)[0] != pytest.approx(loss)
 
 
 def test_train_epochs_records_every_epoch_in_the_attempt(digits: LoadedData) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ import torch
 
 from nas.arch import ArchConfig, ArchNet
 from nas.arch.cost import estimate
-from nas.data.datasets import LoadedData
+from nas.data.datasets import AugmentConfig, DataConfig, LoadedData, load_data
 from nas.train.checkpoint import load_checkpoint
 from nas.train.loop import evaluate_split
 from nas.train.recipe import Recipe
@@ -296,3 +297,32 @@ def test_plain_log_lines_when_not_on_a_terminal(digits: LoadedData, capsys: pyte
 def test_unknown_device_is_refused(digits: LoadedData) -> None:
     with pytest.raises(ValueError, match="device = 'tpu'"):
         train_trial(config=net(), data=digits, recipe=DIGITS_RECIPE, device="tpu")
+
+
+def test_every_fast_recipe_key_on_trains_with_finite_metrics_and_saves_the_average(tmp_path: Path) -> None:
+    flipping = load_data(DataConfig(name="digits", augment=AugmentConfig(crop_padding=1, flip=True)))
+    recipe = Recipe.from_dict({"base": "fast", "epochs": 2, "batch_size": 32, "lr": 0.2, "measure_latency": False})
+    assert recipe.ema_decay > 0 and recipe.tta_flip and recipe.alternate_flips
+    assert not recipe.decay_norm_and_bias and recipe.norm_bias_lr_scale > 1
+    path = tmp_path / "fast.pt"
+    result = cpu_trial(flipping, net("osp"), recipe, checkpoint_path=path)
+    assert (result.status, result.notes) == ("complete", [])
+    for m in result.history:
+        values = (m.train_loss, m.train_accuracy, m.val_loss, m.val_accuracy, m.lr)
+        assert all(isinstance(v, float) and v == v and abs(v) != float("inf") for v in values), m
+    assert result.best_val_accuracy is not None and result.best_val_accuracy >= 0.8
+    model, _, payload = load_checkpoint(path)  # the checkpoint holds the average validation measured
+    assert payload["recipe"] == dataclasses.asdict(recipe) and "base" not in payload["recipe"]
+    last = result.history[-1]
+    evaluated = evaluate_split(model, flipping.val, flipping, device=torch.device("cpu"), tta_flip=True)
+    assert evaluated[1] == last.val_accuracy and evaluated[0] == pytest.approx(last.val_loss, rel=1e-5)
+
+
+def test_flip_keys_on_data_that_never_flips_are_skipped_with_a_note(digits: LoadedData) -> None:
+    recipe = Recipe(epochs=1, batch_size=64, measure_latency=False, tta_flip=True, alternate_flips=True)
+    result = cpu_trial(digits, net(growth_rate=4, block_config=(1, 1)), recipe)
+    assert result.status == "complete"
+    assert result.notes == [
+        "recipe.tta_flip skipped: the augmentation of digits does not flip images",
+        "recipe.alternate_flips skipped: the augmentation of digits does not flip images",
+    ]

@@ -11,7 +11,7 @@ import gc
 import pytest
 import torch
 
-from nas.data.datasets import DataConfig, LoadedData, load_data
+from nas.data.datasets import AugmentConfig, DataConfig, LoadedData, load_data
 from nas.train.recipe import Recipe
 from nas.train.trainer import train_trial
 from tests.conftest import digits_net
@@ -44,6 +44,15 @@ def test_compiled_with_cuda_graphs_trains_and_measures(digits: LoadedData, memor
     assert result.compiled
     assert result.best_val_accuracy is not None and result.best_val_accuracy >= 0.85
     assert result.latency_ms_batch1 is not None and result.latency_ms_batch1 > 0
+
+
+def test_fast_recipe_compiled_with_cuda_graphs_trains_the_average_and_flips_on_the_device() -> None:
+    flipping = load_data(DataConfig(name="digits", augment=AugmentConfig(crop_padding=1, flip=True)))
+    recipe = Recipe.from_dict({"base": "fast", "epochs": 2, "batch_size": 32, "lr": 0.2, "compile": "on"})
+    result = train_trial(config=digits_net("osp"), data=flipping, recipe=recipe, device="cuda", progress=False)
+    assert result.status == "complete", result.reason
+    assert result.compiled and result.notes == []
+    assert result.best_val_accuracy is not None and result.best_val_accuracy >= 0.85
 
 
 def test_memory_is_back_to_baseline_after_a_trial(digits: LoadedData) -> None:

@@ -66,13 +66,13 @@ $PY -c "import fvcore, optuna, plotly; print('optuna', optuna.__version__, 'plot
 
 step "CUDA tests"
 # The pytest settings name optuna's warning class, absent there: this run sets its own.
-timeout 240 $PY -m pytest -q -p no:cacheprovider -o addopts="" -o filterwarnings="ignore::FutureWarning" \
+timeout 150 $PY -m pytest -q -p no:cacheprovider -o addopts="" -o filterwarnings="ignore::FutureWarning" \
     tests/train/test_trainer_cuda.py "tests/data/test_datasets.py::test_batches_on_cuda_with_cpu_or_cuda_generator" \
     tests/arch/test_builder.py -k "cuda or test_trainer_cuda" 2>&1 | tail -15
 echo "pytest exit: ${PIPESTATUS[0]}" | tee "$OUT/tests.txt"
 
 step "anchor loop (../shared/anchors/gpu_anchor.py), three of its rows"
-timeout 150 $PY - "$OUT" <<'EOF'
+timeout 100 $PY - "$OUT" <<'EOF'
 import importlib.util, json, sys
 spec = importlib.util.spec_from_file_location("gpu_anchor", ".device/gpu_anchor.py")
 a = importlib.util.module_from_spec(spec); spec.loader.exec_module(a)
@@ -86,12 +86,23 @@ json.dump(rows, open(f"{sys.argv[1]}/anchor.json", "w"), indent=1)
 EOF
 
 step "trainer: DenseNet-BC-100 batch 256, compile on"
-timeout 200 $PY benchmarks/train_throughput.py --images "$IMAGES" --epochs 3 --batch-size 256 --compile on \
+timeout 130 $PY benchmarks/train_throughput.py --images "$IMAGES" --epochs 3 --batch-size 256 --compile on \
     --out "$OUT/bc100.json" 2>&1 | tail -6
 
 step "trainer: ResNet-18 (CIFAR stem) batch 512, compile on"
-timeout 160 $PY benchmarks/train_throughput.py --arch torchvision:resnet18:cifar --images "$IMAGES" --epochs 3 \
+timeout 70 $PY benchmarks/train_throughput.py --arch torchvision:resnet18:cifar --images "$IMAGES" --epochs 3 \
     --batch-size 512 --compile on --out "$OUT/resnet18.json" 2>&1 | tail -6
+
+step "a 5-trial Fashion-MNIST study, 3 epochs, --workers auto (one worker per GPU), then its report"
+# studies/fashion_mnist_gpu.toml with a budget that fits: its own space, recipe, objectives and baselines.
+sed -e 's/^trials = .*/trials = 5/' -e 's/^epochs = .*/epochs = 3/' studies/fashion_mnist_gpu.toml > "$OUT/fashion_mnist_gpu.toml"
+(cd "$OUT" && timeout 110 $PY -m nas.cli run fashion_mnist_gpu.toml --workers auto 2>&1 | tail -12 \
+    && timeout 30 $PY -m nas.cli report fashion_mnist_gpu.toml --out "$OUT" 2>&1 | tail -2 \
+    && $PY -m nas.cli status fashion_mnist_gpu.toml > "$OUT/study.txt" 2>&1)
+tail -12 "$OUT/study.txt" 2>/dev/null
+
+step "time to accuracy on the full Fashion-MNIST: default vs fast recipe, target 94%"
+timeout 100 $PY benchmarks/time_to_accuracy.py --full --device cuda --seeds 1 --out "$OUT/tta.json" 2>&1 | tail -14
 
 step "table"
 $PY - "$OUT" <<'EOF' | tee "$OUT/gpu_check.md"
@@ -119,6 +130,14 @@ for label, name, eager in (("DenseNet-BC-100", "bc100.json", "bc100 bf16 CL gpu-
     print(f"| our tutorial loop, {label}, bs64 | {r['tutorial_img_per_s']:,.0f} | | |")
     print(f"| trainer, {label}, bs{r['trainer_batch_size']}, compile {r['compile']} | {ips:,.0f} "
           f"| {vs_tutorial} | {vs_eager} |")
+study = open(f"{out}/study.txt").read().strip() if os.path.exists(f"{out}/study.txt") else "not run"
+print(f"\n5-trial Fashion-MNIST study (--workers auto), nas status:\n{study}")
+tta = load("tta.json")
+if tta is not None:
+    print("\ntime to accuracy (full Fashion-MNIST):")
+    print(json.dumps(tta.get("summary", tta), indent=1)[:3000])
+else:
+    print("\ntime to accuracy: not run")
 if env:
     print(f"\n{env['device_name']}, torch {env['torch']}, {env['date']}")
 EOF

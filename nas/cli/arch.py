@@ -12,6 +12,7 @@ from nas.arch.cost import CostEstimate, estimate, human
 from nas.arch.modes import MODES
 from nas.arch.presets import PRESETS, get_preset
 from nas.errors import UsageError
+from nas.text import plural
 
 
 def parse_input_size(text: str) -> tuple[int, int, int]:
@@ -113,7 +114,8 @@ def format_table(est: CostEstimate) -> str:
     rule = "-" * len(line(header))
     c, h, w = est.input_size
     lines = [
-        f"{cfg.connectivity} network, input {c}x{h}x{w}, {cfg.num_classes} classes, arch hash {cfg.arch_hash()}",
+        f"{cfg.connectivity} network, input {c}x{h}x{w}, {plural(cfg.num_classes, 'class', 'classes')}, "
+        f"arch hash {cfg.arch_hash()}",
         line(header),
         rule,
         *(line(r) for r in rows),

@@ -13,6 +13,7 @@ from typing import Any
 
 from nas.errors import UsageError
 from nas.search.studyfile import StudyFile
+from nas.text import plural
 
 
 def _study_file(path: str) -> StudyFile:
@@ -88,9 +89,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     except KeyboardInterrupt:
         kept = _finished_trials(sf, args.storage)
-        print(f"interrupted: {kept} trials kept, run `nas run {args.study}` again to resume", file=sys.stderr)
+        print(f"interrupted: {plural(kept, 'trial')} kept, run `nas run {args.study}` again to resume", file=sys.stderr)
         return 130
-    print(f"study {sf.name}: {len(study.trials)} trials in storage, {time.monotonic() - start:.0f} s this run")
+    stored = len(study.get_trials(deepcopy=False))
+    print(f"study {sf.name}: {plural(stored, 'trial')} in storage, {time.monotonic() - start:.0f} s this run")
     if not args.no_report:
         print(f"report: {_write_report(study, Path(args.out))}")
     return 0
@@ -185,18 +187,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     from nas.search.objectives import ACCURACY, PARAMS
     from nas.search.records import load_records
     from nas.search.storage import budget_used
+    from nas.search.tally import StudyTally
 
     study = _load_existing(args)
     records = load_records(study)
     counts = Counter(r.status for r in records)
-    print(f"study {study.study_name}: {budget_used(study.trials)} trials counted against the budget")
+    used = budget_used(study.get_trials(deepcopy=False))
+    print(f"study {study.study_name}: {plural(used, 'trial')} counted against the budget")
     print("  " + ", ".join(f"{status} {n}" for status, n in sorted(counts.items())))
     for r in records:
         if r.status == "running":
             print(f"  running: trial {r.number} {r.connectivity or ''} since {r.datetime_start}")
     by_number = {r.number: r for r in records}
-    front = sorted((by_number[t.number] for t in study.best_trials), key=lambda r: r.values[ACCURACY], reverse=True)
-    print(f"  Pareto front: {len(front)} trials")
+    best = StudyTally(study).update().front
+    front = sorted((by_number[t.number] for t in best), key=lambda r: r.values[ACCURACY], reverse=True)
+    print(f"  Pareto front: {plural(len(front), 'trial')}")
     for r in front[:10]:
         params = r.metrics.get(PARAMS)
         print(

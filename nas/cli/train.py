@@ -13,6 +13,7 @@ from typing import Any
 from nas.cli.arch import load_config, parse_pairs
 from nas.data.datasets import DATASETS, DataConfig
 from nas.errors import UsageError
+from nas.text import plural
 from nas.train.recipe import BASE_KEY, OPTIMIZERS, RECIPES, Recipe
 
 
@@ -72,7 +73,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     data = load_data(data_config)
     if data.num_classes < 2:
         raise UsageError(
-            f"dataset {data.name!r} has {data.num_classes} class(es): training a classifier needs at least 2",
+            f"dataset {data.name!r} has {plural(data.num_classes, 'class', 'classes')}: "
+            "training a classifier needs at least 2",
             owner="--dataset",
             value=data.name,
             allowed="a dataset with at least 2 classes",
@@ -138,9 +140,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     c, _, _ = data.input_size
     if (config.in_channels, config.num_classes) != (c, data.num_classes):
         raise UsageError(
-            f"{path} holds a network for {config.in_channels} channel(s) and {config.num_classes} classes, but "
-            f"{data.name} has {c} channel(s) and {data.num_classes} classes: give --data-root the data it was "
-            "trained on",
+            f"{path} holds a network for {plural(config.in_channels, 'channel')} and "
+            f"{plural(config.num_classes, 'class', 'classes')}, but {data.name} has {plural(c, 'channel')} and "
+            f"{plural(data.num_classes, 'class', 'classes')}: give --data-root the data it was trained on",
             owner="checkpoint",
             value=str(path),
         )

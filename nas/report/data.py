@@ -26,6 +26,7 @@ from optuna.trial import TrialState
 from nas.search import optuna_internals
 from nas.search.objectives import ACCURACY, COSTS_BEFORE_TRAINING, OBJECTIVES
 from nas.search.records import STATUSES, TrialRecord, load_records, study_objectives, study_provenance
+from nas.text import plural
 
 KEY_KNOBS = ("growth_rate", "bn_size", "block_config", "compression", "width_multiplier", "init_features", "stem")
 
@@ -182,7 +183,8 @@ def _hypervolume_history(
     usable = [r for r in records if r.feasible and all(n in r.values for n in objectives)]
     finite = [r for r in usable if all(math.isfinite(r.values[n]) for n in objectives)]
     if len(finite) < len(usable):
-        notes.append(f"hypervolume leaves out {len(usable) - len(finite)} feasible trial(s) with non-finite values")
+        left_out = plural(len(usable) - len(finite), "feasible trial")
+        notes.append(f"hypervolume leaves out {left_out} with non-finite values")
     finished = [r for r in records if r.status != "running"]
     if not finite:
         return tuple((r.number, 0.0) for r in finished), ()
@@ -211,7 +213,7 @@ def _importances(
     frozen = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
     usable = [r for r in records if r.feasible and r.params and r.number in frozen]
     if len(usable) < 2:
-        notes.append(f"parameter importance skipped: {len(usable)} feasible trial(s) with parameters, need 2")
+        notes.append(f"parameter importance skipped: {plural(len(usable), 'feasible trial')} with parameters, need 2")
         return {}
     result: dict[str, dict[str, float]] = {}
     verbosity = optuna.logging.get_verbosity()

@@ -22,6 +22,7 @@ from plotly.subplots import make_subplots
 from nas.arch.modes import MODES
 from nas.report.data import FrontPanel, FrontPoint, ReportData, group_of
 from nas.search.objectives import ACCURACY, OBJECTIVES
+from nas.text import plural
 
 # Fixed colours (the modes table's), so a mode looks the same in every panel and every report.
 MODE_COLOURS = {name: mode.colour for name, mode in MODES.items()}
@@ -253,7 +254,7 @@ def render(data: ReportData) -> str:
     objectives = ", ".join(f"{n} ({d})" for n, d in zip(data.objectives, data.directions, strict=True))
     parts = [
         f"<h1>Study {_e(data.study_name)}</h1>",
-        f"<p>Objectives: {html.escape(objectives)}. {len(data.table)} trials; "
+        f"<p>Objectives: {html.escape(objectives)}. {plural(len(data.table), 'trial')}; "
         f"Pareto set over all objectives (feasible trials): {_e(list(data.pareto_numbers)) or 'empty'}.</p>",
     ]
     if data.notes:

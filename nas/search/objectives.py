@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from nas.arch.cost import human
 from nas.train.results import TrialResult
 
 # The names other modules use when they mean one objective in particular.
@@ -44,6 +45,11 @@ class ObjectiveSpec:
     panel_when_measured: bool = False  # reports draw its front whenever some trial measured it
     log_axis: bool = False
     requires: tuple[str, ...] = ()  # Recipe switches that must be on for it to be measured
+    brief: Callable[[float], str] | None = None  # how a progress line shows a value (default: 3 digits and unit)
+
+    def show(self, value: float) -> str:
+        """The value with its unit, short enough for a progress line."""
+        return self.brief(value) if self.brief is not None else f"{value:.3g} {self.unit}"
 
 
 OBJECTIVES: dict[str, ObjectiveSpec] = {
@@ -56,6 +62,7 @@ OBJECTIVES: dict[str, ObjectiveSpec] = {
             "best validation accuracy over the trial's epochs",
             "validation accuracy",
             lambda r: r.best_val_accuracy if r.best_val_accuracy is not None else 0.0,
+            brief=lambda v: f"val {v:.1%}",
         ),
         ObjectiveSpec(
             FLOPS,
@@ -66,6 +73,7 @@ OBJECTIVES: dict[str, ObjectiveSpec] = {
             lambda r: r.flops,
             before_training=True,
             log_axis=True,
+            brief=lambda v: f"{human(v)} FLOPs",
         ),
         ObjectiveSpec(
             PARAMS,
@@ -76,6 +84,7 @@ OBJECTIVES: dict[str, ObjectiveSpec] = {
             lambda r: r.params,
             before_training=True,
             log_axis=True,
+            brief=lambda v: f"{human(v)} params",
         ),
         ObjectiveSpec(
             LATENCY,
@@ -86,6 +95,7 @@ OBJECTIVES: dict[str, ObjectiveSpec] = {
             lambda r: r.latency_ms_batch1,
             panel_when_measured=True,
             requires=("measure_latency",),
+            brief=lambda v: f"{v:.3g} ms latency",
         ),
         ObjectiveSpec(
             PEAK_MEMORY,
@@ -96,6 +106,7 @@ OBJECTIVES: dict[str, ObjectiveSpec] = {
             _peak_memory,
             cpu=False,
             panel_when_measured=True,
+            brief=lambda v: f"{v / 2**20:,.0f} MiB peak",
         ),
         ObjectiveSpec(
             TRAIN_TIME,
@@ -104,6 +115,7 @@ OBJECTIVES: dict[str, ObjectiveSpec] = {
             "wall time of the whole trial (training, validation, measurement)",
             "training time (s)",
             lambda r: r.wall_seconds,
+            brief=lambda v: f"{v:.1f} s training",
         ),
     ]
 }

@@ -69,4 +69,18 @@ def hypervolume(front: np.ndarray, reference: np.ndarray) -> float:
     return float(compute_hypervolume(front, reference, assume_pareto=True))
 
 
-__all__ = ["CHECKED_AGAINST", "grid_size", "heartbeat_storage", "hypervolume", "storage_of", "trial_id_of"]
+def on_front(loss: np.ndarray) -> np.ndarray:
+    """Mask of the rows of `loss` (minimised, one row per trial) that no other row dominates; equal rows
+    both stay.
+
+    `optuna.study._multi_objective._is_pareto_front` (Optuna 5.0.0): the function `Study.best_trials`
+    applies to every trial of the study; calling it on the trials a front is made of gives exactly
+    Optuna's front without Optuna deep-copying the whole study first.
+    """
+    from optuna.study._multi_objective import _is_pareto_front
+
+    mask: np.ndarray = _is_pareto_front(loss, assume_unique_lexsorted=False)
+    return mask
+
+
+__all__ = ["CHECKED_AGAINST", "grid_size", "heartbeat_storage", "hypervolume", "on_front", "storage_of", "trial_id_of"]

@@ -21,6 +21,7 @@ from nas.errors import UsageError
 from nas.search.objectives import OBJECTIVES
 from nas.search.studyfile import StudyFile
 from nas.search.tomlfile import jsonable
+from nas.text import plural
 from nas.train.measure import resolve_device
 from nas.train.recipe import Recipe
 
@@ -44,7 +45,8 @@ def check_data(sf: StudyFile, data: LoadedData) -> None:
     """At least two classes and no empty split: with fewer, every accuracy is meaningless."""
     if data.num_classes < 2:
         raise UsageError(
-            f"{sf.path}: dataset {data.name!r} has {data.num_classes} class(es): a search needs at least 2",
+            f"{sf.path}: dataset {data.name!r} has {plural(data.num_classes, 'class', 'classes')}: "
+            "a search needs at least 2",
             owner=sf.path,
             field="data",
             value=data.name,

@@ -17,6 +17,7 @@ import dataclasses
 import os
 import socket
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -222,6 +223,44 @@ def stored(trial: AnyTrial) -> Stored:
     )
 
 
+# Single attributes, read without copying anything: for decisions that look at every trial of a study
+# (twins, baselines, the front), where `stored` would copy each trial's history and settings.
+
+
+def metrics_of(trial: AnyTrial) -> Mapping[str, Any]:
+    """The trial's stored metrics, shared with the trial: read them, never change them."""
+    metrics: Mapping[str, Any] = trial.user_attrs.get(METRICS) or {}
+    return metrics
+
+
+def baseline_of(trial: AnyTrial) -> str | None:
+    baseline: str | None = trial.user_attrs.get(BASELINE)
+    return baseline
+
+
+def status_of(trial: AnyTrial) -> str | None:
+    status: str | None = trial.user_attrs.get(STATUS)
+    return status
+
+
+def trains_of(trial: AnyTrial) -> bool | None:
+    """True on the twin that trains the network, False on one that waits, None before either was decided."""
+    trains: bool | None = trial.user_attrs.get(TRAINS)
+    return trains
+
+
+def network_of(trial: AnyTrial) -> tuple[str | None, str | None]:
+    """(arch hash, recipe hash): two trials with the same pair train the same network the same way."""
+    attrs = trial.user_attrs
+    return attrs.get(ARCH_HASH), attrs.get(RECIPE_HASH)
+
+
+def replaces(trial: FrozenTrial) -> list[int]:
+    """The trials lost with their worker that this trial re-runs (none for a first run)."""
+    attrs = trial.system_attrs
+    return [int(n) for n in [*attrs.get(RETRY_HISTORY, []), attrs.get(FAILED_TRIAL)] if n is not None]
+
+
 @dataclass(frozen=True)
 class TrialRecord:
     """One trial as reports and exports see it: plain values only."""
@@ -295,12 +334,7 @@ def write_study_settings(study: optuna.Study, settings: dict[str, Any]) -> None:
 
 def replaced_trials(trials: list[FrozenTrial]) -> dict[int, int]:
     """Trials lost with their worker and re-queued under a new number: lost number -> its re-run."""
-    rerun_as: dict[int, int] = {}
-    for t in trials:
-        for lost in [*t.system_attrs.get(RETRY_HISTORY, []), t.system_attrs.get(FAILED_TRIAL)]:
-            if lost is not None:
-                rerun_as[int(lost)] = t.number
-    return rerun_as
+    return {lost: t.number for t in trials for lost in replaces(t)}
 
 
 def record_from_trial(trial: FrozenTrial, objectives: list[str] | None = None) -> TrialRecord:

@@ -25,43 +25,48 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.arch.cost import human
 from nas.data.datasets import LoadedData, load_data
 from nas.search import optuna_internals, preflight, records
-from nas.search.objectives import ACCURACY, FLOPS
+from nas.search.objectives import ACCURACY, OBJECTIVES
 from nas.search.shares import Workers, own_cores, plan_shares, visible_gpus, worker_device, worker_gpus
 from nas.search.storage import ClaimLock, Heartbeat, budget_used, fail_and_requeue, fail_stale_trials
 from nas.search.study import Objective, open_study
 from nas.search.studyfile import StudyFile
+from nas.search.tally import StudyTally
+from nas.text import plural
 
 
 class _Progress:
-    """One line per finished trial: what it was, how it ended, the front so far, time left."""
+    """One line per finished trial: what it was, how it ended in the study's own objectives, the front
+    so far, time left. The front and count come from a `StudyTally`, so a line costs the same at trial
+    20,000 as at trial 2."""
 
     def __init__(self, budget: int, done_before: int, label: str) -> None:
         self.budget, self.done_before, self.label = budget, done_before, label
         self.start = time.monotonic()
+        self.tally: StudyTally | None = None
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if self.tally is None or self.tally.study is not study:
+            self.tally = StudyTally(study)
+        tally = self.tally.update()
         record = records.record_from_trial(trial)
-        done = budget_used(study.get_trials(deepcopy=False, states=_FINISHED))
-        acc = record.metrics.get(ACCURACY)
-        what = record.baseline or record.connectivity or "?"
-        status = record.status
-        flops = record.metrics.get(FLOPS)
-        front = [t for t in study.best_trials] if records.stored_objectives(study) else []
-        best = max((float(records.stored(t).metrics.get(ACCURACY, 0.0)) for t in front), default=0.0)
+        objectives = records.stored_objectives(study)
+        shown = [OBJECTIVES[n].show(record.metrics[n]) for n in objectives or () if record.metrics.get(n) is not None]
+        front = tally.front if objectives else []
+        best = max((float(records.metrics_of(t).get(ACCURACY, 0.0)) for t in front), default=0.0)
+        done = tally.budget_used
         elapsed = time.monotonic() - self.start
         ran = max(done - self.done_before, 1)
         left = max(self.budget - done, 0) * elapsed / ran
+        what = record.baseline or record.connectivity or "?"
         print(
-            f"{self.label}[{done}/{self.budget}] trial {trial.number} {what} {status}"
-            + (f" val {acc:.1%}" if acc is not None else "")
-            + (f" {human(flops)} FLOPs" if flops is not None else "")
-            + f" | front {len(front)} trials, best {best:.1%} | {elapsed:.0f}s elapsed, ~{left:.0f}s left"
+            " ".join([f"{self.label}[{done}/{self.budget}] trial {trial.number} {what} {record.status}", *shown])
+            + f" | front {plural(len(front), 'trial')}, best {best:.1%}"
+            + f" | {elapsed:.0f}s elapsed, ~{left:.0f}s left"
             + (
                 f"\n{self.label}  reason: {record.reason}"
-                if status in ("failed", "infeasible") and record.reason
+                if record.status in ("failed", "infeasible") and record.reason
                 else ""
             ),
             flush=True,
@@ -87,7 +92,7 @@ def _time_limit(minutes: float | None) -> Iterator[None]:
         return
 
     def expire(signum: int, frame: object) -> None:
-        raise TrialTimeout(f"stopped after the per-trial time limit of {minutes:g} minutes")
+        raise TrialTimeout(f"stopped after the per-trial time limit of {plural(float(minutes), 'minute')}")
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, minutes * 60)

@@ -41,6 +41,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.errors import UsageError
 from nas.search import optuna_internals, records
 from nas.search.records import RETRY_HISTORY, rerun_system_attrs, stored
+from nas.text import plural
 
 MAX_RERUNS = 3  # re-runs of one lost trial in a row, as Optuna's retry callback counts them
 
@@ -209,7 +210,9 @@ def fail_stale_trials(study: optuna.Study, *, heartbeat_seconds: float) -> dict[
         optuna.storages.fail_stale_trials(study)
         after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
         for number in sorted(before - after):
-            lost[number] = f"its worker stopped beating: failed, re-queued at most {MAX_RERUNS} times in a row"
+            lost[number] = (
+                f"its worker stopped beating: failed, re-queued at most {plural(MAX_RERUNS, 'time')} in a row"
+            )
     host, now = socket.gethostname(), time.time()
     for t in study.get_trials(deepcopy=True, states=(TrialState.RUNNING,)):
         attrs = stored(t)
@@ -236,9 +239,8 @@ def fail_stale_trials(study: optuna.Study, *, heartbeat_seconds: float) -> dict[
         if requeue:
             why += "; re-queued with the same parameters"
         else:
-            why += (
-                f"; not re-queued: {len(history)} workers died running these parameters (does the network crash them?)"
-            )
+            died = plural(len(history), "worker")
+            why += f"; not re-queued: {died} died running these parameters (does the network crash them?)"
         if fail_and_requeue(study, t, why, requeue=requeue):
             lost[t.number] = why
     return lost

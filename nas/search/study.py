@@ -43,6 +43,7 @@ from nas.search.objectives import ACCURACY, COSTS_BEFORE_TRAINING, FLOPS, PARAMS
 from nas.search.records import stored
 from nas.search.storage import ClaimLock, StorageError, fail_stale_trials, open_storage
 from nas.search.studyfile import StudyFile
+from nas.search.tally import StudyTally
 from nas.train.results import EpochMetrics, TrialResult
 from nas.train.trainer import train_trial
 
@@ -156,7 +157,7 @@ def open_study(
     with ClaimLock(url, sf.name).hold():  # workers starting together enqueue each baseline once
         # A baseline whose every trial failed is queued again on the next run: it is a reference point
         # of the chart, not a sample of the space (a queued trial runs even once the budget is spent).
-        queued = {stored(t).baseline for t in study.get_trials(deepcopy=False) if t.state != TrialState.FAIL}
+        queued = {records.baseline_of(t) for t in study.get_trials(deepcopy=False) if t.state != TrialState.FAIL}
         for name in sf.baselines:
             if name not in queued:
                 study.enqueue_trial({}, user_attrs=records.baseline_attrs(name), skip_if_exists=False)
@@ -179,6 +180,7 @@ class Objective:
         self.lock = lock  # the study's claim lock: deciding who trains a network is one step across workers
         self.recipe_hash = recipe_hash(sf)
         self.multi = len(sf.objectives) > 1
+        self.tally: StudyTally | None = None  # the front Pareto-aware stopping compares with
 
     # ----- building the candidate ---------------------------------------------------------
 
@@ -271,18 +273,19 @@ class Objective:
         twins drawn at once by several workers exactly one trains; the others wait and reuse its
         result, and one of them takes over if it fails or its worker dies.
         """
-        claimed = stored(trial).trains
+        claimed = records.trains_of(trial)
+        network = (arch_hash, self.recipe_hash)
         while True:
             with self.lock.hold():
-                others = [(t, stored(t)) for t in trial.study.get_trials(deepcopy=False) if t.number != trial.number]
-                twins = [(t, a) for t, a in others if a.arch_hash == arch_hash and a.recipe_hash == self.recipe_hash]
+                trials = trial.study.get_trials(deepcopy=False)
+                twins = [t for t in trials if records.network_of(t) == network and t.number != trial.number]
                 # A complete twin first; a pruned one would be stopped again against a front that only grew.
-                finished = [t for t, a in twins if t.state == TrialState.COMPLETE and a.status != "rejected"] or [
-                    t for t, _ in twins if t.state == TrialState.PRUNED
-                ]
+                finished = [
+                    t for t in twins if t.state == TrialState.COMPLETE and records.status_of(t) != "rejected"
+                ] or [t for t in twins if t.state == TrialState.PRUNED]
                 if finished:
                     return min(finished, key=lambda t: t.number)
-                trains = not any(t.state == TrialState.RUNNING and a.trains for t, a in twins)
+                trains = not any(t.state == TrialState.RUNNING and records.trains_of(t) for t in twins)
                 if trains != claimed:  # written only when it changes: waiting polls, the storage need not hear it
                     records.claim_training(trial, trains)
                     claimed = trains
@@ -322,10 +325,9 @@ class Objective:
             return None
         left = self.sf.recipe.epochs - m.epoch
         reachable = min(1.0, m.val_accuracy + pruning.margin + max(0.0, m.val_accuracy - previous) * left)
-        for front in trial.study.best_trials:
-            attrs = stored(front)
-            metrics = attrs.metrics
-            if attrs.baseline and not all(k in metrics for k in COSTS_BEFORE_TRAINING):
+        for front in self._tally(trial.study).update().front:
+            metrics = records.metrics_of(front)
+            if records.baseline_of(front) and not all(k in metrics for k in COSTS_BEFORE_TRAINING):
                 continue
             cheaper = all(float(metrics.get(k, math.inf)) <= costs[k] for k in COSTS_BEFORE_TRAINING)
             if cheaper and float(metrics.get(ACCURACY, 0.0)) > reachable:
@@ -335,6 +337,12 @@ class Objective:
                     f"{float(metrics[ACCURACY]):.2%} at no more {' and '.join(COSTS_BEFORE_TRAINING)}"
                 )
         return None
+
+    def _tally(self, study: optuna.Study) -> StudyTally:
+        """The study's front, read incrementally (one tally per study this objective runs trials of)."""
+        if self.tally is None or self.tally.study is not study:
+            self.tally = StudyTally(study)
+        return self.tally
 
     def _store(self, trial: optuna.Trial, result: TrialResult) -> tuple[float, ...]:
         metrics = records.write_result(trial, result)

@@ -155,6 +155,6 @@ def test_evaluate_refuses_data_with_other_classes_naming_both(tmp_path: Path) ->
     run = nas("evaluate", str(path))
     assert run.returncode == 2
     assert run.stderr.splitlines() == [
-        f"nas evaluate: error: {path} holds a network for 3 channel(s) and 3 classes, but imagefolder has 3 "
-        "channel(s) and 2 classes: give --data-root the data it was trained on"
+        f"nas evaluate: error: {path} holds a network for 3 channels and 3 classes, but imagefolder has 3 "
+        "channels and 2 classes: give --data-root the data it was trained on"
     ]

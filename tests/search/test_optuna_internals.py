@@ -46,3 +46,8 @@ def test_hypervolume_of_a_three_dimensional_front() -> None:
 def test_grid_size_counts_every_combination() -> None:
     sampler = optuna.samplers.GridSampler({"a": [1, 2, 3], "b": ["x", "y"]})
     assert optuna_internals.grid_size(sampler) == 6
+
+
+def test_on_front_keeps_equal_rows_and_drops_dominated_ones() -> None:
+    loss = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 0.5], [0.5, 2.0]])
+    assert optuna_internals.on_front(loss).tolist() == [True, True, True, False, True, False]

@@ -97,7 +97,7 @@ def test_a_dataset_of_one_class_is_refused(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace('name = "digits"', folder_data))
     sf = load_study_file(path)
     data = load_data(sf.data)
-    with pytest.raises(UsageError, match=r"dataset 'imagefolder' has 1 class\(es\): a search needs at least 2"):
+    with pytest.raises(UsageError, match=r"dataset 'imagefolder' has 1 class: a search needs at least 2"):
         check_before_trials(sf, data, device="cpu")
 
 

@@ -1,0 +1,81 @@
+"""A study's Pareto front and finished-trial count, kept up to date by reading each trial once.
+
+`study.best_trials` deep-copies every trial of the study and sorts them all again; at 20,000 trials
+that took seconds, after every trial (the progress line) and every epoch (Pareto-aware stopping).
+A finished trial never changes in Optuna, so a `StudyTally` reads a trial when it first sees it
+finished and never again. Trials other workers add (other processes, machines or `Study` objects on
+the same storage) are picked up by number: a study numbers its trials 0, 1, 2, ... in the order
+its storage lists them, so the trials from the first number not yet read are new, and the few
+seen unfinished before are read again.
+
+The front is Optuna's: complete trials whose every constraint is <= 0 that no other such trial
+dominates, equal ones all kept, in trial-number order; it equals `study.best_trials`. A trial that
+joins later is compared with the current front only (a trial the front dropped is dominated by a
+member that stays), with the function Optuna applies to the whole study.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.search import optuna_internals, records
+
+__all__ = ["StudyTally"]
+
+
+def _loss(trials: list[FrozenTrial], directions: list[StudyDirection]) -> np.ndarray:
+    """The trials' values as Optuna compares them: every objective minimised (maximised ones negated)."""
+    signs = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in directions])
+    values = np.array([t.values for t in trials], dtype=float).reshape(len(trials), len(directions))
+    loss: np.ndarray = values * signs
+    return loss
+
+
+def _feasible(trial: FrozenTrial) -> bool:
+    return all(v <= 0.0 for v in trial.constraints.values())
+
+
+class StudyTally:
+    """The front and finished-trial count of one study, read incrementally: call `update()` first."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self.study = study
+        self.directions = list(study.directions)
+        self.front: list[FrozenTrial] = []  # equals study.best_trials after update()
+        self.finished = 0  # complete, pruned and failed trials
+        self._front_loss = np.empty((0, len(self.directions)))
+        self._read_below = 0  # every trial numbered below this has been read once
+        self._unfinished: list[int] = []  # of those, the ones that were not finished then: read again
+        self._replaced: set[int] = set()  # lost trials whose finished re-runs count instead
+
+    @property
+    def budget_used(self) -> int:
+        """Finished trials that count against the budget (nas.search.storage.budget_used of the finished
+        trials): a lost trial whose re-run finished counts once, as its re-run."""
+        return self.finished - len(self._replaced)
+
+    def update(self) -> StudyTally:
+        """Read the trials that finished since the last update; returns self."""
+        trials = self.study.get_trials(deepcopy=False)
+        fresh = [trials[n] for n in self._unfinished] + trials[self._read_below :]
+        self._read_below = len(trials)
+        self._unfinished = [t.number for t in fresh if not t.state.is_finished()]
+        done = [t for t in fresh if t.state.is_finished()]
+        self.finished += len(done)
+        for t in done:
+            self._replaced.update(records.replaces(t))
+        joining = [t for t in done if t.state == TrialState.COMPLETE and _feasible(t)]
+        if joining:
+            self._join(joining)
+        return self
+
+    def _join(self, trials: list[FrozenTrial]) -> None:
+        candidates = self.front + trials
+        loss = np.vstack([self._front_loss, _loss(trials, self.directions)])
+        keep = optuna_internals.on_front(loss)
+        order = sorted(np.flatnonzero(keep), key=lambda i: candidates[i].number)
+        self.front = [candidates[i] for i in order]
+        self._front_loss = loss[order]

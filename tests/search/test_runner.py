@@ -1,0 +1,93 @@
+"""The progress line after each trial: the study's own objectives, its front, counts in words."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.search import records as R
+from nas.search.objectives import OBJECTIVES
+from nas.search.runner import _Progress
+from nas.search.storage import open_storage
+
+
+def study_of(tmp_path: Path, objectives: list[str]) -> optuna.Study:
+    directions = [OBJECTIVES[n].direction for n in objectives]
+    study = optuna.create_study(storage=open_storage(str(tmp_path / "journal.log")), directions=directions)
+    R.write_study_objectives(study, objectives)
+    return study
+
+
+def finish(study: optuna.Study, state: TrialState, attrs: dict[str, Any]) -> FrozenTrial:
+    """A finished trial as a worker stores it; its values are the metrics of the study's objectives."""
+    objectives = R.study_objectives(study)
+    metrics = attrs.get(R.METRICS, {})
+    values = [float(metrics[n]) for n in objectives] if state == TrialState.COMPLETE else None
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=state, values=values, user_attrs=attrs, constraints={"memory": -1.0} if values else None
+        )
+    )
+    return study.get_trials(deepcopy=False)[-1]
+
+
+def lines(progress: _Progress, study: optuna.Study, trial: FrozenTrial, capsys: pytest.CaptureFixture[str]) -> str:
+    progress.start = time.monotonic() - 10  # 10 s elapsed: the time left is then exact too
+    progress(study, trial)
+    return capsys.readouterr().out
+
+
+def test_a_params_study_shows_params_not_flops_and_one_trial_in_the_singular(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    study = study_of(tmp_path, ["val_accuracy", "params"])
+    progress = _Progress(4, 0, "w0 ")
+    first = finish(
+        study,
+        TrialState.COMPLETE,
+        {
+            R.STATUS: "complete",
+            R.CONNECTIVITY: "dense",
+            R.METRICS: {"val_accuracy": 0.9, "params": 12_346, "flops": 1e7},
+        },
+    )
+    assert lines(progress, study, first, capsys) == (
+        "w0 [1/4] trial 0 dense complete val 90.0% 12.35K params | front 1 trial, best 90.0% | 10s elapsed, ~30s left\n"
+    )
+    second = finish(
+        study,
+        TrialState.COMPLETE,
+        {R.STATUS: "reused", R.CONNECTIVITY: "osp", R.METRICS: {"val_accuracy": 0.95, "params": 2_000_000}},
+    )
+    assert lines(progress, study, second, capsys) == (
+        "w0 [2/4] trial 1 osp reused val 95.0% 2.00M params | front 2 trials, best 95.0% | 10s elapsed, ~10s left\n"
+    )
+
+
+def test_every_cost_objective_in_the_study_order_and_a_failure_with_its_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    study = study_of(tmp_path, ["val_accuracy", "latency_ms", "flops", "train_time", "peak_memory"])
+    progress = _Progress(3, 0, "")
+    metrics = {
+        "val_accuracy": 0.5,
+        "flops": 2_500_000,
+        "latency_ms": 1.234,
+        "train_time": 12.34,
+        "peak_memory": 300 * 2**20,
+        "params": 100,
+    }
+    trial = finish(study, TrialState.COMPLETE, {R.STATUS: "complete", R.BASELINE: "plain20", R.METRICS: metrics})
+    assert lines(progress, study, trial, capsys) == (
+        "[1/3] trial 0 plain20 complete val 50.0% 1.23 ms latency 2.50M FLOPs 12.3 s training 300 MiB peak"
+        " | front 1 trial, best 50.0% | 10s elapsed, ~20s left\n"
+    )
+    failed = finish(study, TrialState.FAIL, {R.STATUS: "failed", R.CONNECTIVITY: "dense", R.REASON: "loss is nan"})
+    assert lines(progress, study, failed, capsys) == (
+        "[2/3] trial 1 dense failed | front 1 trial, best 50.0% | 10s elapsed, ~5s left\n  reason: loss is nan\n"
+    )

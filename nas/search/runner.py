@@ -198,7 +198,7 @@ def run_worker(
         for number, why in fail_stale_trials(study, heartbeat_seconds=sf.heartbeat_seconds).items():
             print(f"{label}trial {number} lost: {why}", flush=True)
         if deadline is not None and time.monotonic() >= deadline:
-            print(f"{label}time limit of {sf.time_limit_minutes} minutes reached", flush=True)
+            print(f"{label}time limit of {plural(float(sf.time_limit_minutes or 0), 'minute')} reached", flush=True)
             break
         trial = _claim(study, lock, budget)
         if trial is None:

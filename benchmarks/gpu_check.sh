@@ -65,7 +65,8 @@ $PY -m pip check 2>&1 | tail -5
 $PY -c "import fvcore, optuna, plotly; print('optuna', optuna.__version__, 'plotly', plotly.__version__)" 2>&1 | tail -2
 
 step "CUDA tests"
-# The pytest settings name optuna's warning class, absent there: this run sets its own.
+# The project's pytest settings name optuna's warning class: this run sets its own, so it still runs when a
+# wheel above failed to install.
 timeout 150 $PY -m pytest -q -p no:cacheprovider -o addopts="" -o filterwarnings="ignore::FutureWarning" \
     tests/train/test_trainer_cuda.py "tests/data/test_datasets.py::test_batches_on_cuda_with_cpu_or_cuda_generator" \
     tests/arch/test_builder.py -k "cuda or test_trainer_cuda" 2>&1 | tail -15

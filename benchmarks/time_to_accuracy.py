@@ -201,36 +201,39 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _report(args: argparse.Namespace, config: DataConfig, heading: str, rows: list[Row]) -> dict[str, Any]:
+    settings = {key: getattr(args, key) for key in ("device", "target", "max_epochs", "batch_size", "seeds")}
+    return {
+        "heading": heading,
+        "settings": {**settings, "stop_at_target": args.stop, "recipe_overrides": args.recipe},
+        "data": asdict(config),
+        "networks": {name: args.mode.networks[name].to_dict() for name in args.networks},
+        "recipes": {name: RECIPES[name] for name in COMPARED},
+        "environment": environment(torch.device(args.device)),
+        "rows": [asdict(r) for r in rows],
+        "ratio_epochs": ratios(rows, "epochs_to_target"),
+        "ratio_seconds": ratios(rows, "seconds_to_target"),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     config = DataConfig(
         name="fashion_mnist", root=args.data_root, val_fraction=args.mode.val_fraction, train_subset=args.train_subset
     )
     data = load_data(config)
+    heading = (
+        f"Fashion-MNIST, {len(data.train):,} training and {len(data.val):,} validation images, {args.device}, "
+        f"batch {args.batch_size}, at most {args.max_epochs} epochs, fast = {json.dumps(RECIPES['fast'])}"
+    )
     rows: list[Row] = []
     for name in args.networks:
         for seed in range(args.seeds):
             for recipe_name in COMPARED:
                 rows.append(row := run(name, data, recipe_name, seed, args))
                 print(f"{name} {recipe_name} seed {seed}: to target {row.epochs_to_target} epochs", flush=True)
-    heading = (
-        f"Fashion-MNIST, {len(data.train):,} training and {len(data.val):,} validation images, {args.device}, "
-        f"batch {args.batch_size}, at most {args.max_epochs} epochs, fast = {json.dumps(RECIPES['fast'])}"
-    )
-    if args.out is not None:
-        settings = {key: getattr(args, key) for key in ("device", "target", "max_epochs", "batch_size", "seeds")}
-        report = {
-            "heading": heading,
-            "settings": {**settings, "stop_at_target": args.stop, "recipe_overrides": args.recipe},
-            "data": asdict(config),
-            "networks": {name: args.mode.networks[name].to_dict() for name in args.networks},
-            "recipes": {name: RECIPES[name] for name in COMPARED},
-            "environment": environment(torch.device(args.device)),
-            "rows": [asdict(r) for r in rows],
-            "ratio_epochs": ratios(rows, "epochs_to_target"),
-            "ratio_seconds": ratios(rows, "seconds_to_target"),
-        }
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
+                if args.out is not None:  # after every run: a run stopped by a timeout keeps the rows so far
+                    args.out.write_text(json.dumps(_report(args, config, heading, rows), indent=2) + "\n")
     print(f"\n{heading}\n\n{table(rows, args.target)}\n\n{summary(rows)}")
     return 0
 

@@ -32,7 +32,7 @@ from nas.search.shares import Workers, own_cores, plan_shares, visible_gpus, wor
 from nas.search.storage import ClaimLock, Heartbeat, budget_used, fail_and_requeue, fail_stale_trials
 from nas.search.study import Objective, open_study
 from nas.search.studyfile import StudyFile
-from nas.search.tally import StudyTally
+from nas.search.tally import tally_of
 from nas.text import plural
 
 
@@ -44,12 +44,9 @@ class _Progress:
     def __init__(self, budget: int, done_before: int, label: str) -> None:
         self.budget, self.done_before, self.label = budget, done_before, label
         self.start = time.monotonic()
-        self.tally: StudyTally | None = None
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if self.tally is None or self.tally.study is not study:
-            self.tally = StudyTally(study)
-        tally = self.tally.update()
+        tally = tally_of(study).update()
         record = records.record_from_trial(trial)
         objectives = records.stored_objectives(study)
         shown = [OBJECTIVES[n].show(record.metrics[n]) for n in objectives or () if record.metrics.get(n) is not None]

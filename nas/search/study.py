@@ -43,7 +43,7 @@ from nas.search.objectives import ACCURACY, COSTS_BEFORE_TRAINING, FLOPS, PARAMS
 from nas.search.records import stored
 from nas.search.storage import ClaimLock, StorageError, fail_stale_trials, open_storage
 from nas.search.studyfile import StudyFile
-from nas.search.tally import StudyTally
+from nas.search.tally import tally_of
 from nas.train.results import EpochMetrics, TrialResult
 from nas.train.trainer import train_trial
 
@@ -180,7 +180,6 @@ class Objective:
         self.lock = lock  # the study's claim lock: deciding who trains a network is one step across workers
         self.recipe_hash = recipe_hash(sf)
         self.multi = len(sf.objectives) > 1
-        self.tally: StudyTally | None = None  # the front Pareto-aware stopping compares with
 
     # ----- building the candidate ---------------------------------------------------------
 
@@ -325,7 +324,7 @@ class Objective:
             return None
         left = self.sf.recipe.epochs - m.epoch
         reachable = min(1.0, m.val_accuracy + pruning.margin + max(0.0, m.val_accuracy - previous) * left)
-        for front in self._tally(trial.study).update().front:
+        for front in tally_of(trial.study).update().front:
             metrics = records.metrics_of(front)
             if records.baseline_of(front) and not all(k in metrics for k in COSTS_BEFORE_TRAINING):
                 continue
@@ -337,12 +336,6 @@ class Objective:
                     f"{float(metrics[ACCURACY]):.2%} at no more {' and '.join(COSTS_BEFORE_TRAINING)}"
                 )
         return None
-
-    def _tally(self, study: optuna.Study) -> StudyTally:
-        """The study's front, read incrementally (one tally per study this objective runs trials of)."""
-        if self.tally is None or self.tally.study is not study:
-            self.tally = StudyTally(study)
-        return self.tally
 
     def _store(self, trial: optuna.Trial, result: TrialResult) -> tuple[float, ...]:
         metrics = records.write_result(trial, result)

@@ -16,6 +16,8 @@ member that stays), with the function Optuna applies to the whole study.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import optuna
 from optuna.study import StudyDirection
@@ -23,7 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.search import optuna_internals, records
 
-__all__ = ["StudyTally"]
+__all__ = ["StudyTally", "tally_of"]
 
 
 def _loss(trials: list[FrozenTrial], directions: list[StudyDirection]) -> np.ndarray:
@@ -79,3 +81,15 @@ class StudyTally:
         order = sorted(np.flatnonzero(keep), key=lambda i: candidates[i].number)
         self.front = [candidates[i] for i in order]
         self._front_loss = loss[order]
+
+
+_TALLIES: weakref.WeakKeyDictionary[optuna.Study, StudyTally] = weakref.WeakKeyDictionary()
+
+
+def tally_of(study: optuna.Study) -> StudyTally:
+    """This process's one tally of `study`: the progress line and Pareto-aware stopping share it, so each
+    finished trial is read once per worker, not once per reader."""
+    tally = _TALLIES.get(study)
+    if tally is None:
+        tally = _TALLIES[study] = StudyTally(study)
+    return tally

@@ -130,25 +130,29 @@ def machine_failure(err: BaseException) -> bool:
 def run_claimed_trial(
     study: optuna.Study, trial: optuna.Trial, run: Callable[[optuna.Trial], tuple[float, ...]], sf: StudyFile
 ) -> FrozenTrial:
-    """Run one claimed trial with a heartbeat and the time limit; record how it ended."""
+    """Run one claimed trial with a heartbeat and the time limit; record how it ended.
+
+    An interrupt anywhere from here on, the heartbeat's start included, re-queues the trial: it is
+    already running in storage, and nothing else would fail it before its heartbeat goes stale."""
     state, values = TrialState.FAIL, None
-    with Heartbeat(study, trial, sf.heartbeat_seconds):
-        try:
-            with _time_limit(sf.trial_timeout_minutes):
-                values = run(trial)
-            state = TrialState.COMPLETE
-        except optuna.TrialPruned:
-            state = TrialState.PRUNED
-        except TrialTimeout as err:
-            records.write_outcome(trial, "failed", str(err))
-        except Exception as err:  # the objective stored the reason (TrialFailed or any error); go on
-            if machine_failure(err):  # not the network's fault: re-queue it and stop this worker
-                _requeue(study, trial, f"the machine failed, not the network ({err}); re-queued")
-                raise
-        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the trial says nothing about its network
-            who = f"{socket.gethostname()}:{os.getpid()}"
-            _requeue(study, trial, f"interrupted: worker {who} was stopped; re-queued with the same parameters")
-            raise
+    try:
+        with Heartbeat(study, trial, sf.heartbeat_seconds):
+            try:
+                with _time_limit(sf.trial_timeout_minutes):
+                    values = run(trial)
+                state = TrialState.COMPLETE
+            except optuna.TrialPruned:
+                state = TrialState.PRUNED
+            except TrialTimeout as err:
+                records.write_outcome(trial, "failed", str(err))
+            except Exception as err:  # the objective stored the reason (TrialFailed or any error); go on
+                if machine_failure(err):  # not the network's fault: re-queue it and stop this worker
+                    _requeue(study, trial, f"the machine failed, not the network ({err}); re-queued")
+                    raise
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the trial says nothing about its network
+        who = f"{socket.gethostname()}:{os.getpid()}"
+        _requeue(study, trial, f"interrupted: worker {who} was stopped; re-queued with the same parameters")
+        raise
     return study.tell(trial, values, state=state if values is None else None)
 
 

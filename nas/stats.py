@@ -23,4 +23,5 @@ def wilson_interval(*, accuracy: float, n: int, z: float = Z95) -> tuple[float, 
     z2 = z * z
     centre = (accuracy + z2 / (2 * n)) / (1 + z2 / n)
     half = z / (1 + z2 / n) * math.sqrt(accuracy * (1 - accuracy) / n + z2 / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # The interval contains the estimate; rounding must not push a bound past it (at 0 or 1 it touches).
+    return max(0.0, min(accuracy, centre - half)), min(1.0, max(accuracy, centre + half))

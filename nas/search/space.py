@@ -239,6 +239,19 @@ class SearchSpace:
             sampled[knob.name] = knob.decode(params[knob.name])
         return ArchConfig(**{**self.fixed, **sampled, "in_channels": in_channels, "num_classes": num_classes})
 
+    def _values(self, knob: Knob, *, why: str) -> list[Any]:
+        """Every value `knob` can take (ArchConfig form): choices, or an int range with a step."""
+        if knob.choices is not None:
+            return list(knob.choices)
+        if knob.type == "int" and knob.step is not None and knob.low is not None and knob.high is not None:
+            return list(range(int(knob.low), int(knob.high) + 1, int(knob.step)))
+        raise UsageError(
+            f"search space {self.name!r}: knob {knob.name!r} is a {knob.describe()}; {why} needs "
+            "choices or an int range with a step: use another sampler (tpe, random, nsga2, gp)",
+            owner=f"search space {self.name!r}",
+            field=knob.name,
+        )
+
     def grid(self) -> dict[str, list[Any]]:
         """The search space of optuna.samplers.GridSampler: every value of every knob."""
         grid: dict[str, list[Any]] = {}
@@ -250,18 +263,31 @@ class SearchSpace:
                     owner=f"search space {self.name!r}",
                     field=knob.name,
                 )
-            if knob.choices is not None:
-                grid[knob.name] = [knob.encode(c) for c in knob.choices]
-            elif knob.type == "int" and knob.step is not None and knob.low is not None and knob.high is not None:
-                grid[knob.name] = list(range(int(knob.low), int(knob.high) + 1, int(knob.step)))
-            else:
-                raise UsageError(
-                    f"search space {self.name!r}: knob {knob.name!r} is a {knob.describe()}; GridSampler needs "
-                    "choices or an int range with a step: use another sampler (tpe, random, nsga2, gp)",
-                    owner=f"search space {self.name!r}",
-                    field=knob.name,
-                )
+            grid[knob.name] = [knob.encode(v) for v in self._values(knob, why="GridSampler")]
         return grid
+
+    def every_network(self, *, in_channels: int, num_classes: int) -> list[ArchConfig]:
+        """Every distinct network of a finite space (conditions honoured), in enumeration order.
+
+        Knobs a mode ignores collapse in the canonical form, so this is usually far fewer networks
+        than the product of the choices; a recorded learning-curve table trains exactly these.
+        """
+        found: dict[str, ArchConfig] = {}
+
+        def walk(index: int, sampled: dict[str, Any]) -> None:
+            if index == len(self.knobs):
+                cfg = ArchConfig(**{**self.fixed, **sampled, "in_channels": in_channels, "num_classes": num_classes})
+                found.setdefault(cfg.arch_hash(), cfg)
+                return
+            knob = self.knobs[index]
+            if not knob.active(sampled):
+                walk(index + 1, sampled)
+                return
+            for value in self._values(knob, why="enumerating the networks"):
+                walk(index + 1, {**sampled, knob.name: value})
+
+        walk(0, {})
+        return list(found.values())
 
     def distributions(self) -> dict[str, BaseDistribution]:
         """Every knob's Optuna distribution, active or not (enqueueing trials, importance)."""

@@ -11,7 +11,7 @@ from nas.arch import MODES, ArchConfig
 from nas.search.space import SearchSpace
 from nas.search.space_file import SPACE_DIR, load_space, resolve_space_path
 
-SHIPPED = ["cifar_bc", "connectivity_ablation", "densenet_family"]
+SHIPPED = ["cifar_bc", "connectivity_ablation", "densenet_family", "tabular_grid"]
 
 
 def write(tmp_path: Path, text: str, name: str = "space.toml") -> Path:
@@ -144,3 +144,43 @@ def test_enqueued_params_and_fixed_fallback(tmp_path: Path) -> None:
         space.config({"connectivity": "dense", "block_config": "3"}, in_channels=1, num_classes=2)
     with pytest.raises(ValueError, match=r"params \['growth'\] are not knobs"):
         space.config({"connectivity": "plain", "block_config": "3", "growth": 3}, in_channels=1, num_classes=2)
+
+
+def test_every_network_of_the_tabular_grid_is_each_distinct_network_once():
+    from collections import Counter
+
+    import optuna
+
+    from nas.search.space_file import load_space, shipped_dir
+
+    space = load_space(shipped_dir("search_spaces") / "tabular_grid.toml")
+    nets = space.every_network(in_channels=1, num_classes=10)
+    hashes = {cfg.arch_hash() for cfg in nets}
+    assert len(hashes) == len(nets) == 160
+    # per mode: the product of the knobs that mode uses (growth 2 x bn 2 x compression or width 2 x blocks 4)
+    assert Counter(cfg.connectivity for cfg in nets) == {
+        "dense": 32,
+        "osp": 32,
+        "csp": 32,
+        "dense_residual": 32,
+        "plain": 16,
+        "residual": 16,
+    }
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(200):  # whatever a sampler proposes is one of them
+        trial = study.ask()
+        fields = space.suggest(trial)
+        assert space.config(trial.params, in_channels=1, num_classes=10).arch_hash() in hashes
+        study.tell(trial, 0.0)
+        assert fields
+
+
+def test_every_network_refuses_a_float_range():
+    import pytest
+
+    from nas.errors import UsageError
+    from nas.search.space_file import load_space, shipped_dir
+
+    space = load_space(shipped_dir("search_spaces") / "densenet_family.toml")
+    with pytest.raises(UsageError, match="compression"):
+        space.every_network(in_channels=1, num_classes=10)

@@ -6,7 +6,7 @@ Each network is trained through the project's own `train_trial` with one fixed r
 epoch budget (the learning-rate schedule spans it, as in a study's trial), and the table keeps its
 validation accuracy and training seconds after every epoch, beside its parameters and FLOPs.
 
-    python benchmarks/curve_table.py                 # CPU: 120 tiny networks, 5,000 images, 8 epochs
+    python benchmarks/curve_table.py                 # CPU: 160 tiny networks, 6,000 images, 8 epochs
     python benchmarks/curve_table.py --full          # GPU: all 54,000 training images, 20 epochs
 
 The CSV is written after every network, so a stopped build resumes where it was (networks already in
@@ -32,6 +32,7 @@ from nas.arch.cost import estimate
 from nas.cli.arch import parse_pairs
 from nas.data.datasets import DataConfig, load_data
 from nas.search.space_file import load_space, shipped_dir
+from nas.text import plural
 from nas.train.measure import environment, resolve_device
 from nas.train.recipe import Recipe
 from nas.train.trainer import train_trial
@@ -49,7 +50,7 @@ class Mode:
     batch_size: int
 
 
-CPU = Mode(train_subset=5_000, val_images=2_000, epochs=8, batch_size=128)
+CPU = Mode(train_subset=6_000, val_images=2_000, epochs=8, batch_size=128)
 GPU = Mode(train_subset=None, val_images=6_000, epochs=20, batch_size=256)
 
 
@@ -145,6 +146,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--device", default="auto")
     p.add_argument("--data-root", help="where Fashion-MNIST is (default: the Debian package, else download)")
     p.add_argument("--limit", type=int, help="train at most this many networks now (the rest on a rerun)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: tiny networks gain nothing from more, and on a busy machine "
+        "2 threads ran 5-8x slower than 1)",
+    )
     p.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE", help="override a recipe field")
     args = p.parse_args(argv)
     args.mode = GPU if args.full else CPU
@@ -156,6 +164,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    torch.set_num_threads(args.threads)
     mode: Mode = args.mode
     space_path = args.space if args.space.endswith(".toml") else shipped_dir("search_spaces") / f"{args.space}.toml"
     space = load_space(space_path)
@@ -188,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{len(nets)} networks of {space.name}, {len(done)} already in {args.out}, {len(todo)} to train now; "
         f"{len(data.train):,} training and {len(data.val):,} validation images, {recipe.epochs} epochs, "
-        f"{args.device}, {torch.get_num_threads()} threads",
+        f"{args.device}, {plural(torch.get_num_threads(), 'thread')}",
         flush=True,
     )
     table = list(done.values())

@@ -38,7 +38,7 @@ def test_shipped_spaces_load(name: str) -> None:
     assert space.name == name
     assert space.description
     assert space.path == str((SPACE_DIR / f"{name}.toml").resolve())
-    assert space.fixed["stem"] == "cifar"
+    assert space.fixed["stem"] == ("imagenet" if name == "tabular_grid" else "cifar")
     assert set(space.distributions()) == {knob.name for knob in space.knobs}
     assert sorted(p.stem for p in SPACE_DIR.glob("*.toml")) == SHIPPED
 
@@ -156,15 +156,15 @@ def test_every_network_of_the_tabular_grid_is_each_distinct_network_once():
     space = load_space(shipped_dir("search_spaces") / "tabular_grid.toml")
     nets = space.every_network(in_channels=1, num_classes=10)
     hashes = {cfg.arch_hash() for cfg in nets}
-    assert len(hashes) == len(nets) == 120
-    # per mode: the product of the knobs that mode uses (growth 2 x bn 2 x compression or width 2 x blocks 3)
+    assert len(hashes) == len(nets) == 160
+    # per mode: the product of the knobs that mode uses (growth 2 x bn 2 x compression or width 2 x blocks 4)
     assert Counter(cfg.connectivity for cfg in nets) == {
-        "dense": 24,
-        "osp": 24,
-        "csp": 24,
-        "dense_residual": 24,
-        "plain": 12,
-        "residual": 12,
+        "dense": 32,
+        "osp": 32,
+        "csp": 32,
+        "dense_residual": 32,
+        "plain": 16,
+        "residual": 16,
     }
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(200):  # whatever a sampler proposes is one of them

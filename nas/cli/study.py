@@ -9,11 +9,14 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nas.errors import UsageError
 from nas.search.studyfile import StudyFile
 from nas.text import plural
+
+if TYPE_CHECKING:
+    from nas.search.records import TrialRecord
 
 
 def _study_file(path: str) -> StudyFile:
@@ -159,13 +162,15 @@ def _load_existing(args: argparse.Namespace) -> Any:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from nas.search.ablate import bounded_rows
+
     _writable_folder("--out", Path(args.out))
     study = _load_existing(args)
     ablation = None
     sf = _study_file(args.study)
     table = sf.run_dir() / "ablation.json"
-    if table.is_file():
-        ablation = json.loads(table.read_text())["rows"]
+    if table.is_file():  # written by an older version, its intervals may leave [0, 1]: bound them as now
+        ablation = bounded_rows(json.loads(table.read_text())["rows"])
     print(f"report: {_write_report(study, Path(args.out), ablation)}")
     return 0
 
@@ -204,12 +209,19 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"  Pareto front: {plural(len(front), 'trial')}")
     for r in front[:10]:
         params = r.metrics.get(PARAMS)
+        values = (f"{name} {value:.4g}{_interval(r) if name == ACCURACY else ''}" for name, value in r.values.items())
         print(
             f"    trial {r.number}: {r.baseline or r.connectivity}, "
-            + ", ".join(f"{name} {value:.4g}" for name, value in r.values.items())
+            + ", ".join(values)
             + (f" ({params:,} params)" if params else "")
         )
     return 0
+
+
+def _interval(record: TrialRecord) -> str:
+    """An accuracy's 95% interval, compactly: " [0.911-0.954]" (nothing when it is not known)."""
+    low, high = record.val_accuracy_low, record.val_accuracy_high
+    return f" [{low:.3f}-{high:.3f}]" if low is not None and high is not None else ""
 
 
 def cmd_ablate(args: argparse.Namespace) -> int:

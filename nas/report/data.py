@@ -25,7 +25,14 @@ from optuna.trial import TrialState
 
 from nas.search import optuna_internals
 from nas.search.objectives import ACCURACY, COSTS_BEFORE_TRAINING, OBJECTIVES
-from nas.search.records import STATUSES, TrialRecord, load_records, study_objectives, study_provenance
+from nas.search.records import (
+    INTERVAL_KEYS,
+    STATUSES,
+    TrialRecord,
+    load_records,
+    study_objectives,
+    study_provenance,
+)
 from nas.text import plural
 
 KEY_KNOBS = ("growth_rate", "bn_size", "block_config", "compression", "width_multiplier", "init_features", "stem")
@@ -40,6 +47,7 @@ class FrontPoint:
     baseline: str | None
     values: dict[str, float]  # objective name -> value, from the trial's values or metrics
     hover: dict[str, Any]  # trial, mode, every arch knob and metric (raw: the drawing escapes)
+    interval: tuple[float, float] | None = None  # 95% Wilson interval of the accuracy; None if not known
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,7 @@ class ReportData:
     ablation: tuple[dict[str, Any], ...] | None
     provenance: dict[str, Any]
     notes: tuple[str, ...]
+    val_images: tuple[int, ...] = ()  # validation split sizes of the trials with intervals (one, unless it changed)
 
 
 def group_of(point: FrontPoint) -> str:
@@ -145,6 +154,7 @@ def _point(record: TrialRecord) -> FrontPoint:
         hover["baseline"] = record.baseline
     if record.reused_from is not None:
         hover["reused_from"] = record.reused_from
+    hover.update({key: getattr(record, key) for key in INTERVAL_KEYS if getattr(record, key) is not None})
     for source, prefix in ((record.arch, "arch_"), (record.metrics, "metric_")):
         for key, value in source.items():
             if key not in hover or hover[key] != value:
@@ -155,7 +165,13 @@ def _point(record: TrialRecord) -> FrontPoint:
         baseline=record.baseline,
         values=values,
         hover=hover,
+        interval=_interval(record),
     )
+
+
+def _interval(record: TrialRecord) -> tuple[float, float] | None:
+    low, high = record.val_accuracy_low, record.val_accuracy_high
+    return (low, high) if low is not None and high is not None else None
 
 
 def _panel(points: list[FrontPoint], cost: str) -> FrontPanel:
@@ -256,6 +272,7 @@ def _row(record: TrialRecord, objectives: tuple[str, ...]) -> dict[str, Any]:
         row[knob] = ",".join(str(b) for b in value) if isinstance(value, list | tuple) else value
     for name in dict.fromkeys((*objectives, *OBJECTIVES)):
         row[name] = measured(record, name)
+    row.update({key: getattr(record, key) for key in INTERVAL_KEYS})
     row["constraints"] = "; ".join(f"{k}={v:g}" for k, v in sorted(record.constraints.items())) or None
     row["duration_s"] = record.duration_s
     return row
@@ -324,4 +341,5 @@ def compute_report_data(*, study: optuna.Study, ablation: list[dict[str, Any]] |
         ablation=tuple(dict(row) for row in ablation) if ablation is not None else None,
         provenance=_provenance(study, records),
         notes=tuple(notes),
+        val_images=tuple(sorted({r.val_images for r in records if r.val_images is not None})),
     )

@@ -17,7 +17,7 @@ import optuna
 import pandas
 
 from nas.errors import UsageError
-from nas.search.records import TrialRecord, load_records, study_objectives
+from nas.search.records import INTERVAL_KEYS, TrialRecord, load_records, study_objectives
 
 FORMATS = ("csv", "parquet")
 BASE_COLUMNS = ("number", "status", "feasible", "reason", "connectivity", "baseline", "reused_from", "arch_hash")
@@ -37,7 +37,11 @@ def _row(record: TrialRecord, objectives: list[str]) -> dict[str, Any]:
     row: dict[str, Any] = {name: getattr(record, name) for name in BASE_COLUMNS}
     for name in objectives:
         row[name] = record.values.get(name)
+    for key in INTERVAL_KEYS:  # always there (empty when unknown), computed on read for older studies
+        row[key] = getattr(record, key)
     for key, value in record.metrics.items():
+        if key in INTERVAL_KEYS:
+            continue
         row[f"metric_{key}" if key in row or key == "duration_s" else key] = _scalar(value)
     for key, value in record.params.items():
         row[f"param_{key}"] = _scalar(value)
@@ -57,7 +61,8 @@ def _uniform(column: pandas.Series) -> pandas.Series:
 
 
 def trials_frame(records: list[TrialRecord], *, objectives: list[str] | None = None) -> pandas.DataFrame:
-    """One row per trial, every status; objectives default to the names any record has values for."""
+    """One row per trial, every status; objectives default to the names any record has values for.
+    After the objectives: the validation split size and the accuracy's 95% Wilson interval."""
     if objectives is None:
         objectives = list(dict.fromkeys(name for r in records for name in r.values))
     rows = [_row(r, objectives) for r in records]

@@ -13,6 +13,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from plotly.subplots import make_subplots
 from nas.arch.modes import MODES
 from nas.report.data import FrontPanel, FrontPoint, ReportData, group_of
 from nas.search.objectives import ACCURACY, OBJECTIVES
+from nas.search.records import ACCURACY_HIGH, ACCURACY_LOW, VAL_IMAGES
 from nas.text import plural
 
 # Fixed colours (the modes table's), so a mode looks the same in every panel and every report.
@@ -102,6 +104,34 @@ def _front_xy(panel: FrontPanel, numbers: Sequence[int]) -> tuple[list[float], l
     return [p.values[panel.cost] for p in front], [p.values[ACCURACY] for p in front]
 
 
+def interval_trace(panel: FrontPanel, numbers: Sequence[int], colour: str, group: str) -> go.Scatter | None:
+    """Error bars (the 95% interval of each accuracy) on the points `numbers` that have one; None if none do."""
+    by_number = {p.number: p for p in panel.points}
+    shown = [(by_number[n], interval) for n in numbers if (interval := by_number[n].interval) is not None]
+    if not shown:
+        return None
+    ys = [p.values[ACCURACY] for p, _ in shown]
+    return go.Scatter(
+        x=[p.values[panel.cost] for p, _ in shown],
+        y=ys,
+        mode="markers",
+        marker={"size": 0, "color": colour},
+        error_y={
+            "type": "data",
+            "symmetric": False,
+            "array": [high - y for (_, (_, high)), y in zip(shown, ys, strict=True)],
+            "arrayminus": [y - low for (_, (low, _)), y in zip(shown, ys, strict=True)],
+            "color": colour,
+            "thickness": 1.5,
+            "width": 5,
+        },
+        name=html.escape(f"{group} 95% intervals"),
+        legendgroup=html.escape(group),
+        showlegend=False,
+        hoverinfo="skip",
+    )
+
+
 def front_figure(panel: FrontPanel, palette: dict[str, str]) -> go.Figure:
     """Accuracy against one cost: points and step fronts per mode, the overall front on top."""
     fig = go.Figure()
@@ -142,6 +172,10 @@ def front_figure(panel: FrontPanel, palette: dict[str, str]) -> go.Figure:
                     hoverinfo="skip",
                 )
             )
+        # Every point of the overall front is on its group's front, so these cover it (and each baseline).
+        bars = interval_trace(panel, panel.mode_fronts.get(group, ()), palette[group], group)
+        if bars is not None:
+            fig.add_trace(bars)
     x, y = _front_xy(panel, panel.pareto)
     fig.add_trace(
         go.Scatter(
@@ -226,6 +260,45 @@ class _Figures:
         return str(piece)
 
 
+@dataclass(frozen=True)
+class _Shown:
+    """A table cell shown as `text` and sorted by `sort`."""
+
+    text: str
+    sort: float
+
+
+def _trial_rows(data: ReportData) -> list[dict[str, Any]]:
+    """The trials table as shown: each accuracy with its interval in one cell, "91.2% (88.0-93.6)"; the split
+    size only when it differs between trials (otherwise the sentence at the top gives it)."""
+    rows = []
+    for row in data.table:
+        row = dict(row)
+        acc, low, high = row.get(ACCURACY), row.pop(ACCURACY_LOW, None), row.pop(ACCURACY_HIGH, None)
+        if acc is not None and low is not None and high is not None:
+            row[ACCURACY] = _Shown(f"{acc:.1%} ({100 * low:.1f}-{100 * high:.1f})", acc)
+        if len(data.val_images) <= 1:
+            row.pop(VAL_IMAGES, None)
+        rows.append(row)
+    return rows
+
+
+def resolution(val_images: Sequence[int]) -> str:
+    """What one image of the validation split is worth, said once near the top of the page."""
+    if not val_images:
+        return "No trial recorded its validation split size, so accuracies are shown without intervals."
+    if len(val_images) == 1:
+        n = val_images[0]
+        split = f"validation split: {n:,} images, so one image is {100 / n:.3g} points"
+    else:
+        sizes = ", ".join(f"{n:,}" for n in val_images)
+        split = (
+            f"validation splits of {sizes} images (the split changed during the study), so one image is "
+            f"{100 / val_images[-1]:.3g} to {100 / val_images[0]:.3g} points"
+        )
+    return f"{split[0].upper()}{split[1:]}; 95% intervals are Wilson score intervals."
+
+
 def _table(rows: Sequence[dict[str, Any]], *, sortable: bool = True) -> str:
     columns = list(dict.fromkeys(k for row in rows for k in row))
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
@@ -234,6 +307,9 @@ def _table(rows: Sequence[dict[str, Any]], *, sortable: bool = True) -> str:
         cells = []
         for c in columns:
             value: Any = row.get(c)
+            if isinstance(value, _Shown):
+                cells.append(f'<td data-sort="{value.sort!r}">{html.escape(value.text)}</td>')
+                continue
             numeric = isinstance(value, int | float) and not isinstance(value, bool)
             sort = f' data-sort="{float(value)!r}"' if numeric else ""
             cells.append(f"<td{sort}>{_e(value)}</td>")
@@ -256,13 +332,15 @@ def render(data: ReportData) -> str:
         f"<h1>Study {_e(data.study_name)}</h1>",
         f"<p>Objectives: {html.escape(objectives)}. {plural(len(data.table), 'trial')}; "
         f"Pareto set over all objectives (feasible trials): {_e(list(data.pareto_numbers)) or 'empty'}.</p>",
+        f"<p>{html.escape(resolution(data.val_images))}</p>",
     ]
     if data.notes:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in data.notes) + "</ul>")
     parts.append("<h2>Pareto fronts</h2>")
     parts.append(
         "<p>Every feasible trial, coloured by connectivity mode (baselines are stars); each mode's own front is "
-        "a thin step line in its colour, the overall front the thick black one.</p>"
+        "a thin step line in its colour, the overall front the thick black one. Error bars on the front points "
+        "(and baselines) are the 95% intervals of their accuracies.</p>"
     )
     parts.extend(figure(front_figure(panel, palette)) for panel in data.panels)
     parts.append("<h2>Hypervolume</h2>")
@@ -278,7 +356,7 @@ def render(data: ReportData) -> str:
     has_curves = any(data.learning_curves.values())
     parts.append(figure(curves_figure(data)) if has_curves else "<p>No per-epoch history for the Pareto trials.</p>")
     parts.append("<h2>All trials</h2><p>Click a column header to sort.</p>")
-    parts.append(_table(data.table))
+    parts.append(_table(_trial_rows(data)))
     if data.ablation is not None:
         parts.append("<h2>Ablation</h2>")
         parts.append(_table(data.ablation))

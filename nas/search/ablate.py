@@ -4,7 +4,7 @@ For each mode the width knob (growth rate for the concatenating modes, initial f
 width-preserving ones) is solved from the closed-form cost so that parameters, or FLOPs, match
 the target within the stated tolerance; each mode then trains with `seeds` seeds under the same
 recipe. The table gives mean, standard deviation and a 95% Student-t interval of validation
-accuracy with the measured costs. Runs are trials of the study, so an interrupted ablation
+accuracy (clipped to [0, 1]) with the measured costs. Runs are trials of the study, so an interrupted ablation
 resumes and nothing is trained twice.
 """
 
@@ -119,8 +119,15 @@ def match_width(
     return Matched(best, widths, value, abs(value - target) / target, est.params, est.flops)
 
 
+INTERVAL_COLUMNS = ("ci95_low", "ci95_high")  # the ablation table's interval of the mean accuracy
+
+
 def _interval(values: list[float]) -> tuple[float, float, float, float]:
-    """(mean, std, low, high): sample std and a 95% Student-t interval of the mean."""
+    """(mean, std, low, high): sample std and a 95% Student-t interval of the mean, clipped to [0, 1].
+
+    Clipped rather than computed on the logit scale: with few seeds the t-interval easily passes 1 (or
+    0), which no accuracy can, and a logit interval has no value once one seed scores exactly 0 or 1.
+    Inside [0, 1] the bounds are the plain t-interval's."""
     from scipy import stats
 
     n = len(values)
@@ -129,7 +136,20 @@ def _interval(values: list[float]) -> tuple[float, float, float, float]:
         return mean, 0.0, mean, mean
     std = statistics.stdev(values)
     half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
-    return mean, std, mean - half, mean + half
+    return mean, std, max(0.0, mean - half), min(1.0, mean + half)
+
+
+def bounded_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ablation rows with their intervals clipped to [0, 1], as `_interval` gives them now (for a table
+    written by an older version, whose intervals could leave it)."""
+    return [{k: _clip(v) if k in INTERVAL_COLUMNS else v for k, v in row.items()} for row in rows]
+
+
+def _clip(value: Any) -> Any:
+    """A number into [0, 1]; NaN (a mode with no finished run) and anything else as it is."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        return value
+    return min(1.0, max(0.0, float(value)))
 
 
 def run_ablation(
@@ -237,8 +257,8 @@ def ablation_table(study: optuna.Study, matched: dict[str, Matched], *, toleranc
             "seeds": len(accs),
             f"{ACCURACY}_mean": mean,
             f"{ACCURACY}_std": std,
-            "ci95_low": low,
-            "ci95_high": high,
+            INTERVAL_COLUMNS[0]: low,
+            INTERVAL_COLUMNS[1]: high,
         }
         for metric in MEASURED_COSTS:
             vals = [float(r[metric]) for r in runs if r.get(metric) is not None]

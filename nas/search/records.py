@@ -27,6 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.errors import UsageError
 from nas.search import optuna_internals
 from nas.search.objectives import ACCURACY, objective_values
+from nas.stats import wilson_interval
 from nas.train.results import TrialResult
 
 AnyTrial = optuna.Trial | FrozenTrial
@@ -49,6 +50,13 @@ NOTES = "notes"  # automatic decisions (memory-efficient mode, retries, compile)
 ABLATION = "ablation"  # {"mode", "seed", "match", "target"} on the runs of `nas ablate`
 WORKER = "worker"  # {"host": ..., "pid": ..., "trial": its trial number}: who runs the trial
 HEARTBEAT = "heartbeat"  # time.time() of the last beat (journal storage only)
+
+# Metric keys beside the objectives, on every trial that measured an accuracy: the split's size and the
+# accuracy's 95% Wilson interval (nas.stats), so a reader sees how far apart two trials must be to differ.
+VAL_IMAGES = "val_images"
+ACCURACY_LOW = f"{ACCURACY}_low"
+ACCURACY_HIGH = f"{ACCURACY}_high"
+INTERVAL_KEYS = (VAL_IMAGES, ACCURACY_LOW, ACCURACY_HIGH)  # also the names of TrialRecord's fields for them
 
 # Trial system-attribute keys Optuna's retry callback writes on a re-run of a trial whose worker died.
 FAILED_TRIAL = "failed_trial"  # the number of the first trial this re-run replaces
@@ -84,8 +92,16 @@ def write_outcome(trial: optuna.Trial, status: str, reason: str | None = None) -
 
 
 def result_metrics(result: TrialResult) -> dict[str, Any]:
-    """Every measured objective and the numbers a reader needs beside them."""
+    """Every measured objective and the numbers a reader needs beside them.
+
+    The interval is the Wilson interval of the best epoch's accuracy as a proportion of the split; it
+    does not widen for having picked the best of several epochs."""
+    acc, n = result.best_val_accuracy, result.val_images
+    low, high = wilson_interval(accuracy=acc, n=n) if acc is not None and n else (None, None)
     extra = {
+        VAL_IMAGES: n if low is not None else None,
+        ACCURACY_LOW: low,
+        ACCURACY_HIGH: high,
         "latency_ms_large_batch": result.latency_ms_large_batch,
         "process_peak_rss": result.peak_memory_bytes if result.peak_memory_kind == "process_peak_rss" else None,
         "train_images_per_second": result.train_images_per_second,
@@ -282,6 +298,9 @@ class TrialRecord:
     duration_s: float | None
     datetime_start: str | None = None
     notes: list[str] = field(default_factory=list)
+    val_images: int | None = None  # the validation split's size, for a trial that measured an accuracy
+    val_accuracy_low: float | None = None  # its accuracy's 95% Wilson interval
+    val_accuracy_high: float | None = None
 
 
 def stored_objectives(study: optuna.Study) -> list[str] | None:
@@ -337,8 +356,25 @@ def replaced_trials(trials: list[FrozenTrial]) -> dict[int, int]:
     return {lost: t.number for t in trials for lost in replaces(t)}
 
 
-def record_from_trial(trial: FrozenTrial, objectives: list[str] | None = None) -> TrialRecord:
-    """The trial as reports and exports see it; `values` stay empty unless the objectives are given."""
+def _interval(metrics: dict[str, Any], trained: bool, val_images: int | None) -> tuple[Any, ...]:
+    """(split size, low, high) as stored, or computed from `val_images` for a trained trial stored
+    without them (before they were); (None, None, None) when either the accuracy or the size is unknown."""
+    acc, n = metrics.get(ACCURACY), metrics.get(VAL_IMAGES, val_images if trained else None)
+    if isinstance(acc, bool) or not isinstance(acc, int | float) or not isinstance(n, int) or n < 1:
+        return None, None, None
+    low, high = metrics.get(ACCURACY_LOW), metrics.get(ACCURACY_HIGH)
+    if low is None or high is None:
+        low, high = wilson_interval(accuracy=float(acc), n=n)
+    return n, float(low), float(high)
+
+
+def record_from_trial(
+    trial: FrozenTrial, objectives: list[str] | None = None, *, val_images: int | None = None
+) -> TrialRecord:
+    """The trial as reports and exports see it; `values` stay empty unless the objectives are given.
+
+    `val_images`: the split size for a trial stored without one (the study provenance's); it gives
+    an interval only to a trial that trained (one with a learning curve), never to a rejected one."""
     attrs = stored(trial)
     if trial.state == TrialState.RUNNING or trial.state == TrialState.WAITING:
         status = "running"
@@ -355,6 +391,7 @@ def record_from_trial(trial: FrozenTrial, objectives: list[str] | None = None) -
         else {}
     )
     feasible = status in ("complete", "reused") and all(v <= 0 for v in constraints.values())
+    n, low, high = _interval(attrs.metrics, bool(attrs.history), val_images)
     return TrialRecord(
         number=trial.number,
         status=status,
@@ -373,16 +410,21 @@ def record_from_trial(trial: FrozenTrial, objectives: list[str] | None = None) -
         duration_s=trial.duration.total_seconds() if trial.duration is not None else None,
         datetime_start=trial.datetime_start.isoformat() if trial.datetime_start else None,
         notes=attrs.notes,
+        val_images=n,
+        val_accuracy_low=low,
+        val_accuracy_high=high,
     )
 
 
 def load_records(study: optuna.Study) -> list[TrialRecord]:
+    """Every trial; one stored before trials kept their split size takes the study provenance's."""
     objectives = study_objectives(study)
+    split = study_provenance(study).get(VAL_IMAGES)
     trials = study.get_trials(deepcopy=False)
     rerun_as = replaced_trials(trials)
     records = []
     for t in trials:
-        record = record_from_trial(t, objectives)
+        record = record_from_trial(t, objectives, val_images=split)
         if record.reason is None and t.number in rerun_as:  # a database heartbeat failed it: no attrs then
             why = f"its worker stopped (no heartbeat); re-run as trial {rerun_as[t.number]} with the same parameters"
             record = dataclasses.replace(record, reason=why)

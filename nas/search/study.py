@@ -99,7 +99,7 @@ def provenance(sf: StudyFile, data: LoadedData) -> dict[str, Any]:
         "dataset": data.name,
         "split": "val (searches never read the test split)",
         "train_images": len(data.train),
-        "val_images": len(data.val),
+        records.VAL_IMAGES: len(data.val),  # what intervals of trials stored without one are computed from
         "space": sf.space.name,
         "objectives": list(sf.objectives),
         "sampler": sf.sampler,

@@ -34,6 +34,7 @@ class TrialResult:
     split: str = "val"
     best_val_accuracy: float | None = None
     best_epoch: int | None = None
+    val_images: int | None = None  # size of the split the accuracies were measured on: their resolution
     params: int = 0
     flops: int = 0
     predicted_activation_bytes: int = 0  # per batch, for the mode and batch actually used

@@ -196,6 +196,7 @@ class _Trial:
     flops: int
     environment: dict[str, Any]
     started: float  # time.perf_counter()
+    val_images: int  # the validation split's size: what an accuracy's interval is computed from
 
     @classmethod
     def start(cls, config: ArchConfig | ExternalNet, data: LoadedData, dev: torch.device) -> _Trial:
@@ -207,7 +208,7 @@ class _Trial:
         else:
             est = estimate(config, input_size=data.input_size)
             params, flops = est.params, est.flops
-        return cls(config.to_dict(), config.arch_hash(), params, flops, environment(dev), started)
+        return cls(config.to_dict(), config.arch_hash(), params, flops, environment(dev), started, len(data.val))
 
     def _result(self, status: str, reason: str | None) -> TrialResult:
         return TrialResult(
@@ -232,6 +233,7 @@ class _Trial:
             self._result(outcome.status, outcome.reason),
             best_val_accuracy=a.best_val_accuracy,
             best_epoch=a.best_epoch,
+            val_images=self.val_images,
             predicted_activation_bytes=a.predicted_activation_bytes,
             peak_memory_bytes=a.peak_memory_bytes,
             peak_memory_kind=a.peak_memory_kind,

@@ -11,7 +11,7 @@ import pytest
 from nas.arch import MODES, build_model
 from nas.arch.cost import count_params, estimate
 from nas.errors import UsageError
-from nas.search.ablate import _interval, match_width, run_ablation
+from nas.search.ablate import _interval, bounded_rows, match_width, run_ablation
 from nas.search.records import stored
 from nas.search.studyfile_reader import load_study_file
 from tests.conftest import digits_net
@@ -31,12 +31,38 @@ def test_width_is_solved_to_the_target(mode: str, match: str, target: int) -> No
     assert count_params(build_model(m.config)) == m.params
 
 
+T_975_2 = 4.302652729911275  # t(0.975, 2 degrees of freedom)
+
+
 def test_interval_is_a_student_t_interval() -> None:
-    mean, std, low, high = _interval([0.9, 0.8, 1.0])
-    assert (mean, std) == (pytest.approx(0.9), pytest.approx(0.1))
-    half = 4.302652729911275 * 0.1 / math.sqrt(3)  # t(0.975, 2 degrees of freedom)
-    assert (low, high) == (pytest.approx(0.9 - half), pytest.approx(0.9 + half))
+    mean, std, low, high = _interval([0.6, 0.5, 0.7])
+    assert (mean, std) == (pytest.approx(0.6), pytest.approx(0.1))
+    half = T_975_2 * 0.1 / math.sqrt(3)
+    assert (low, high) == (pytest.approx(0.6 - half), pytest.approx(0.6 + half))
     assert _interval([0.7]) == (0.7, 0.0, 0.7, 0.7)
+
+
+def test_interval_stays_inside_zero_and_one() -> None:
+    mean, std, low, high = _interval([0.9, 0.8, 1.0])  # the t-interval reaches 1.148: clipped at 1
+    half = T_975_2 * 0.1 / math.sqrt(3)
+    assert (mean, low, high) == (pytest.approx(0.9), pytest.approx(0.9 - half), 1.0)
+    mean, std, low, high = _interval([0.99, 1.0, 0.31])  # -0.22 to 1.75 unclipped: both ends clipped
+    assert mean - T_975_2 * std / math.sqrt(3) < 0 < 1 < mean + T_975_2 * std / math.sqrt(3)
+    assert (low, high) == (0.0, 1.0)
+    mean, std, low, high = _interval([0.01, 0.0, 0.2])  # only the low end passes 0
+    assert (low, high) == (0.0, pytest.approx(0.07 + T_975_2 * std / math.sqrt(3)))
+
+
+def test_rows_of_an_older_table_are_bounded_as_now() -> None:
+    rows = [
+        {"mode": "dense", "ci95_low": 0.652, "ci95_high": 1.148, "val_accuracy_mean": 0.9},
+        {"mode": "osp", "ci95_low": -0.216, "ci95_high": 0.97, "val_accuracy_mean": 0.4},
+        {"mode": "plain", "ci95_low": math.nan, "ci95_high": math.nan, "val_accuracy_mean": math.nan},
+    ]
+    bounded = bounded_rows(rows)
+    assert [(r["ci95_low"], r["ci95_high"]) for r in bounded[:2]] == [(0.652, 1.0), (0.0, 0.97)]
+    assert math.isnan(bounded[2]["ci95_low"]) and math.isnan(bounded[2]["ci95_high"])  # no run yet: still unknown
+    assert [r["val_accuracy_mean"] for r in bounded[:2]] == [0.9, 0.4] and rows[0]["ci95_high"] == 1.148
 
 
 def test_ablation_runs_every_seed_once_and_tabulates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,6 +101,7 @@ seeds = 2
         assert row["seeds"] == 2 and row["within_tolerance"]
         assert (row["val_accuracy_mean"], row["val_accuracy_std"]) == (pytest.approx(mean), pytest.approx(std))
         assert (row["ci95_low"], row["ci95_high"]) == (pytest.approx(low), pytest.approx(high))
+        assert 0.0 <= row["ci95_low"] <= row["val_accuracy_mean"] <= row["ci95_high"] <= 1.0
     with csv_path.open() as f:
         table = list(csv.DictReader(f))
     assert [r["mode"] for r in table] == ["residual", "dense"]

@@ -23,6 +23,7 @@ from optuna.distributions import BaseDistribution
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
+from nas.report.final import FinalEvaluation, final_evaluation
 from nas.search import optuna_internals
 from nas.search.objectives import ACCURACY, COSTS_BEFORE_TRAINING, OBJECTIVES
 from nas.search.records import STATUSES, TrialRecord, load_records, study_objectives, study_provenance
@@ -67,6 +68,7 @@ class ReportData:
     ablation: tuple[dict[str, Any], ...] | None
     provenance: dict[str, Any]
     notes: tuple[str, ...]
+    final: FinalEvaluation | None = None  # the runs of `nas finalize`; None when nothing was finalized
 
 
 def group_of(point: FrontPoint) -> str:
@@ -324,4 +326,5 @@ def compute_report_data(*, study: optuna.Study, ablation: list[dict[str, Any]] |
         ablation=tuple(dict(row) for row in ablation) if ablation is not None else None,
         provenance=_provenance(study, records),
         notes=tuple(notes),
+        final=final_evaluation(study),
     )

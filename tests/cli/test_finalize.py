@@ -14,6 +14,7 @@ import optuna
 import pytest
 from torch import nn
 
+from nas.arch.external import ExternalNet
 from nas.cli.main import main
 from nas.data.datasets import DataConfig, Split, load_data
 from nas.report.final import TEST_SPLIT_NOTE
@@ -135,6 +136,30 @@ def test_an_explicit_list_folds_twins_into_the_trial_that_trained_them(
     assert [int(row["trial"]) for row in csv_rows()] == sorted([source, other])
     assert len(test_reads) == 2
     assert not Path("reports").exists()
+
+
+def test_a_torchvision_baseline_is_finalized_too(study_copy: Path, test_reads: list[tuple[int, int]]) -> None:
+    """Its search trial as the runner records one (training it in the search here would double the cost)."""
+    study = load()
+    net = ExternalNet("resnet18", 1, 10)
+    study.enqueue_trial({}, user_attrs=records.baseline_attrs(net.label))
+    trial = study.ask()
+    records.write_network(
+        trial, arch=net.to_dict(), arch_hash=net.arch_hash(), connectivity="baseline", recipe_hash="x"
+    )
+    records.write_outcome(trial, "complete")
+    study.tell(trial, [0.5, 1e6])
+    args = ["--trials", str(trial.number), "--seeds", "1", "--epochs", "1", "--no-report"]
+    assert main(["finalize", str(study_copy), *args]) == 0
+    (run,) = stored_runs(load())
+    params = 11_175_370  # torchvision's resnet18, 10 classes, its first convolution taking 1 channel
+    assert (run.trial, run.network, run.params, run.val_accuracy) == (
+        trial.number,
+        "torchvision:resnet18",
+        params,
+        None,
+    )
+    assert test_reads == [(params, TEST_IMAGES)]
 
 
 def test_mistakes_are_refused_in_one_line_before_anything_trains(

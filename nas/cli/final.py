@@ -47,9 +47,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     status = record.status + (f" (from trial {record.reused_from})" if record.reused_from is not None else "")
     if not record.arch:
         why = f": {record.reason}" if record.reason else ""
+        when = "has not built it yet" if record.status == "running" else "ended before its network was built"
         raise UsageError(
-            f"study {study.study_name!r} trial {number} has no network: it is {status}{why} and ended before its "
-            f"network was built; {numbering(study, len(trials))}",
+            f"study {study.study_name!r} trial {number} has no network: it is {status}{why} and {when}; "
+            f"{numbering(study, len(trials))}",
             owner="--trial",
             value=number,
         )

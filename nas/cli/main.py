@@ -8,6 +8,7 @@ import warnings
 from typing import NoReturn
 
 from nas.cli.arch import add_arch_command
+from nas.cli.final import add_final_commands
 from nas.cli.study import add_study_commands
 from nas.cli.train import add_train_commands
 from nas.errors import UsageError
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_arch_command(sub)
     add_train_commands(sub)
     add_study_commands(sub)
+    add_final_commands(sub)
     return parser
 
 

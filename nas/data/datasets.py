@@ -74,7 +74,9 @@ class DataConfig:
 
     name: str = "digits"  # a key of DATASETS
     root: str | None = None  # looked in first, downloaded into; None: $NAS_DATA_DIR or ~/.cache/densenas
-    val_fraction: float = 0.1  # stratified validation split carved from the training set
+    # Stratified validation split carved from the training set; 0: none, the train split is train+validation
+    # (the final training of `nas finalize`; a search needs a validation split).
+    val_fraction: float = 0.1
     split_seed: int = 0  # seed of that split (never of the test split)
     image_size: int | None = None  # imagefolder only: resize to this square (None: 64)
     download: bool = True  # allow torchvision downloads when nothing local is found
@@ -97,8 +99,13 @@ class DataConfig:
             raise bad_value("DataConfig", "root", self.root, "a directory path or None is required")
         if self.name == "imagefolder" and self.root is None:
             raise bad_value("DataConfig", "root", None, "imagefolder needs the directory of class subfolders")
-        if not is_number(self.val_fraction) or not 0 < self.val_fraction < 1:
-            raise bad_value("DataConfig", "val_fraction", self.val_fraction, "a number in (0, 1) is required")
+        if not is_number(self.val_fraction) or not 0 <= self.val_fraction < 1:
+            raise bad_value(
+                "DataConfig",
+                "val_fraction",
+                self.val_fraction,
+                "a number in [0, 1) is required (0: no validation split)",
+            )
         if not is_int(self.split_seed) or self.split_seed < 0:
             raise bad_value("DataConfig", "split_seed", self.split_seed, "an integer >= 0 is required")
         if self.image_size is not None:
@@ -192,7 +199,10 @@ def _carve(labels: torch.Tensor, config: DataConfig, *, carve_test: bool) -> dic
     pool, out = torch.arange(len(labels)), {}
     if carve_test:
         pool, out["test"] = stratified_split(labels, fraction=TEST_FRACTION, seed=TEST_SPLIT_SEED)
-    train, val = stratified_split(labels[pool], fraction=config.val_fraction, seed=config.split_seed)
+    if config.val_fraction == 0:  # no validation split: train on all of it
+        train, val = torch.arange(len(pool)), torch.zeros(0, dtype=torch.int64)
+    else:
+        train, val = stratified_split(labels[pool], fraction=config.val_fraction, seed=config.split_seed)
     train = pool[train]
     if config.train_subset is not None:
         train = train[_train_subset(labels[train], size=config.train_subset, name=config.name)]

@@ -23,6 +23,7 @@ from optuna.distributions import BaseDistribution
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
+from nas.report.final import FinalEvaluation, final_evaluation
 from nas.search import optuna_internals
 from nas.search.objectives import ACCURACY, COSTS_BEFORE_TRAINING, OBJECTIVES
 from nas.search.records import (
@@ -76,6 +77,7 @@ class ReportData:
     provenance: dict[str, Any]
     notes: tuple[str, ...]
     val_images: tuple[int, ...] = ()  # validation split sizes of the trials with intervals (one, unless it changed)
+    final: FinalEvaluation | None = None  # the runs of `nas finalize`; None when nothing was finalized
 
 
 def group_of(point: FrontPoint) -> str:
@@ -342,4 +344,5 @@ def compute_report_data(*, study: optuna.Study, ablation: list[dict[str, Any]] |
         provenance=_provenance(study, records),
         notes=tuple(notes),
         val_images=tuple(sorted({r.val_images for r in records if r.val_images is not None})),
+        final=final_evaluation(study),
     )

@@ -7,6 +7,7 @@ HTML-escaped before it reaches the page or a hover label, and the file can only 
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import os
@@ -22,6 +23,7 @@ from plotly.subplots import make_subplots
 
 from nas.arch.modes import MODES
 from nas.report.data import FrontPanel, FrontPoint, ReportData, group_of
+from nas.report.final import FinalEvaluation
 from nas.search.objectives import ACCURACY, OBJECTIVES
 from nas.search.records import ACCURACY_HIGH, ACCURACY_LOW, VAL_IMAGES
 from nas.text import plural
@@ -246,6 +248,68 @@ def curves_figure(data: ReportData) -> go.Figure:
     return fig
 
 
+def final_figure(final: FinalEvaluation, palette: dict[str, str]) -> go.Figure:
+    """Test accuracy (mean, +-std over seeds) against parameters; published results as labelled diamonds,
+    or dotted lines when the source gives no parameter count."""
+    fig = go.Figure()
+    for row in final.rows:
+        fig.add_trace(
+            go.Scatter(
+                x=[row.params],
+                y=[row.test_accuracy_mean],
+                error_y={"type": "data", "array": [row.test_accuracy_std or 0.0], "visible": True},
+                mode="markers+text",
+                text=[html.escape(f"trial {row.trial}")],
+                textposition="top center",
+                hovertext=html.escape(
+                    f"trial {row.trial} {row.network}, {plural(row.seeds, 'seed')}, {row.epochs} ep."
+                ),
+                hoverinfo="text",
+                name=html.escape(f"trial {row.trial} {row.network}"),
+                marker={"color": palette.get(row.network, "black"), "size": 10},
+            )
+        )
+    for source in dict.fromkeys(p.source for p in final.published):
+        placed = [p for p in final.published if p.source == source and p.params is not None]
+        fig.add_trace(
+            go.Scatter(
+                x=[p.params for p in placed],
+                y=[p.test_accuracy for p in placed],
+                mode="markers+text",
+                text=[html.escape(p.network) for p in placed],
+                textposition="bottom center",
+                hovertext=[html.escape(f"{p.network}: {p.test_accuracy:.1%}. {p.note}") for p in placed],
+                hoverinfo="text",
+                name=html.escape(f"published: {source.split(': http')[0]}"),
+                marker={"symbol": "diamond", "size": 11, "color": "white", "line": {"color": "black", "width": 1.5}},
+            )
+        )
+    for p in final.published:
+        if p.params is None:
+            text = f"{p.network} {p.test_accuracy:.1%} (no parameter count), {p.source.split(': http')[0]}"
+            fig.add_hline(y=p.test_accuracy, line_dash="dot", line_color="grey", annotation_text=html.escape(text))
+    fig.update_layout(
+        title="test accuracy against parameters: finalized networks (mean +- std over seeds) and published results",
+        xaxis={"title": "parameters", "type": "log"},
+        yaxis={"title": "test accuracy"},
+        height=520,
+    )
+    return fig
+
+
+def _final_section(final: FinalEvaluation, palette: dict[str, str], figure: _Figures) -> list[str]:
+    published = [dataclasses.asdict(p) for p in final.published]
+    return [
+        "<h2>Final evaluation</h2>",
+        f"<p>{_e(final.note)} Each network was trained again on train+validation once per seed, then measured "
+        "once on the test split: mean and sample standard deviation over the seeds (<code>nas finalize</code>, "
+        "also in runs/&lt;study&gt;/final.csv).</p>",
+        _table([row.to_dict() for row in final.rows]),
+        figure(final_figure(final, palette)),
+        *(["<h3>Published results</h3>", _table(published)] if published else []),
+    ]
+
+
 class _Figures:
     """Turns figures into page pieces; only the first carries plotly.js."""
 
@@ -360,6 +424,8 @@ def render(data: ReportData) -> str:
     if data.ablation is not None:
         parts.append("<h2>Ablation</h2>")
         parts.append(_table(data.ablation))
+    if data.final is not None:
+        parts.extend(_final_section(data.final, palette, figure))
     parts.append("<h2>Provenance</h2>")
     parts.append(_key_values(data.provenance))
     title = html.escape(f"densenas report: {data.study_name}")

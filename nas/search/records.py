@@ -67,6 +67,7 @@ GRID_ID = "grid_id"  # the grid point Optuna's GridSampler gave a trial
 STUDY_OBJECTIVES = "objectives"  # list of objective names, the order of trial values
 STUDY_PROVENANCE = "provenance"  # dict: dataset and split, budget, device, versions, commit, study file
 STUDY_SETTINGS = "settings"  # dict: the space, recipe and data config a resumed study must keep
+FINAL_RUN = "final_run"  # "final_run:<trial>:<seed>:<recipe key>" -> one run of `nas finalize` (nas.search.finals)
 
 STATUSES = ("complete", "reused", "pruned", "failed", "infeasible", "rejected", "running")
 
@@ -349,6 +350,16 @@ def study_settings(study: optuna.Study) -> dict[str, Any] | None:
 
 def write_study_settings(study: optuna.Study, settings: dict[str, Any]) -> None:
     study.set_user_attr(STUDY_SETTINGS, settings)
+
+
+def write_final_run(study: optuna.Study, *, trial: int, seed: int, recipe_key: str, run: dict[str, Any]) -> None:
+    """One finished final training and test run, stored as it finishes: a stopped `nas finalize` keeps it."""
+    study.set_user_attr(f"{FINAL_RUN}:{trial}:{seed}:{recipe_key}", run)
+
+
+def final_runs(study: optuna.Study) -> list[dict[str, Any]]:
+    """Every stored run of `nas finalize`, as written."""
+    return [dict(v) for k, v in study.user_attrs.items() if k.startswith(f"{FINAL_RUN}:") and isinstance(v, dict)]
 
 
 def replaced_trials(trials: list[FrozenTrial]) -> dict[int, int]:

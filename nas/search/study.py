@@ -100,6 +100,7 @@ def provenance(sf: StudyFile, data: LoadedData) -> dict[str, Any]:
         "split": "val (searches never read the test split)",
         "train_images": len(data.train),
         records.VAL_IMAGES: len(data.val),  # what intervals of trials stored without one are computed from
+        "input_size": list(data.input_size),  # C, H, W: what `nas show` prices a trial's network at
         "space": sf.space.name,
         "objectives": list(sf.objectives),
         "sampler": sf.sampler,

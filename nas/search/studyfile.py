@@ -34,6 +34,8 @@ ABLATION_MATCHES: dict[str, str] = {
     PARAMS: "the parameter count",
     FLOPS: "the FLOPs per image (fvcore convention)",
 }
+# DataConfig.val_fraction = 0 (no validation split) is for `nas finalize`'s final training; a search needs one.
+SEARCH_VAL_FRACTION = "a number in (0, 1) is required: a search needs a validation split"
 # A study name names its folder under runs/: no separators, no '..', no markup.
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
@@ -152,6 +154,8 @@ class StudyFile:
         for name, cls in parts.items():
             if not isinstance(getattr(self, name), cls):
                 raise bad_value("StudyFile", name, getattr(self, name), f"a {cls.__name__} is required")
+        if self.data.val_fraction == 0:  # DataConfig allows it for the final training of `nas finalize` only
+            raise bad_value("StudyFile", "data.val_fraction", 0, SEARCH_VAL_FRACTION)
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name) or ".." in self.name:
             raise bad_value(
                 "StudyFile",
@@ -242,6 +246,7 @@ class StudyFile:
 __all__ = [
     "ABLATION_MATCHES",
     "SAMPLERS",
+    "SEARCH_VAL_FRACTION",
     "Ablation",
     "Constraints",
     "Pruning",

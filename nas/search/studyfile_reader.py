@@ -17,7 +17,7 @@ from nas.errors import UsageError
 from nas.search.objectives import ACCURACY
 from nas.search.space import SearchSpace
 from nas.search.space_file import load_space, resolve_space_path
-from nas.search.studyfile import ABLATION_MATCHES, Ablation, Constraints, Pruning, StudyFile
+from nas.search.studyfile import ABLATION_MATCHES, SEARCH_VAL_FRACTION, Ablation, Constraints, Pruning, StudyFile
 from nas.search.tomlfile import check_keys, read_toml, show
 from nas.train.recipe import BASE_KEY, Recipe, named_recipe
 
@@ -160,6 +160,15 @@ def _data_config(raw_data: dict[str, Any], label: str) -> DataConfig:
             )
         augment = _build(AugmentConfig, raw_augment, "data.augment", label)
     config: DataConfig = _build(DataConfig, raw_data, "data", label, augment=augment)
+    if config.val_fraction == 0:
+        why = SEARCH_VAL_FRACTION
+        raise StudyFileError(
+            f"{label}: data.val_fraction = 0 is invalid: {why}",
+            owner=label,
+            field="data.val_fraction",
+            value=0,
+            allowed=why,
+        )
     return config
 
 

@@ -175,15 +175,17 @@ class _EpochLoop:
         """Train one epoch, validate, and record the epoch in the attempt."""
         train_loss, train_accuracy, seconds = self._train_epoch(epoch, bar)
         run = self.run
-        val_loss, val_accuracy = evaluate_split(
-            self.eval_model,
-            run.data.val,
-            run.data,
-            device=run.device,
-            batch_size=run.recipe.eval_batch_size,
-            amp=run.recipe.amp,
-            tta_flip=self.tta_flip,
-        )
+        val_loss, val_accuracy = math.nan, math.nan  # no validation split (`nas finalize` trains on train+val)
+        if len(run.data.val):
+            val_loss, val_accuracy = evaluate_split(
+                self.eval_model,
+                run.data.val,
+                run.data,
+                device=run.device,
+                batch_size=run.recipe.eval_batch_size,
+                amp=run.recipe.amp,
+                tta_flip=self.tta_flip,
+            )
         seen = self.steps * run.batch
         lr = self.opt.param_groups[0]["lr"]
         metrics = EpochMetrics(epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds, seen / seconds, lr)

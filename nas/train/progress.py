@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Any
 
@@ -28,7 +29,8 @@ class Progress:
     def epoch(self, m: EpochMetrics, epochs: int) -> None:
         text = (
             f"epoch {m.epoch}/{epochs} loss {m.train_loss:.4f} train {m.train_accuracy:.2%} "
-            f"val {m.val_accuracy:.2%} ({m.seconds:.1f}s, {m.images_per_second:,.0f} img/s)"
+            f"{'no val' if math.isnan(m.val_accuracy) else f'val {m.val_accuracy:.2%}'} "
+            f"({m.seconds:.1f}s, {m.images_per_second:,.0f} img/s)"
         )
         if self.bar is not None:
             self.bar.set_postfix_str(text)

@@ -7,6 +7,7 @@ A trial makes one or two attempts (the second after running out of memory); each
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ class EpochMetrics:
     epoch: int
     train_loss: float
     train_accuracy: float
-    val_loss: float
+    val_loss: float  # NaN when there is no validation split
     val_accuracy: float
     seconds: float  # training time of the epoch, without validation
     images_per_second: float
@@ -86,6 +87,8 @@ class AttemptResult:
         """Record a finished epoch; `images_per_second` is the throughput over all epochs so far."""
         self.history.append(metrics)
         self.train_images_per_second = images_per_second
+        if math.isnan(metrics.val_accuracy):  # no validation split: no best epoch
+            return
         if self.best_val_accuracy is None or metrics.val_accuracy > self.best_val_accuracy:
             self.best_val_accuracy, self.best_epoch = metrics.val_accuracy, metrics.epoch
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,11 +52,14 @@ def train_trial(
     progress: bool | None = None,
     checkpoint_path: Path | None = None,
     checkpoint_extra: dict[str, Any] | None = None,
+    on_trained: Callable[[nn.Module], None] | None = None,
 ) -> TrialResult:
     """Train `config` on `data` with `recipe`; never raises for out-of-memory or divergence.
 
     `on_epoch` may return a reason to stop early (the trial is then `pruned`). With
     `checkpoint_path` the trained weights, config and recipe are saved there atomically.
+    `on_trained` gets the trained model (the weight average with `ema_decay`) once, on the device,
+    after a successful attempt: `nas finalize` measures it on the test split there.
     """
     recipe = recipe if recipe is not None else Recipe()
     dev = resolve_device(device)
@@ -81,7 +85,7 @@ def train_trial(
         on_step=on_step,
         progress=progress,
     )
-    outcome = _train_with_retry(run, _Save(checkpoint_path, checkpoint_extra))
+    outcome = _train_with_retry(run, _Save(checkpoint_path, checkpoint_extra, on_trained))
     return trial.finished(outcome, notes=notes + outcome.notes)
 
 
@@ -104,10 +108,12 @@ def _plan(
 
 @dataclass(frozen=True)
 class _Save:
-    """Where the trained weights go (nowhere when `path` is None) and what is saved beside them."""
+    """Where the trained weights go (nowhere when `path` is None), what is saved beside them, and who
+    else is handed the trained model."""
 
     path: Path | None
     extra: dict[str, Any] | None
+    on_trained: Callable[[nn.Module], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +159,8 @@ def _attempt(run: TrainingRun, save: _Save) -> AttemptResult:
         if save.path is not None:
             assert isinstance(config, ArchConfig)  # train_trial refuses to save a baseline before training
             save_checkpoint(save.path, model=model, config=config, recipe=run.recipe, extra=save.extra)
+        if save.on_trained is not None and attempt.status == "complete":
+            save.on_trained(model)
         del model
     except NonFiniteLoss as err:
         attempt.status, attempt.reason = "failed", str(err)

@@ -183,6 +183,14 @@ def test_train_subset_takes_a_stratified_part_of_the_train_split_and_keeps_val(d
     assert sub.mean == pytest.approx(pixels.mean(dim=(0, 2, 3)).tolist(), abs=1e-12)  # statistics of the subset
 
 
+def test_no_validation_split_trains_on_train_and_validation_and_keeps_test(digits: LoadedData) -> None:
+    """val_fraction = 0, the final training of `nas finalize`: every image but the test split is a train image."""
+    whole = load_data(DataConfig(name="digits", val_fraction=0.0))
+    assert len(whole.val) == 0 and whole.val.images is not None and whole.val.images.shape == (0, 1, 8, 8)
+    assert image_multiset(whole.train) == image_multiset(digits.train, digits.val)
+    assert torch.equal(whole.test.images, digits.test.images)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("size", [9, 1294])
 def test_a_train_subset_the_split_cannot_give_is_refused(size: int) -> None:
     with pytest.raises(UsageError) as err:
@@ -526,10 +534,10 @@ BAD_CONFIGS = [
     (DataConfig, dict(name="imagenet"), "name", "'imagenet'", "cifar10', 'cifar100', 'digits', 'fashion_mnist'"),
     (DataConfig, dict(root=""), "root", "''", "a directory path or None"),
     (DataConfig, dict(name="imagefolder"), "root", "None", "imagefolder needs"),
-    (DataConfig, dict(val_fraction=1.5), "val_fraction", "1.5", "a number in (0, 1) is required"),
-    (DataConfig, dict(val_fraction=0), "val_fraction", "0", "(0, 1)"),
-    (DataConfig, dict(val_fraction=math.nan), "val_fraction", "nan", "(0, 1)"),
-    (DataConfig, dict(val_fraction=True), "val_fraction", "True", "(0, 1)"),
+    (DataConfig, dict(val_fraction=1.5), "val_fraction", "1.5", "a number in [0, 1) is required (0: no validation"),
+    (DataConfig, dict(val_fraction=-0.1), "val_fraction", "-0.1", "[0, 1)"),
+    (DataConfig, dict(val_fraction=math.nan), "val_fraction", "nan", "[0, 1)"),
+    (DataConfig, dict(val_fraction=True), "val_fraction", "True", "[0, 1)"),
     (DataConfig, dict(split_seed=-1), "split_seed", "-1", "an integer >= 0"),
     (DataConfig, dict(split_seed=1.0), "split_seed", "1.0", "an integer >= 0"),
     (DataConfig, dict(image_size=32), "image_size", "32", "digits keeps its native size: use None"),

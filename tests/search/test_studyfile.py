@@ -212,7 +212,11 @@ BAD_STUDY = {
     "bad data name": (study_text() + '[data]\nname = "imagenet"\n', 'data.name = "imagenet" is invalid: choose one of'),
     "bad data value": (
         study_text() + "[data]\nval_fraction = 1.5\n",
-        "data.val_fraction = 1.5 is invalid: a number in (0, 1)",
+        "data.val_fraction = 1.5 is invalid: a number in [0, 1)",
+    ),
+    "no validation split": (
+        study_text() + "[data]\nval_fraction = 0\n",
+        "data.val_fraction = 0 is invalid: a number in (0, 1) is required: a search needs a validation split",
     ),
     "data field not set": (
         study_text() + '[data]\nname = "imagefolder"\n',

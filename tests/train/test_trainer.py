@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -275,6 +276,21 @@ def test_checkpoint_round_trip(digits: LoadedData, tmp_path: Path) -> None:
     assert config.arch_hash() == result.arch_hash and payload["extra"] == {"data": "digits"}
     _, acc = evaluate_split(model, digits.val, digits, device=torch.device("cpu"))
     assert acc == pytest.approx(result.history[-1].val_accuracy)
+
+
+def test_without_a_validation_split_the_trained_model_is_handed_over_once() -> None:
+    """`nas finalize` trains on train+validation and measures the model it is handed on the test split."""
+    whole = load_data(DataConfig(name="digits", val_fraction=0.0))
+    handed: list[float] = []
+
+    def on_trained(model: torch.nn.Module) -> None:
+        handed.append(evaluate_split(model, whole.test, whole, device=torch.device("cpu"))[1])
+
+    result = cpu_trial(whole, net(), Recipe(epochs=2, batch_size=64, measure_latency=False), on_trained=on_trained)
+    assert result.status == "complete" and len(handed) == 1 and handed[0] > 0.1
+    assert result.best_val_accuracy is None and result.best_epoch is None
+    assert [math.isnan(h.val_accuracy) and math.isnan(h.val_loss) for h in result.history] == [True, True]
+    assert all(math.isfinite(h.train_loss) for h in result.history)
 
 
 def test_config_must_match_the_data(digits: LoadedData) -> None:

@@ -1,0 +1,128 @@
+"""The report's Final evaluation section and the published results beside it: data first, then the page."""
+
+from __future__ import annotations
+
+import statistics
+
+import optuna
+import pytest
+
+from nas.data.datasets import DATASETS
+from nas.errors import UsageError
+from nas.report.data import compute_report_data
+from nas.report.final import TEST_SPLIT_NOTE
+from nas.report.page import colours, final_figure, render
+from nas.report.published import PUBLISHED_CSV, PublishedResult, published_results
+from nas.search import records
+from nas.search.finals import FinalRun
+
+FASHION_BENCHMARK = "zalandoresearch/fashion-mnist README, benchmark table"
+
+
+def test_fashion_mnist_has_the_published_rows_each_with_its_source() -> None:
+    rows = published_results(dataset="fashion_mnist")
+    assert [(r.network, r.params, r.test_accuracy) for r in rows] == [
+        ("DenseNet-BC", 768_000, 0.954),
+        ("ResNet-18", None, 0.949),
+        ("WRN-28-10", 36_500_000, 0.959),
+        ("WRN40-4", 8_900_000, 0.967),
+        ("ResNet-32 + random erasing", 460_000, 0.962),
+    ]
+    assert all(r.dataset == "fashion_mnist" and "https://github.com/" in r.source for r in rows)
+    assert [r.source.startswith(FASHION_BENCHMARK) for r in rows] == [True, True, True, True, False]
+    assert rows[4].source.startswith("zhunzhong07/Random-Erasing README")
+    # A count the source does not give is ours, and says so.
+    assert "ours, not the source's" in rows[2].note and "ours, not the source's" in rows[4].note
+    assert published_results(dataset="digits") == ()
+
+
+def test_every_published_dataset_is_a_registered_one() -> None:
+    names = {line.split(",")[0] for line in PUBLISHED_CSV.read_text(encoding="utf-8").splitlines()[1:]}
+    assert names and names <= set(DATASETS)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"params": 0}, "PublishedResult.params = 0 is invalid: an integer >= 1 or None is required"),
+        ({"test_accuracy": 95.4}, "PublishedResult.test_accuracy = 95.4 is invalid: a fraction in (0, 1] is required"),
+        ({"source": ""}, "PublishedResult.source = '' is invalid: a non-empty string is required"),
+    ],
+)
+def test_a_bad_published_row_is_refused(fields: dict[str, object], message: str) -> None:
+    good: dict[str, object] = {"dataset": "fashion_mnist", "network": "n", "params": 1, "test_accuracy": 0.9}
+    with pytest.raises(UsageError) as err:
+        PublishedResult(**{**good, "source": "s", **fields})  # type: ignore[arg-type]
+    assert str(err.value) == message
+
+
+def study_with_runs(runs: list[FinalRun]) -> optuna.Study:
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    records.write_study_objectives(study, ["val_accuracy", "flops"])
+    for run in runs:
+        records.write_final_run(study, trial=run.trial, seed=run.seed, recipe_key=run.recipe_key, run=run.to_dict())
+    return study
+
+
+def run(trial: int, seed: int, accuracy: float, *, epochs: int = 5, key: str = "k5") -> FinalRun:
+    return FinalRun(
+        trial=trial,
+        network="dense",
+        seed=seed,
+        recipe_key=key,
+        epochs=epochs,
+        dataset="fashion_mnist",
+        train_images=60_000,
+        test_images=10_000,
+        test_accuracy=accuracy,
+        test_loss=0.3,
+        params=500_000 + trial,
+        flops=10**8,
+        latency_ms=1.0 + seed,
+        seconds=10.0,
+        val_accuracy=0.93,
+        device="cpu",
+    )
+
+
+def test_the_section_holds_one_row_per_network_and_recipe_and_the_dataset_s_published_rows() -> None:
+    runs = [run(3, 0, 0.91), run(3, 1, 0.93), run(3, 2, 0.92), run(7, 0, 0.9), run(3, 0, 0.95, epochs=20, key="k20")]
+    final = compute_report_data(study=study_with_runs(runs)).final
+    assert final is not None and final.note == TEST_SPLIT_NOTE
+    assert [(r.trial, r.epochs, r.seeds) for r in final.rows] == [(3, 5, 3), (3, 20, 1), (7, 5, 1)]
+    first = final.rows[0]
+    assert first.test_accuracy_mean == statistics.fmean([0.91, 0.93, 0.92])
+    assert first.test_accuracy_std == statistics.stdev([0.91, 0.93, 0.92])
+    assert first.latency_ms == 2.0 and final.rows[2].test_accuracy_std is None
+    assert final.published == published_results(dataset="fashion_mnist")
+
+
+def test_the_page_draws_the_section_with_labelled_published_results() -> None:
+    data = compute_report_data(study=study_with_runs([run(3, 0, 0.91), run(3, 1, 0.93)]))
+    page = render(data)
+    assert "<h2>Final evaluation</h2>" in page and TEST_SPLIT_NOTE in page
+    assert data.final is not None
+    fig = final_figure(data.final, colours([]))
+    ours, benchmark, erasing = fig.data
+    assert (list(ours.x), list(ours.y), list(ours.error_y.array)) == (
+        [500_003],
+        [0.92],
+        [statistics.stdev([0.91, 0.93])],
+    )
+    assert benchmark.name == f"published: {FASHION_BENCHMARK}" and benchmark.marker.symbol == "diamond"
+    assert list(benchmark.text) == ["DenseNet-BC", "WRN-28-10", "WRN40-4"]
+    assert list(benchmark.x) == [768_000, 36_500_000, 8_900_000] and list(benchmark.y) == [0.954, 0.959, 0.967]
+    assert (
+        erasing.name == "published: zhunzhong07/Random-Erasing README (Zhong et al., Random Erasing Data Augmentation)"
+    )
+    assert list(erasing.text) == ["ResNet-32 + random erasing"]
+    # The source gives no parameter count for ResNet-18: a labelled dotted line at its accuracy.
+    (line,) = fig.layout.shapes
+    (label,) = fig.layout.annotations
+    assert (line.y0, line.y1, line.line.dash) == (0.949, 0.949, "dot")
+    assert label.text == f"ResNet-18 94.9% (no parameter count), {FASHION_BENCHMARK}"
+
+
+def test_no_section_when_nothing_was_finalized() -> None:
+    data = compute_report_data(study=study_with_runs([]))
+    assert data.final is None and "Final evaluation" not in render(data)

@@ -80,7 +80,7 @@ def nondominated_order(points: Sequence[Sequence[float]]) -> list[int]:
     if len(points) == 0:
         return []
     pts = np.asarray(points, dtype=float)
-    if pts.ndim != 2 or not np.isfinite(pts).all():
+    if pts.ndim != 2 or pts.shape[1] == 0 or not np.isfinite(pts).all():
         raise ValueError("nondominated_order: points must be finite numbers, each of the same length")
     low, span = pts.min(axis=0), np.ptp(pts, axis=0)
     scaled = (pts - low) / np.where(span > 0, span, 1.0)

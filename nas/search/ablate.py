@@ -173,7 +173,7 @@ def run_ablation(
     # Ablation runs are fixed networks told to the study directly; no sampler proposes them.
     study = open_study(dataclasses.replace(sf, sampler="random"), storage=storage, data=data)
     lock = ClaimLock(storage or sf.storage_url(), sf.name)
-    no_pruning = dataclasses.replace(sf.pruning, enabled=False)  # a fair comparison trains every run fully
+    no_pruning = dataclasses.replace(sf.pruning, method="none")  # a fair comparison trains every run fully
     done = {json.dumps(key, sort_keys=True) for key, _ in _ablation_runs(study)}
     for mode, m in matched.items():
         for seed in range(ab.seeds):

@@ -17,7 +17,7 @@ import dataclasses
 import os
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.errors import UsageError
 from nas.search import optuna_internals
-from nas.search.objectives import ACCURACY, objective_values
+from nas.search.objectives import ACCURACY, COSTS_BEFORE_TRAINING, objective_values
 from nas.stats import wilson_interval
 from nas.train.results import TrialResult
 
@@ -45,6 +45,7 @@ REUSED_FROM = "reused_from"  # trial number whose result was reused
 TRAINS = "trains"  # True on the one running trial that trains its network; its twins wait for it
 METRICS = "metrics"  # dict: every objective that was measured, and more (see result_metrics)
 HISTORY = "history"  # list of per-epoch dicts (epoch, train_loss, ..., val_accuracy)
+CURVE = "curve"  # {"val_accuracy": [...], "costs": {...}}: a running trial's curve so far, at each MO-ASHA rung
 ENVIRONMENT = "environment"  # device and versions
 NOTES = "notes"  # automatic decisions (memory-efficient mode, retries, compile)
 ABLATION = "ablation"  # {"mode", "seed", "match", "target"} on the runs of `nas ablate`
@@ -141,6 +142,11 @@ def copy_result(trial: optuna.Trial, twin: FrozenTrial) -> int:
             trial.set_user_attr(key, twin.user_attrs[key])
     trial.set_user_attr(REUSED_FROM, source)
     return source
+
+
+def write_curve(trial: optuna.Trial, *, curve: Sequence[float], costs: Mapping[str, float]) -> None:
+    """A running trial's accuracy after each epoch so far and its costs known before training, for other workers."""
+    trial.set_user_attr(CURVE, {"val_accuracy": [float(a) for a in curve], "costs": dict(costs)})
 
 
 def claim_training(trial: optuna.Trial, trains: bool) -> None:
@@ -264,6 +270,26 @@ def trains_of(trial: AnyTrial) -> bool | None:
     """True on the twin that trains the network, False on one that waits, None before either was decided."""
     trains: bool | None = trial.user_attrs.get(TRAINS)
     return trains
+
+
+def reused_from_of(trial: AnyTrial) -> int | None:
+    """The trial whose result this twin copied; None for one that trained (or never ran)."""
+    source = trial.user_attrs.get(REUSED_FROM)
+    return int(source) if source is not None else None
+
+
+def curve_of(trial: AnyTrial) -> list[float]:
+    """Validation accuracy after epoch 1, 2, ...: from the history once finished, else as last written (write_curve)."""
+    history = trial.user_attrs.get(HISTORY)
+    if history:
+        return [float(h["val_accuracy"]) for h in history]
+    return [float(a) for a in (trial.user_attrs.get(CURVE) or {}).get("val_accuracy", [])]
+
+
+def costs_of(trial: AnyTrial) -> dict[str, float]:
+    """The stored costs known before training: from the metrics once finished, else as written with the curve."""
+    metrics = trial.user_attrs.get(METRICS) or (trial.user_attrs.get(CURVE) or {}).get("costs") or {}
+    return {name: float(metrics[name]) for name in COSTS_BEFORE_TRAINING if name in metrics}
 
 
 def network_of(trial: AnyTrial) -> tuple[str | None, str | None]:

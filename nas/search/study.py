@@ -6,12 +6,15 @@ claim a trial, build its network, reject it from the closed-form cost if it brea
 constraint, reuse the result of an identical network trained with the same recipe, otherwise
 train it and store everything (`nas.search.records`). Running a study again resumes it.
 
-Pareto-aware early stopping (multi-objective studies, where Optuna's pruners do not apply):
-after epoch e >= `pruning.min_epochs`, a trial with validation accuracy a_e is stopped when some
-feasible trial on the current Pareto front costs no more in every cost known before training
-(FLOPs and parameters) and reached a final accuracy above what this trial can plausibly reach:
-a_e + margin + max(0, a_e - a_(e-1)) x (epochs left), that is, its last epoch's gain repeated
-for every epoch left, plus a margin. Single-objective studies use Optuna's median pruner.
+Early stopping (`[pruning] method`, rules in `nas.search.stopping`, pure so replays reuse them): after
+each epoch the trial's curve and costs known before training (FLOPs, parameters) are judged against
+the evidence of the study's other trials (`nas.search.tally.StudyTally.others`: finished trials read
+once, running ones afresh). `pareto_stop` stops a trial that a finished trial costing no more already
+beat by more than this trial can plausibly gain; `mo_asha` (Schmucker et al. 2021) keeps only the top
+1/eta of each successive-halving rung by non-dominated sorting, and writes the curve of a trial that
+reaches a rung to the trial (`records.write_curve`) so other workers rank against it while it runs.
+Reused twins are not evidence and baselines are never stopped. Single-objective studies use Optuna's
+median pruner (unless the method is `none`).
 """
 
 from __future__ import annotations
@@ -39,8 +42,9 @@ from nas.data.datasets import LoadedData
 from nas.errors import UsageError
 from nas.search import preflight, records
 from nas.search.faults import injected_fault, step_hook
-from nas.search.objectives import ACCURACY, COSTS_BEFORE_TRAINING, FLOPS, PARAMS
+from nas.search.objectives import COSTS_BEFORE_TRAINING, FLOPS, PARAMS
 from nas.search.records import stored
+from nas.search.stopping import judges_at, stop_reason
 from nas.search.storage import ClaimLock, StorageError, fail_stale_trials, open_storage
 from nas.search.studyfile import StudyFile
 from nas.search.tally import tally_of
@@ -108,6 +112,7 @@ def provenance(sf: StudyFile, data: LoadedData) -> dict[str, Any]:
         "time_limit_minutes": sf.time_limit_minutes,
         "device": sf.device,
         "recipe": asdict(sf.recipe),
+        "pruning": asdict(sf.pruning),  # which early stopping the study was created with
         "torch": torch.__version__,
         "optuna": optuna.__version__,
         "commit": _commit(),
@@ -313,30 +318,27 @@ class Objective:
     def _should_stop(
         self, trial: optuna.Trial, m: EpochMetrics, costs: dict[str, float], seen: list[float]
     ) -> str | None:
-        pruning = self.sf.pruning
-        previous = seen[-1] if seen else 0.0
+        """Why the trial stops after epoch `m` (nas.search.stopping), or None; `seen` is its curve so far."""
+        pruning, epochs = self.sf.pruning, self.sf.recipe.epochs
         seen.append(m.val_accuracy)
-        if not pruning.enabled or m.epoch < pruning.min_epochs or m.epoch >= self.sf.recipe.epochs:
+        if pruning.method == "none" or not pruning.min_epochs <= m.epoch < epochs:
             return None
         if not self.multi:
             trial.report(m.val_accuracy, m.epoch)
             return f"median pruner after epoch {m.epoch}" if trial.should_prune() else None
-        if not costs:
+        if not costs or not judges_at(pruning, epoch=m.epoch, max_epochs=epochs):
             return None
-        left = self.sf.recipe.epochs - m.epoch
-        reachable = min(1.0, m.val_accuracy + pruning.margin + max(0.0, m.val_accuracy - previous) * left)
-        for front in tally_of(trial.study).update().front:
-            metrics = records.metrics_of(front)
-            if records.baseline_of(front) and not all(k in metrics for k in COSTS_BEFORE_TRAINING):
-                continue
-            cheaper = all(float(metrics.get(k, math.inf)) <= costs[k] for k in COSTS_BEFORE_TRAINING)
-            if cheaper and float(metrics.get(ACCURACY, 0.0)) > reachable:
-                return (
-                    f"Pareto-aware stop after epoch {m.epoch}: val accuracy {m.val_accuracy:.2%}, at most "
-                    f"~{reachable:.2%} by epoch {self.sf.recipe.epochs}, below trial {front.number}'s "
-                    f"{float(metrics[ACCURACY]):.2%} at no more {' and '.join(COSTS_BEFORE_TRAINING)}"
-                )
-        return None
+        if pruning.method == "mo_asha":  # other workers rank their trials against this curve at this rung
+            records.write_curve(trial, curve=seen, costs=costs)
+        return stop_reason(
+            pruning,
+            epoch=m.epoch,
+            max_epochs=epochs,
+            curve=seen,
+            costs=costs,
+            others=tally_of(trial.study).update().others(exclude=trial.number),
+            val_images=len(self.data.val),
+        )
 
     def _store(self, trial: optuna.Trial, result: TrialResult) -> tuple[float, ...]:
         metrics = records.write_result(trial, result)

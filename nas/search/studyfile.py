@@ -19,6 +19,7 @@ from nas.data.datasets import DataConfig
 from nas.errors import UsageError
 from nas.search.objectives import ACCURACY, FLOPS, OBJECTIVES, PARAMS
 from nas.search.space import SearchSpace
+from nas.search.stopping import METHODS
 from nas.search.tomlfile import jsonable
 from nas.train.recipe import Recipe
 
@@ -76,20 +77,30 @@ class Constraints:
 
 @dataclass(frozen=True)
 class Pruning:
-    """Pareto-aware early stopping: stop a trial that cannot reach the front."""
+    """Early stopping of trials that will not reach the front: the rule (nas.search.stopping) and its settings.
 
-    enabled: bool = True
-    min_epochs: int = 1  # never stop a trial before this many epochs
-    margin: float = 0.02  # accuracy allowance before a trial counts as dominated
+    Multi-objective studies use `method`; single-objective ones Optuna's median pruner unless it is "none".
+    """
+
+    method: str = "pareto_stop"  # one of nas.search.stopping.METHODS
+    min_epochs: int = 1  # never stop a trial before this many epochs (MO-ASHA's first rung)
+    eta: int = 3  # MO-ASHA: rungs at min_epochs x eta^i; the top 1/eta of a rung continue
+    # Pareto-aware stop: accuracy allowance before a trial counts as beaten, or "auto": no allowance, the
+    # other trial's accuracy taken at its 95% Wilson lower bound on the validation split (its resolution)
+    margin: float | str = "auto"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.enabled, bool):
-            raise bad_value("Pruning", "enabled", self.enabled, "true or false is required")
+        if self.method not in METHODS:
+            raise bad_value("Pruning", "method", self.method, f"choose one of {', '.join(METHODS)}")
         if not is_int(self.min_epochs) or self.min_epochs < 1:
             raise bad_value("Pruning", "min_epochs", self.min_epochs, "an integer >= 1 is required")
-        if not is_number(self.margin) or not 0 <= self.margin <= 1:
-            raise bad_value("Pruning", "margin", self.margin, "a number in [0, 1] is required")
-        object.__setattr__(self, "margin", float(self.margin))
+        if not is_int(self.eta) or self.eta < 2:
+            raise bad_value("Pruning", "eta", self.eta, "an integer >= 2 is required")
+        margin = self.margin
+        if margin != "auto":
+            if isinstance(margin, str) or not is_number(margin) or not 0 <= margin <= 1:
+                raise bad_value("Pruning", "margin", self.margin, 'a number in [0, 1] or "auto" is required')
+            object.__setattr__(self, "margin", float(self.margin))
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from nas.errors import UsageError
 from nas.search.objectives import ACCURACY
 from nas.search.space import SearchSpace
 from nas.search.space_file import load_space, resolve_space_path
+from nas.search.stopping import rung_epochs
 from nas.search.studyfile import ABLATION_MATCHES, SEARCH_VAL_FRACTION, Ablation, Constraints, Pruning, StudyFile
 from nas.search.tomlfile import check_keys, read_toml, show
 from nas.train.recipe import BASE_KEY, Recipe, named_recipe
@@ -185,6 +186,40 @@ def _recipe(raw_recipe: dict[str, Any], label: str) -> Recipe:
     return recipe
 
 
+def _pruning(raw_pruning: dict[str, Any], label: str) -> Pruning:
+    """The [pruning] table. `enabled`, from study files written before `method`, still reads: false is
+    method "none", true the default method; a file whose `enabled` and `method` disagree is refused."""
+    names = [f.name for f in dataclasses.fields(Pruning)]
+    check_keys(raw_pruning, [*names, "enabled"], prefix="pruning.", label=label, error=StudyFileError)
+    table = dict(raw_pruning)
+    if "enabled" in table:
+        enabled = table.pop("enabled")
+        if not isinstance(enabled, bool):
+            allowed = "true or false is required"
+            raise StudyFileError(
+                f"{label}: pruning.enabled = {show(enabled)} is invalid: {allowed}",
+                owner=label,
+                field="pruning.enabled",
+                value=enabled,
+                allowed=allowed,
+            )
+        method = table.get("method")
+        if method is not None and (method == "none") == enabled:
+            allowed = 'method alone (method = "none" turns early stopping off)'
+            raise StudyFileError(
+                f"{label}: pruning.enabled = {show(enabled)} contradicts pruning.method = {show(method)}: "
+                f"set {allowed}",
+                owner=label,
+                field="pruning.enabled",
+                value=enabled,
+                allowed=allowed,
+            )
+        if not enabled:
+            table["method"] = "none"
+    pruning: Pruning = _build(Pruning, table, "pruning", label)
+    return pruning
+
+
 def _ablation(raw_ablation: dict[str, Any], folder: Path, label: str) -> Ablation:
     names = [f.name for f in dataclasses.fields(Ablation)]
     check_keys(raw_ablation, names, prefix="ablation.", label=label, error=StudyFileError)
@@ -225,7 +260,18 @@ def load_study_file(path: str | Path) -> StudyFile:
     data_config = _data_config(_table(data, "data", label), label)
     recipe = _recipe(_table(data, "recipe", label), label)
     constraints = _build(Constraints, _table(data, "constraints", label), "constraints", label)
-    pruning = _build(Pruning, _table(data, "pruning", label), "pruning", label)
+    pruning = _pruning(_table(data, "pruning", label), label)
+    if pruning.method == "mo_asha" and not rung_epochs(
+        min_epochs=pruning.min_epochs, eta=pruning.eta, max_epochs=recipe.epochs
+    ):
+        allowed = f"MO-ASHA's first rung must come before the last epoch: an integer < recipe.epochs = {recipe.epochs}"
+        raise StudyFileError(
+            f"{label}: pruning.min_epochs = {pruning.min_epochs} is invalid: {allowed}",
+            owner=label,
+            field="pruning.min_epochs",
+            value=pruning.min_epochs,
+            allowed=allowed,
+        )
     ablation = _ablation(_table(data, "ablation", label), folder, label) if "ablation" in data else None
 
     storage = study.get("storage", "")

@@ -1,4 +1,4 @@
-"""A study's Pareto front and finished-trial count, kept up to date by reading each trial once.
+"""A study's Pareto front, finished-trial count and stopping evidence, kept up to date by reading each trial once.
 
 `study.best_trials` deep-copies every trial of the study and sorts them all again; at 20,000 trials
 that took seconds, after every trial (the progress line) and every epoch (Pareto-aware stopping).
@@ -12,6 +12,9 @@ The front is Optuna's: complete trials whose every constraint is <= 0 that no ot
 dominates, equal ones all kept, in trial-number order; it equals `study.best_trials`. A trial that
 joins later is compared with the current front only (a trial the front dropped is dominated by a
 member that stays), with the function Optuna applies to the whole study.
+
+The evidence early stopping learns from (`nas.search.stopping.Evidence`) is built once per finished
+trial, and afresh on each update for the trials still running (their curves grow at MO-ASHA rungs).
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.search import optuna_internals, records
+from nas.search.objectives import ACCURACY, COSTS_BEFORE_TRAINING
+from nas.search.stopping import Evidence
 
-__all__ = ["StudyTally", "tally_of"]
+__all__ = ["StudyTally", "evidence_of", "tally_of"]
 
 
 def _loss(trials: list[FrozenTrial], directions: list[StudyDirection]) -> np.ndarray:
@@ -40,6 +45,24 @@ def _feasible(trial: FrozenTrial) -> bool:
     return all(v <= 0.0 for v in trial.constraints.values())
 
 
+def evidence_of(trial: FrozenTrial) -> Evidence | None:
+    """What early stopping may learn from `trial`, or None: a twin that copied another's result (it would
+    count that one twice), a trial without every cost known before training (a baseline still running),
+    one failed, rejected or not yet past an MO-ASHA rung."""
+    status = records.status_of(trial)
+    if records.reused_from_of(trial) is not None or status in ("rejected", "reused"):
+        return None
+    if trial.state not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
+        return None
+    final = None
+    if trial.state == TrialState.COMPLETE and status != "infeasible" and _feasible(trial):
+        final = float(records.metrics_of(trial).get(ACCURACY, 0.0))
+    costs, curve = records.costs_of(trial), records.curve_of(trial)
+    if len(costs) < len(COSTS_BEFORE_TRAINING) or (not curve and final is None):
+        return None
+    return Evidence(number=trial.number, costs=costs, curve=curve, final=final)
+
+
 class StudyTally:
     """The front and finished-trial count of one study, read incrementally: call `update()` first."""
 
@@ -52,6 +75,8 @@ class StudyTally:
         self._read_below = 0  # every trial numbered below this has been read once
         self._unfinished: list[int] = []  # of those, the ones that were not finished then: read again
         self._replaced: set[int] = set()  # lost trials whose finished re-runs count instead
+        self._evidence: list[Evidence] = []  # of the finished trials, read once each
+        self._running: list[FrozenTrial] = []  # as the last update read them
 
     @property
     def budget_used(self) -> int:
@@ -66,6 +91,8 @@ class StudyTally:
         self._read_below = len(trials)
         self._unfinished = [t.number for t in fresh if not t.state.is_finished()]
         done = [t for t in fresh if t.state.is_finished()]
+        self._running = [t for t in fresh if t.state == TrialState.RUNNING]
+        self._evidence += [e for e in map(evidence_of, done) if e is not None]
         self.finished += len(done)
         for t in done:
             self._replaced.update(records.replaces(t))
@@ -73,6 +100,12 @@ class StudyTally:
         if joining:
             self._join(joining)
         return self
+
+    def others(self, *, exclude: int) -> list[Evidence]:
+        """The stopping evidence of every trial but `exclude`, as of the last update: finished trials as read
+        once, running ones as read by that update."""
+        running = [e for e in map(evidence_of, self._running) if e is not None]
+        return [e for e in [*self._evidence, *running] if e.number != exclude]
 
     def _join(self, trials: list[FrozenTrial]) -> None:
         candidates = self.front + trials

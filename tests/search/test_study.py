@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import optuna
@@ -18,7 +19,7 @@ from nas.search import records as R
 from nas.search.records import stored
 from nas.search.runner import run_worker
 from nas.search.shares import own_cores, plan_shares
-from nas.search.storage import ClaimLock, StorageError
+from nas.search.storage import ClaimLock, StorageError, open_storage
 from nas.search.study import Objective, open_study
 from nas.search.studyfile_reader import load_study_file
 from nas.train.results import EpochMetrics
@@ -289,6 +290,80 @@ def test_pareto_aware_stopping_rule(tmp_path: Path) -> None:
     assert objective._should_stop(trial, epoch(1, 0.10), {"flops": 500.0, "params": 60.0}, [0.10]) is None
     # The last epoch is never stopped (there is nothing left to save).
     assert objective._should_stop(trial, epoch(2, 0.10), {"flops": 2000.0, "params": 60.0}, [0.10]) is None
+
+
+def test_a_study_resumes_under_another_early_stopping_and_keeps_the_one_it_was_created_with(tmp_path: Path) -> None:
+    # Settings a resumed study must keep (space, recipe, data) say nothing of early stopping: it decides
+    # which trials finish, not what a finished trial measured, so a study stored before the pruning
+    # methods existed, or created with another one, resumes. Its provenance records the one it began with.
+    old = write_study(tmp_path, extra="[pruning]\nenabled = true\nmargin = 0.02\n")  # written before `method`
+    data = load_data(DataConfig(name="digits"))
+    study = open_study(load_study_file(old), data=data)
+    assert set(R.study_settings(study) or {}) == {"space", "recipe", "data"}
+    created = {"method": "pareto_stop", "min_epochs": 1, "eta": 3, "margin": 0.02}
+    assert study.user_attrs[R.STUDY_PROVENANCE]["pruning"] == created
+    for table in ('method = "mo_asha"\neta = 2', "enabled = false", 'margin = "auto"'):
+        new = tmp_path / "new.toml"
+        new.write_text(old.read_text().replace("enabled = true\nmargin = 0.02", table))
+        resumed = open_study(load_study_file(new), data=data)
+        assert resumed.user_attrs[R.STUDY_PROVENANCE]["pruning"] == created
+
+
+SMALL_NETS_SPACE = """
+name = "small_nets"
+[fixed]
+stem = "cifar"
+block_config = [1, 1]
+init_features = 8
+[knobs.connectivity]
+choices = ["dense", "residual", "plain"]
+[knobs.growth_rate]
+choices = [4, 8]
+"""
+
+
+def test_mo_asha_study_stops_trials_against_the_curves_of_running_ones(tmp_path: Path) -> None:
+    (tmp_path / "small_nets.toml").write_text(SMALL_NETS_SPACE)
+    extra = '[pruning]\nmethod = "mo_asha"\nmin_epochs = 1\neta = 3\n'
+    space = str(tmp_path / "small_nets.toml")
+    path = write_study(tmp_path, trials=4, epochs=4, space=space, extra=extra)  # rungs after epochs 1 and 3
+    path.write_text(path.read_text().replace('name = "digits"', 'name = "digits"\ntrain_subset = 320'))  # quick
+    sf = load_study_file(path)
+    data = load_data(sf.data)
+    study = open_study(sf, data=data)
+    # Another worker's trial, still running, that wrote its curve at rung 1: more accurate and cheaper than
+    # any network of the space. This process is its worker, so no one fails it as lost.
+    ahead = study.ask()
+    R.write_worker(ahead)
+    R.write_curve(ahead, curve=[1.0], costs={"flops": 1.0, "params": 1.0})
+
+    def finish_it_once_the_budget_is_spent() -> None:  # it counts against the budget: 3 trials run beside it
+        other = optuna.load_study(study_name=sf.name, storage=open_storage(sf.storage_url()))
+        while len(other.trials) < sf.trials or len(finished(other)) < sf.trials - 1:
+            time.sleep(0.2)
+        other.tell(ahead.number, state=TrialState.FAIL)  # the worker waits for running trials before it ends
+
+    finisher = threading.Thread(target=finish_it_once_the_budget_is_spent, daemon=True)
+    finisher.start()
+    run_worker(sf, data=data)
+    finisher.join(timeout=30)
+    trained = [t for t in finished(study) if t.number != ahead.number and R.REUSED_FROM not in t.user_attrs]
+    first = min(trained, key=lambda t: t.number)
+    # Without the running trial's curve it would have been the first at rung 1, and continued.
+    assert first.state == TrialState.PRUNED
+    assert first.user_attrs[R.REASON] == (
+        "MO-ASHA stop at epoch 1 (rung 1 of 2): ranked 2 of 2 at this rung, outside the top 1/3"
+    )
+    for t in trained:  # each wrote its curve at every rung it reached, for the other workers
+        curve = R.curve_of(t)
+        assert t.user_attrs[R.CURVE] == {
+            "val_accuracy": curve[: 3 if len(curve) >= 3 else 1],
+            "costs": R.costs_of(t),
+        }
+        if t.state == TrialState.PRUNED:
+            assert t.user_attrs[R.REASON].startswith("MO-ASHA stop at epoch ") and len(curve) in (1, 3)
+        else:
+            assert len(curve) == 4
 
 
 OWNS = re.compile(

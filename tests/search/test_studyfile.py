@@ -41,7 +41,7 @@ def test_quickstart() -> None:
     assert study.space == load_space(SPACE_DIR / "densenet_family.toml")
     assert study.data == DataConfig(name="digits")
     assert study.recipe == Recipe(epochs=study.recipe.epochs, batch_size=32, lr=0.2, measure_latency=False)
-    assert study.pruning == Pruning(enabled=True, min_epochs=1, margin=0.02)
+    assert study.pruning == Pruning(method="pareto_stop", min_epochs=1, eta=3, margin=0.02)
     assert study.constraints == Constraints()
     assert study.ablation is None
     assert json.loads(json.dumps(study.to_dict()))["space"]["knobs"][3]["when"] == {
@@ -58,6 +58,22 @@ def test_recipe_base_fast_loads_and_the_file_keys_override_it(tmp_path: Path) ->
     assert "base" not in study.to_dict()["recipe"]  # what the study stores is every field, resolved
     default = load_study_file(write(tmp_path, study_text() + 'base = "default"\n', "d.toml"))
     assert default.recipe == Recipe(epochs=1)
+
+
+def test_pruning_methods_and_study_files_written_before_them(tmp_path: Path) -> None:
+    def pruning(table: str) -> Pruning:
+        text = study_text().replace("epochs = 1", "epochs = 9") + f"[pruning]\n{table}\n"
+        return load_study_file(write(tmp_path, text)).pruning
+
+    assert pruning("") == Pruning(method="pareto_stop", min_epochs=1, eta=3, margin="auto")
+    assert pruning("enabled = false") == Pruning(method="none")  # an old study file that turned stopping off
+    assert pruning("enabled = true\nmargin = 0.05") == Pruning(method="pareto_stop", margin=0.05)
+    assert pruning('enabled = true\nmethod = "mo_asha"\neta = 2') == Pruning(method="mo_asha", eta=2)
+    assert pruning('method = "none"') == Pruning(method="none")
+    margin = pruning("margin = 0")
+    assert margin == Pruning(margin=0.0) and type(margin.margin) is float
+    with pytest.raises(ValueError, match="choose one of pareto_stop, mo_asha, none"):
+        Pruning(method="asha")
 
 
 def test_fashion_mnist_gpu_and_ablation_studies() -> None:
@@ -250,9 +266,35 @@ BAD_STUDY = {
         'constraints.max_flops = "5e6" is invalid: a number is required',
     ),
     "pruning margin": (study_text() + "[pruning]\nmargin = 2\n", "pruning.margin = 2 is invalid: a number in [0, 1]"),
+    "pruning method": (
+        study_text() + '[pruning]\nmethod = "asha"\n',
+        'pruning.method = "asha" is invalid: choose one of pareto_stop, mo_asha, none',
+    ),
+    "pruning eta": (study_text() + "[pruning]\neta = 1\n", "pruning.eta = 1 is invalid: an integer >= 2"),
+    "pruning margin word": (
+        study_text() + '[pruning]\nmargin = "fast"\n',
+        'pruning.margin = "fast" is invalid: a number in [0, 1] or "auto"',
+    ),
+    "pruning enabled type": (
+        study_text() + '[pruning]\nenabled = "no"\n',
+        'pruning.enabled = "no" is invalid: true or',
+    ),
+    "pruning disabled but a method": (
+        study_text() + '[pruning]\nenabled = false\nmethod = "mo_asha"\n',
+        'pruning.enabled = false contradicts pruning.method = "mo_asha": set method alone',
+    ),
+    "pruning enabled but none": (
+        study_text() + '[pruning]\nenabled = true\nmethod = "none"\n',
+        'pruning.enabled = true contradicts pruning.method = "none"',
+    ),
+    "mo_asha without a rung": (
+        study_text() + '[pruning]\nmethod = "mo_asha"\n',
+        "pruning.min_epochs = 1 is invalid: MO-ASHA's first rung must come before the last epoch: an integer < "
+        "recipe.epochs = 1",
+    ),
     "pruning unknown key": (
         study_text() + "[pruning]\nepochs = 2\n",
-        "unknown key pruning.epochs (valid keys: enabled, margin, min_epochs)",
+        "unknown key pruning.epochs (valid keys: enabled, eta, margin, method, min_epochs)",
     ),
     "ablation mode": (
         study_text() + '[ablation]\nmodes = ["dense", "fancy"]\nmatch = "params"\ntarget = 1\n',

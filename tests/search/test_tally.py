@@ -1,4 +1,4 @@
-"""StudyTally: the incremental front and count equal Optuna's full recount, whoever adds the trials."""
+"""StudyTally: front and count equal Optuna's full recount, whoever adds the trials; the stopping evidence."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from optuna.trial import TrialState
 
 from nas.search import records as R
+from nas.search.stopping import Evidence
 from nas.search.storage import budget_used, open_storage
 from nas.search.tally import StudyTally
 
@@ -116,3 +117,48 @@ def test_front_and_count_follow_trials_another_process_adds(tmp_path: Path) -> N
     assert tallied(tally) == recount(mine) == ([0, 1, 3], 6)
     mine.add_trial(optuna.trial.create_trial(values=[0.6, 10.0]))  # drops the two tied trials
     assert tallied(tally) == recount(mine) == ([3, 6], 7)
+
+
+def test_stopping_evidence_finished_trials_once_running_ones_afresh_twins_left_out(tmp_path: Path) -> None:
+    url = str(tmp_path / "journal.log")
+    mine = optuna.create_study(storage=open_storage(url), study_name="s", directions=["maximize", "minimize"])
+    theirs = optuna.load_study(storage=open_storage(url), study_name="s")  # another worker's view
+    costs = {"flops": 100.0, "params": 10.0}
+
+    def add(state: TrialState = TrialState.COMPLETE, *, memory: float = -1.0, **attrs: object) -> None:
+        values = [0.5, 100.0] if state == TrialState.COMPLETE else None
+        theirs.add_trial(
+            optuna.trial.create_trial(state=state, values=values, constraints={"memory": memory}, user_attrs=attrs)
+        )
+
+    def history(*accuracies: float) -> list[dict[str, float]]:
+        return [{"epoch": e, "val_accuracy": a} for e, a in enumerate(accuracies, 1)]
+
+    add(**{R.STATUS: "complete", R.METRICS: {"val_accuracy": 0.9, **costs}, R.HISTORY: history(0.5, 0.9)})  # 0
+    add(TrialState.PRUNED, **{R.STATUS: "pruned", R.METRICS: costs, R.HISTORY: history(0.3)})  # 1
+    twin = {R.METRICS: {"val_accuracy": 0.9, **costs}, R.HISTORY: history(0.5, 0.9), R.REUSED_FROM: 0}
+    add(**{R.STATUS: "reused", **twin})  # 2: would count trial 0 twice
+    add(TrialState.PRUNED, **{R.STATUS: "pruned", R.METRICS: costs, R.HISTORY: history(0.3), R.REUSED_FROM: 1})  # 3
+    add(**{R.STATUS: "complete", R.BASELINE: "plain20", R.METRICS: {"val_accuracy": 0.8}, R.HISTORY: history(0.8)})
+    add(**{R.STATUS: "rejected", R.METRICS: {"val_accuracy": 0.0, **costs}})  # 5: never trained
+    add(memory=1.0, **{R.STATUS: "infeasible", R.METRICS: costs, R.HISTORY: history(0.2)})  # 6: out of memory
+    add(TrialState.FAIL, **{R.STATUS: "failed", R.METRICS: costs, R.HISTORY: history(0.1)})  # 7
+    running, silent = theirs.ask(), theirs.ask()  # 8 wrote its curve at a rung, 9 has not reached one
+    R.write_curve(running, curve=[0.4], costs=costs)
+    tally = StudyTally(mine).update()
+    assert tally.others(exclude=9) == [
+        Evidence(number=0, costs=costs, curve=[0.5, 0.9], final=0.9),
+        Evidence(number=1, costs=costs, curve=[0.3], final=None),
+        Evidence(number=6, costs=costs, curve=[0.2], final=None),
+        Evidence(number=8, costs=costs, curve=[0.4], final=None),
+    ]
+    assert [e.number for e in tally.others(exclude=8)] == [0, 1, 6]  # never the trial itself
+    R.write_curve(running, curve=[0.4, 0.5, 0.6], costs=costs)  # its next rung
+    assert tally.others(exclude=9)[-1].curve == [0.4]  # as the last update read it
+    assert tally.update().others(exclude=9)[-1].curve == [0.4, 0.5, 0.6]
+    running.set_user_attr(R.HISTORY, history(0.4, 0.5, 0.6, 0.65))
+    theirs.tell(running, state=TrialState.PRUNED)
+    assert tally.update().others(exclude=9)[-1] == Evidence(
+        number=8, costs=costs, curve=[0.4, 0.5, 0.6, 0.65], final=None
+    )
+    assert len(tally.others(exclude=9)) == 4 and silent.number == 9

@@ -1,0 +1,313 @@
+"""Search efficiency: the hypervolume of the validation front each search strategy reaches per unit of
+compute, over many seeds, replayed against the recorded learning-curve table (`curve_table.py`).
+
+A strategy is a sampler and an early-stopping rule, both the project's own: the samplers come from
+`nas.search.study.make_sampler` and stopping from `nas.search.stopping.stop_reason`, given exactly
+the evidence a study's trial is given. One simulated worker asks Optuna for a trial, looks its network
+up in the table and "trains" it epoch by epoch: each epoch adds the network's cost to the compute
+spent and reveals that epoch's recorded validation accuracy, and the stopping rule may end the trial
+there. A network drawn again reuses its first result at no cost, as a study does. Compute is training
+seconds: a network's per-epoch cost is the median of its recorded epoch seconds (one slow epoch on a
+busy machine does not make a network dear). The budget is a fraction of what training every network
+of the table fully costs; the study's trial budget (`trials` in the replay's study file: the table's
+size) bounds a replay too. A network drawn again costs no compute but uses up a trial, so a sampler
+that keeps proposing networks it already knows stalls, as it would in a real study.
+
+Hypervolume: of the finished trials' front in (validation error, log10 FLOPs), both scaled to [0, 1]
+by the table's own range of final errors and FLOPs, against the reference point (1, 1); reported
+also as a share of the hypervolume of the table's true front (1.0 = the best front the space has).
+
+    python benchmarks/search_efficiency.py                       # every strategy, 20 seeds, the shipped table
+    python benchmarks/search_efficiency.py --seeds 3 --strategies tpe tpe+mo_asha
+    python benchmarks/search_efficiency.py --out r.json --chart r.html
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # curve_table, run as a script or imported
+from curve_table import SHIPPED_TABLE, Network, read_table
+
+from nas.arch import ArchConfig
+from nas.report.data import hypervolume
+from nas.search.objectives import COSTS_BEFORE_TRAINING, FLOPS, PARAMS
+from nas.search.stopping import Evidence, stop_reason
+from nas.search.study import make_sampler
+from nas.search.studyfile import StudyFile
+from nas.search.studyfile_reader import load_study_file
+
+REPLAY_STUDY = Path(__file__).resolve().parent / "data" / "tabular_replay.toml"
+CHECKPOINTS = (0.25, 0.5, 1.0)  # shares of the budget the table reports
+
+
+@dataclass(frozen=True)
+class Strategy:
+    sampler: str  # a sampler of nas.search.studyfile.SAMPLERS
+    stopping: str  # a method of nas.search.stopping (none, pareto_stop, mo_asha)
+
+
+STRATEGIES: dict[str, Strategy] = {
+    "random": Strategy("random", "none"),
+    "tpe": Strategy("tpe", "none"),
+    "tpe+pareto_stop": Strategy("tpe", "pareto_stop"),
+    "tpe+mo_asha": Strategy("tpe", "mo_asha"),
+    "nsga2+mo_asha": Strategy("nsga2", "mo_asha"),
+}
+
+
+@dataclass(frozen=True)
+class Table:
+    """The recorded networks by hash, with the scales the hypervolume uses."""
+
+    networks: dict[str, Network]
+    val_images: int
+    log_flops: tuple[float, float]  # min, max of log10 FLOPs
+    error: tuple[float, float]  # min, max of final validation error
+
+    @classmethod
+    def load(cls, path: Path) -> Table:
+        nets = read_table(path)
+        if not nets:
+            raise SystemExit(f"{path} holds no networks: build it with benchmarks/curve_table.py")
+        meta = json.loads(path.with_suffix(".json").read_text())
+        logs = [math.log10(n.flops) for n in nets]
+        errors = [1.0 - n.accuracy[-1] for n in nets]
+        return cls(
+            networks={n.arch_hash: n for n in nets},
+            val_images=int(meta["settings"]["val_images"]),
+            log_flops=(min(logs), max(logs)),
+            error=(min(errors), max(errors)),
+        )
+
+    def epoch_cost(self, net: Network) -> float:
+        return statistics.median(net.seconds)
+
+    def full_cost(self) -> float:
+        return sum(self.epoch_cost(n) * n.epochs for n in self.networks.values())
+
+    def scaled(self, accuracy: float, flops: float) -> tuple[float, float]:
+        """(error, log FLOPs) scaled to [0, 1] by the table's range: the hypervolume's axes."""
+        (f0, f1), (e0, e1) = self.log_flops, self.error
+        return ((1.0 - accuracy - e0) / (e1 - e0), (math.log10(flops) - f0) / (f1 - f0))
+
+    def hypervolume(self, points: Sequence[tuple[float, float]]) -> float:
+        """Of (accuracy, flops) points, in the scaled box against the reference (1, 1)."""
+        if not points:
+            return 0.0
+        return hypervolume(np.array([self.scaled(a, f) for a, f in points]), np.array([1.0, 1.0]))
+
+    def best_hypervolume(self) -> float:
+        return self.hypervolume([(n.accuracy[-1], n.flops) for n in self.networks.values()])
+
+
+@dataclass
+class Replay:
+    """One strategy, one seed: the compute spent and the hypervolume after every finished trial."""
+
+    strategy: str
+    seed: int
+    spent: list[float] = dataclasses.field(default_factory=list)
+    hv: list[float] = dataclasses.field(default_factory=list)
+    trials: int = 0
+    trained: int = 0  # networks trained (not reused)
+    stopped: int = 0  # of those, stopped early
+    epochs: int = 0
+
+    def hv_at(self, budget: float) -> float:
+        """The hypervolume of the trials finished within `budget` seconds of compute."""
+        done = [hv for spent, hv in zip(self.spent, self.hv, strict=True) if spent <= budget + 1e-9]
+        return done[-1] if done else 0.0
+
+
+def replay(*, table: Table, sf: StudyFile, strategy: str, seed: int, budget: float, max_trials: int = 2_000) -> Replay:
+    """Run `strategy` against `table` until `budget` seconds of compute are spent."""
+    plan = STRATEGIES[strategy]
+    run_sf = dataclasses.replace(
+        sf, sampler=plan.sampler, seed=seed, pruning=dataclasses.replace(sf.pruning, method=plan.stopping)
+    )
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=make_sampler(run_sf))
+    out = Replay(strategy=strategy, seed=seed)
+    evidence: list[Evidence] = []  # of every network trained, as a study's tally gives it (twins left out)
+    results: dict[str, tuple[float, ...] | None] = {}  # hash -> (accuracy, flops), None if stopped early
+    front: list[tuple[float, float]] = []
+    spent = 0.0
+    while spent < budget and out.trials < sf.trials:
+        trial = study.ask()
+        cfg = ArchConfig(**{**run_sf.space.suggest(trial), "in_channels": 1, "num_classes": 10})
+        net = table.networks[cfg.arch_hash()]
+        out.trials += 1
+        if net.arch_hash not in results:
+            spent += _train(run_sf, table, net, trial.number, evidence, out)
+            final = evidence[-1].final
+            results[net.arch_hash] = None if final is None else (final, float(net.flops))
+        result = results[net.arch_hash]
+        if result is None:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, list(result))
+            front.append((result[0], result[1]))
+        out.spent.append(spent)
+        out.hv.append(table.hypervolume(front))
+    return out
+
+
+def _train(
+    sf: StudyFile,
+    table: Table,
+    net: Network,
+    number: int,
+    evidence: list[Evidence],
+    out: Replay,
+) -> float:
+    """Reveal `net`'s curve epoch by epoch until it ends or the rule stops it; returns the compute spent."""
+    costs = {PARAMS: float(net.params), FLOPS: float(net.flops)}
+    assert set(costs) == set(COSTS_BEFORE_TRAINING)
+    others = list(evidence)
+    curve: list[float] = []
+    stopped = False
+    for epoch in range(1, net.epochs + 1):
+        curve.append(net.accuracy[epoch - 1])
+        why = stop_reason(
+            sf.pruning,
+            epoch=epoch,
+            max_epochs=net.epochs,
+            curve=curve,
+            costs=costs,
+            others=others,
+            val_images=table.val_images,
+        )
+        if why is not None:
+            stopped = True
+            break
+    evidence.append(Evidence(number=number, costs=costs, curve=tuple(curve), final=None if stopped else curve[-1]))
+    out.trained += 1
+    out.stopped += stopped
+    out.epochs += len(curve)
+    return table.epoch_cost(net) * len(curve)
+
+
+def summary(replays: list[Replay], *, budget: float, best: float) -> list[dict[str, Any]]:
+    """Per strategy: hypervolume at each checkpoint (mean, std over seeds), trials and epochs."""
+    rows = []
+    for name in dict.fromkeys(r.strategy for r in replays):
+        runs = [r for r in replays if r.strategy == name]
+        row: dict[str, Any] = {"strategy": name, "seeds": len(runs)}
+        for share in CHECKPOINTS:
+            values = [r.hv_at(share * budget) / best for r in runs]
+            row[f"hv_{int(share * 100)}"] = (statistics.fmean(values), statistics.pstdev(values))
+        row["trials"] = statistics.fmean(r.trials for r in runs)
+        row["trained"] = statistics.fmean(r.trained for r in runs)
+        row["stopped"] = statistics.fmean(r.stopped for r in runs)
+        row["epochs_per_network"] = statistics.fmean(r.epochs / max(1, r.trained) for r in runs)
+        rows.append(row)
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    heads = [f"HV at {int(s * 100)}% of budget" for s in CHECKPOINTS]
+    lines = [
+        "| strategy | seeds | " + " | ".join(heads) + " | trials | networks trained | stopped early | epochs/network |",
+        "| --- | ---: | " + " | ".join("---:" for _ in heads) + " | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        hv = " | ".join(f"{m:.3f} ± {s:.3f}" for m, s in (row[f"hv_{int(x * 100)}"] for x in CHECKPOINTS))
+        lines.append(
+            f"| {row['strategy']} | {row['seeds']} | {hv} | {row['trials']:.1f} | {row['trained']:.1f} | "
+            f"{row['stopped']:.1f} | {row['epochs_per_network']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def chart(replays: list[Replay], *, budget: float, best: float, path: Path) -> None:
+    """Hypervolume share against compute spent: mean over seeds with a band of one std."""
+    import plotly.graph_objects as go
+
+    grid = np.linspace(0.0, budget, 101)
+    fig = go.Figure()
+    for name in dict.fromkeys(r.strategy for r in replays):
+        curves = np.array([[r.hv_at(b) / best for b in grid] for r in replays if r.strategy == name])
+        mean, std = curves.mean(axis=0), curves.std(axis=0)
+        x = grid / 60.0
+        fig.add_trace(go.Scatter(x=x, y=mean, mode="lines", name=name, legendgroup=name))
+        fig.add_trace(
+            go.Scatter(
+                x=np.concatenate([x, x[::-1]]),
+                y=np.concatenate([mean + std, (mean - std)[::-1]]),
+                fill="toself",
+                opacity=0.15,
+                line={"width": 0},
+                showlegend=False,
+                legendgroup=name,
+                hoverinfo="skip",
+            )
+        )
+    fig.update_layout(
+        title="Hypervolume of the validation front against compute (mean ± std over seeds)",
+        xaxis={"title": "compute spent (training minutes, recorded on the table's machine)"},
+        yaxis={"title": "share of the table's best hypervolume"},
+        width=1000,
+        height=560,
+    )
+    fig.write_html(path, include_plotlyjs=True, full_html=True)
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--table", type=Path, default=SHIPPED_TABLE)
+    p.add_argument("--study", type=Path, default=REPLAY_STUDY, help="objectives, space and [pruning] settings")
+    p.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=list(STRATEGIES))
+    p.add_argument("--seeds", type=int, default=20)
+    p.add_argument("--budget", type=float, default=0.25, help="share of training every network fully (0-1]")
+    p.add_argument("--out", type=Path, help="write the numbers as JSON")
+    p.add_argument("--chart", type=Path, help="write the hypervolume-vs-compute chart as HTML")
+    args = p.parse_args(argv)
+    if args.seeds < 1 or not 0 < args.budget <= 1:
+        p.error("--seeds must be >= 1 and --budget in (0, 1]")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    table = Table.load(args.table)
+    sf = load_study_file(args.study)
+    budget = args.budget * table.full_cost()
+    best = table.best_hypervolume()
+    started = time.perf_counter()
+    replays = []
+    for name in args.strategies:
+        for seed in range(args.seeds):
+            replays.append(replay(table=table, sf=sf, strategy=name, seed=seed, budget=budget))
+        print(f"{name}: {args.seeds} seeds done ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+    rows = summary(replays, budget=budget, best=best)
+    heading = (
+        f"{len(table.networks)} networks of {args.table.name}, budget {args.budget:.0%} of training all of them "
+        f"fully ({budget / 60:.1f} of {table.full_cost() / 60:.1f} min), {args.seeds} seeds; HV as a share of "
+        f"the table's best front ({best:.4f})"
+    )
+    if args.out:
+        runs = [dataclasses.asdict(r) for r in replays]
+        payload = {"heading": heading, "budget_seconds": budget, "best_hv": best, "rows": rows, "runs": runs}
+        args.out.write_text(json.dumps(payload, indent=1) + "\n")
+    if args.chart:
+        chart(replays, budget=budget, best=best, path=args.chart)
+    print(f"{heading}\n\n{markdown(rows)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

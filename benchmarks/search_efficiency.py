@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # curve_table, run as 
 from curve_table import SHIPPED_TABLE, Network, read_table
 
 from nas.arch import ArchConfig
+from nas.cli.main import configure_libraries
 from nas.report.data import hypervolume
 from nas.search.objectives import COSTS_BEFORE_TRAINING, FLOPS, PARAMS
 from nas.search.stopping import Evidence, stop_reason
@@ -282,7 +283,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    configure_libraries()  # Optuna's log level and its experimental-feature warnings, as the CLI sets them
     table = Table.load(args.table)
     sf = load_study_file(args.study)
     budget = args.budget * table.full_cost()

@@ -10,8 +10,9 @@ import pytest
 from nas.data.datasets import DATASETS
 from nas.errors import UsageError
 from nas.report.data import compute_report_data
+from nas.report.figures import colours, final_figure
 from nas.report.final import TEST_SPLIT_NOTE
-from nas.report.page import colours, final_figure, render
+from nas.report.page import render
 from nas.report.published import PUBLISHED_CSV, PublishedResult, published_results
 from nas.search import records
 from nas.search.finals import FinalRun

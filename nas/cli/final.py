@@ -18,7 +18,7 @@ FRONT = "front"
 
 def _input_size(study: Any, args: argparse.Namespace) -> tuple[int, int, int]:
     """The dataset's C, H, W as the study recorded it (older studies: from the data itself)."""
-    from nas.search.records import study_provenance
+    from nas.search.study_attrs import study_provenance
 
     size = study_provenance(study).get("input_size")
     if isinstance(size, list) and len(size) == 3:

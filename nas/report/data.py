@@ -31,9 +31,8 @@ from nas.search.records import (
     STATUSES,
     TrialRecord,
     load_records,
-    study_objectives,
-    study_provenance,
 )
+from nas.search.study_attrs import study_objectives, study_provenance
 from nas.text import plural
 
 KEY_KNOBS = ("growth_rate", "bn_size", "block_config", "compression", "width_multiplier", "init_features", "stem")

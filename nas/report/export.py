@@ -17,7 +17,8 @@ import optuna
 import pandas
 
 from nas.errors import UsageError
-from nas.search.records import INTERVAL_KEYS, TrialRecord, load_records, study_objectives
+from nas.search.records import INTERVAL_KEYS, TrialRecord, load_records
+from nas.search.study_attrs import study_objectives
 
 FORMATS = ("csv", "parquet")
 BASE_COLUMNS = ("number", "status", "feasible", "reason", "connectivity", "baseline", "reused_from", "arch_hash")

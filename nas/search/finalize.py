@@ -22,7 +22,7 @@ from nas.arch import ArchConfig
 from nas.arch.external import ExternalNet, resolve_baseline
 from nas.data.datasets import DataConfig, LoadedData
 from nas.errors import UsageError
-from nas.search import records
+from nas.search import records, study_attrs
 from nas.search.finals import FinalRun, recipe_key, stored_runs
 from nas.search.objectives import ACCURACY
 from nas.search.studyfile import StudyFile
@@ -179,7 +179,7 @@ def finalize(
                 say(f"  {run}")
                 failures.append(f"trial {net.trial} seed {seed}: {run}")
                 continue
-            records.write_final_run(study, trial=net.trial, seed=seed, recipe_key=key, run=run.to_dict())
+            study_attrs.write_final_run(study, trial=net.trial, seed=seed, recipe_key=key, run=run.to_dict())
             trained.append(run)
             say(f"  test accuracy {run.test_accuracy:.2%} on {run.test_images:,} test images, {run.seconds:.1f} s")
     return FinalOutcome(trained=tuple(trained), skipped=skipped, failures=tuple(failures))

@@ -21,7 +21,7 @@ from typing import Any
 import optuna
 
 from nas.data.datasets import DataConfig
-from nas.search import records
+from nas.search import study_attrs
 from nas.search.preflight import EXECUTION_ONLY
 from nas.search.tomlfile import jsonable
 from nas.train.recipe import Recipe
@@ -92,7 +92,7 @@ class FinalRow:
 
 def stored_runs(study: optuna.Study) -> list[FinalRun]:
     """Every final run of the study, by trial, epochs and seed."""
-    runs = [FinalRun.from_dict(r) for r in records.final_runs(study)]
+    runs = [FinalRun.from_dict(r) for r in study_attrs.final_runs(study)]
     return sorted(runs, key=lambda r: (r.trial, r.epochs, r.recipe_key, r.seed))
 
 

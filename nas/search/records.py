@@ -24,9 +24,9 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.errors import UsageError
 from nas.search import optuna_internals
 from nas.search.objectives import ACCURACY, COSTS_BEFORE_TRAINING, objective_values
+from nas.search.study_attrs import study_objectives, study_provenance
 from nas.stats import wilson_interval
 from nas.train.results import TrialResult
 
@@ -63,12 +63,6 @@ INTERVAL_KEYS = (VAL_IMAGES, ACCURACY_LOW, ACCURACY_HIGH)  # also the names of T
 FAILED_TRIAL = "failed_trial"  # the number of the first trial this re-run replaces
 RETRY_HISTORY = "retry_history"  # every number it replaces
 GRID_ID = "grid_id"  # the grid point Optuna's GridSampler gave a trial
-
-# Study user-attribute keys.
-STUDY_OBJECTIVES = "objectives"  # list of objective names, the order of trial values
-STUDY_PROVENANCE = "provenance"  # dict: dataset and split, budget, device, versions, commit, study file
-STUDY_SETTINGS = "settings"  # dict: the space, recipe and data config a resumed study must keep
-FINAL_RUN = "final_run"  # "final_run:<trial>:<seed>:<recipe key>" -> one run of `nas finalize` (nas.search.finals)
 
 STATUSES = ("complete", "reused", "pruned", "failed", "infeasible", "rejected", "running")
 
@@ -330,62 +324,10 @@ class TrialRecord:
     val_accuracy_high: float | None = None
 
 
-def stored_objectives(study: optuna.Study) -> list[str] | None:
-    """The study's objective names, or None for a study that has not recorded them (yet)."""
-    names = study.user_attrs.get(STUDY_OBJECTIVES)
-    return list(names) if names else None
-
-
-def study_objectives(study: optuna.Study) -> list[str]:
-    names = stored_objectives(study)
-    if not names:
-        raise UsageError(
-            f"study {study.study_name!r} was not made by densenas: it has no '{STUDY_OBJECTIVES}'",
-            field="study",
-            value=study.study_name,
-            allowed="a study that nas run created",
-        )
-    return list(names)
-
-
-def write_study_objectives(study: optuna.Study, names: list[str]) -> None:
-    """The order of trial values, for our readers and for Optuna's (optuna-dashboard labels its axes with it)."""
-    study.set_user_attr(STUDY_OBJECTIVES, list(names))
-    study.set_metric_names(list(names))
-
-
-def study_provenance(study: optuna.Study) -> dict[str, Any]:
-    return dict(study.user_attrs.get(STUDY_PROVENANCE) or {})
-
-
-def write_study_provenance(study: optuna.Study, provenance: dict[str, Any]) -> None:
-    study.set_user_attr(STUDY_PROVENANCE, provenance)
-
-
 def grid_point(trial: FrozenTrial) -> int | None:
     """The grid point of a grid study's trial (None for other trials)."""
     point = trial.system_attrs.get(GRID_ID)
     return int(point) if point is not None else None
-
-
-def study_settings(study: optuna.Study) -> dict[str, Any] | None:
-    """The settings stored when the study was created (None for a study made before they were)."""
-    value = study.user_attrs.get(STUDY_SETTINGS)
-    return dict(value) if isinstance(value, dict) else None
-
-
-def write_study_settings(study: optuna.Study, settings: dict[str, Any]) -> None:
-    study.set_user_attr(STUDY_SETTINGS, settings)
-
-
-def write_final_run(study: optuna.Study, *, trial: int, seed: int, recipe_key: str, run: dict[str, Any]) -> None:
-    """One finished final training and test run, stored as it finishes: a stopped `nas finalize` keeps it."""
-    study.set_user_attr(f"{FINAL_RUN}:{trial}:{seed}:{recipe_key}", run)
-
-
-def final_runs(study: optuna.Study) -> list[dict[str, Any]]:
-    """Every stored run of `nas finalize`, as written."""
-    return [dict(v) for k, v in study.user_attrs.items() if k.startswith(f"{FINAL_RUN}:") and isinstance(v, dict)]
 
 
 def replaced_trials(trials: list[FrozenTrial]) -> dict[int, int]:

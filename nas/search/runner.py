@@ -26,7 +26,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.data.datasets import LoadedData, load_data
-from nas.search import optuna_internals, preflight, records
+from nas.search import optuna_internals, preflight, records, study_attrs
 from nas.search.objectives import ACCURACY, OBJECTIVES
 from nas.search.shares import Workers, own_cores, plan_shares, visible_gpus, worker_device, worker_gpus
 from nas.search.storage import ClaimLock, Heartbeat, budget_used, fail_and_requeue, fail_stale_trials
@@ -48,7 +48,7 @@ class _Progress:
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         tally = tally_of(study).update()
         record = records.record_from_trial(trial)
-        objectives = records.stored_objectives(study)
+        objectives = study_attrs.stored_objectives(study)
         shown = [OBJECTIVES[n].show(record.metrics[n]) for n in objectives or () if record.metrics.get(n) is not None]
         front = tally.front if objectives else []
         best = max((float(records.metrics_of(t).get(ACCURACY, 0.0)) for t in front), default=0.0)

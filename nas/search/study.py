@@ -40,7 +40,7 @@ from nas.arch.cost import estimate
 from nas.arch.external import ExternalNet, resolve_baseline
 from nas.data.datasets import LoadedData
 from nas.errors import UsageError
-from nas.search import preflight, records
+from nas.search import preflight, records, study_attrs
 from nas.search.faults import injected_fault, step_hook
 from nas.search.objectives import COSTS_BEFORE_TRAINING, FLOPS, PARAMS
 from nas.search.records import stored
@@ -141,12 +141,12 @@ def open_study(
         raise
     except Exception as err:
         raise StorageError(f"cannot open study {sf.name!r} in {url}: {type(err).__name__}: {err}") from err
-    existing = records.stored_objectives(study)
+    existing = study_attrs.stored_objectives(study)
     if existing is None:
-        records.write_study_objectives(study, list(sf.objectives))
-        records.write_study_settings(study, preflight.settings(sf))
+        study_attrs.write_study_objectives(study, list(sf.objectives))
+        study_attrs.write_study_settings(study, preflight.settings(sf))
         if data is not None:
-            records.write_study_provenance(study, provenance(sf, data))
+            study_attrs.write_study_provenance(study, provenance(sf, data))
     elif list(existing) != list(sf.objectives):
         raise UsageError(
             f"study {sf.name!r} in {url} optimises {existing}, but {sf.path} asks for {list(sf.objectives)}; "
@@ -157,7 +157,7 @@ def open_study(
             allowed=f"the stored study's objectives {list(existing)}, or a new study name",
         )
     else:
-        changed = preflight.check_resume(sf, records.study_settings(study), allow_changed=allow_changed)
+        changed = preflight.check_resume(sf, study_attrs.study_settings(study), allow_changed=allow_changed)
         if changed:
             print(f"study {sf.name!r} resumes with changed {', '.join(changed)} (--allow-changed)", flush=True)
     with ClaimLock(url, sf.name).hold():  # workers starting together enqueue each baseline once

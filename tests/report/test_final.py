@@ -14,7 +14,7 @@ from nas.report.figures import colours, final_figure
 from nas.report.final import TEST_SPLIT_NOTE
 from nas.report.page import render
 from nas.report.published import PUBLISHED_CSV, PublishedResult, published_results
-from nas.search import records
+from nas.search import study_attrs
 from nas.search.finals import FinalRun
 
 FASHION_BENCHMARK = "zalandoresearch/fashion-mnist README, benchmark table"
@@ -59,9 +59,9 @@ def test_a_bad_published_row_is_refused(fields: dict[str, object], message: str)
 
 def study_with_runs(runs: list[FinalRun]) -> optuna.Study:
     study = optuna.create_study(directions=["maximize", "minimize"])
-    records.write_study_objectives(study, ["val_accuracy", "flops"])
+    study_attrs.write_study_objectives(study, ["val_accuracy", "flops"])
     for run in runs:
-        records.write_final_run(study, trial=run.trial, seed=run.seed, recipe_key=run.recipe_key, run=run.to_dict())
+        study_attrs.write_final_run(study, trial=run.trial, seed=run.seed, recipe_key=run.recipe_key, run=run.to_dict())
     return study
 
 

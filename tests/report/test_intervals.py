@@ -18,6 +18,7 @@ from nas.report.data import ACCURACY, ReportData, compute_report_data
 from nas.report.export import export_trials, trials_frame
 from nas.report.page import write_report
 from nas.search import records as R
+from nas.search import study_attrs
 from nas.search.records import INTERVAL_KEYS, TrialRecord, load_records, result_metrics
 from nas.search.runner import run_worker
 from nas.search.studyfile_reader import load_study_file
@@ -60,7 +61,7 @@ def traces(html: str) -> list[dict[str, Any]]:
 
 def test_each_trained_trial_stores_the_wilson_interval_of_its_split(digits: Digits) -> None:
     n = digits.val_images
-    assert digits.study.user_attrs[R.STUDY_PROVENANCE]["val_images"] == n
+    assert digits.study.user_attrs[study_attrs.STUDY_PROVENANCE]["val_images"] == n
     trials = digits.study.trials
     assert sorted(t.user_attrs[R.STATUS] for t in trials).count("reused") >= 1
     for t in trials:

@@ -11,6 +11,7 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.search import records as R
+from nas.search import study_attrs
 from nas.search.objectives import OBJECTIVES
 from nas.search.runner import _Progress
 from nas.search.storage import open_storage
@@ -19,13 +20,13 @@ from nas.search.storage import open_storage
 def study_of(tmp_path: Path, objectives: list[str]) -> optuna.Study:
     directions = [OBJECTIVES[n].direction for n in objectives]
     study = optuna.create_study(storage=open_storage(str(tmp_path / "journal.log")), directions=directions)
-    R.write_study_objectives(study, objectives)
+    study_attrs.write_study_objectives(study, objectives)
     return study
 
 
 def finish(study: optuna.Study, state: TrialState, attrs: dict[str, Any]) -> FrozenTrial:
     """A finished trial as a worker stores it; its values are the metrics of the study's objectives."""
-    objectives = R.study_objectives(study)
+    objectives = study_attrs.study_objectives(study)
     metrics = attrs.get(R.METRICS, {})
     values = [float(metrics[n]) for n in objectives] if state == TrialState.COMPLETE else None
     study.add_trial(

@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 
 from nas.data.datasets import DataConfig, load_data
 from nas.search import records as R
+from nas.search import study_attrs
 from nas.search.records import stored
 from nas.search.runner import run_worker
 from nas.search.shares import own_cores, plan_shares
@@ -159,7 +160,7 @@ def test_trials_carry_config_metrics_history_and_environment(tmp_path: Path) -> 
         assert [h["epoch"] for h in attrs[R.HISTORY]] == [1, 2]
         assert attrs[R.ENVIRONMENT]["device"] == "cpu"
         assert t.values == [attrs[R.METRICS]["val_accuracy"], attrs[R.METRICS]["flops"]]
-    assert study.user_attrs[R.STUDY_PROVENANCE]["dataset"] == "digits"
+    assert study.user_attrs[study_attrs.STUDY_PROVENANCE]["dataset"] == "digits"
 
 
 def test_over_budget_candidates_are_rejected_without_training(tmp_path: Path) -> None:
@@ -261,7 +262,7 @@ def test_baselines_are_enqueued_once_and_trained_with_the_recipe(tmp_path: Path)
     resnet = trials[1]
     assert resnet.user_attrs[R.STATUS] == "complete"
     assert resnet.user_attrs[R.METRICS]["params"] == 11_689_512 - 990 * 513 - 2 * 64 * 49  # 10 classes, 1 channel in
-    assert study.user_attrs[R.STUDY_OBJECTIVES] == ["val_accuracy", "flops"]
+    assert study.user_attrs[study_attrs.STUDY_OBJECTIVES] == ["val_accuracy", "flops"]
 
 
 def test_pareto_aware_stopping_rule(tmp_path: Path) -> None:
@@ -299,14 +300,14 @@ def test_a_study_resumes_under_another_early_stopping_and_keeps_the_one_it_was_c
     old = write_study(tmp_path, extra="[pruning]\nenabled = true\nmargin = 0.02\n")  # written before `method`
     data = load_data(DataConfig(name="digits"))
     study = open_study(load_study_file(old), data=data)
-    assert set(R.study_settings(study) or {}) == {"space", "recipe", "data"}
+    assert set(study_attrs.study_settings(study) or {}) == {"space", "recipe", "data"}
     created = {"method": "pareto_stop", "min_epochs": 1, "eta": 3, "margin": 0.02}
-    assert study.user_attrs[R.STUDY_PROVENANCE]["pruning"] == created
+    assert study.user_attrs[study_attrs.STUDY_PROVENANCE]["pruning"] == created
     for table in ('method = "mo_asha"\neta = 2', "enabled = false", 'margin = "auto"'):
         new = tmp_path / "new.toml"
         new.write_text(old.read_text().replace("enabled = true\nmargin = 0.02", table))
         resumed = open_study(load_study_file(new), data=data)
-        assert resumed.user_attrs[R.STUDY_PROVENANCE]["pruning"] == created
+        assert resumed.user_attrs[study_attrs.STUDY_PROVENANCE]["pruning"] == created
 
 
 SMALL_NETS_SPACE = """

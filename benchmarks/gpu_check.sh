@@ -4,7 +4,7 @@
 # A session lent a GPU (device time is scarce, so everything runs in one call):
 #   here:        bash benchmarks/gpu_check.sh --prepare     # wheels the GPU image lacks + the anchor, into .device/
 #   on the GPU:  run(command="bash benchmarks/gpu_check.sh", carry=[".device"], timeout_s=600)
-# The step timeouts add up to 580 s (100+70+120+60+100+20+10+100), so the table comes out within the call.
+# The step timeouts add up to 580 s (90+70+110+55+100+20+10+65+60), so the table comes out within the call.
 # then copy the table from $OUT/gpu_check.md into benchmarks/RESULTS.md with the card, torch version and date.
 # The GPU image (Python 3.12, no network) has torch, torchvision, numpy, pandas, scipy, scikit-learn, pytest
 # and tqdm, but not fvcore, optuna or plotly: --prepare downloads those and what they need beyond the image,
@@ -68,7 +68,7 @@ $PY -c "import fvcore, optuna, plotly; print('optuna', optuna.__version__, 'plot
 step "CUDA tests"
 # The project's pytest settings name optuna's warning class: this run sets its own, so it still runs when a
 # wheel above failed to install.
-timeout 100 $PY -m pytest -q -p no:cacheprovider -o addopts="" -o filterwarnings="ignore::FutureWarning" \
+timeout 90 $PY -m pytest -q -p no:cacheprovider -o addopts="" -o filterwarnings="ignore::FutureWarning" \
     tests/train/test_trainer_cuda.py "tests/data/test_datasets.py::test_batches_on_cuda_with_cpu_or_cuda_generator" \
     tests/arch/test_builder.py -k "cuda or test_trainer_cuda" 2>&1 | tail -15
 echo "pytest exit: ${PIPESTATUS[0]}" | tee "$OUT/tests.txt"
@@ -88,11 +88,11 @@ json.dump(rows, open(f"{sys.argv[1]}/anchor.json", "w"), indent=1)
 EOF
 
 step "trainer: DenseNet-BC-100 batch 256, compile on"
-timeout 120 $PY benchmarks/train_throughput.py --images "$IMAGES" --epochs 3 --batch-size 256 --compile on \
+timeout 110 $PY benchmarks/train_throughput.py --images "$IMAGES" --epochs 3 --batch-size 256 --compile on \
     --out "$OUT/bc100.json" 2>&1 | tail -6
 
 step "trainer: ResNet-18 (CIFAR stem) batch 512, compile on"
-timeout 60 $PY benchmarks/train_throughput.py --arch torchvision:resnet18:cifar --images "$IMAGES" --epochs 3 \
+timeout 55 $PY benchmarks/train_throughput.py --arch torchvision:resnet18:cifar --images "$IMAGES" --epochs 3 \
     --batch-size 512 --compile on --out "$OUT/resnet18.json" 2>&1 | tail -6
 
 step "a 5-trial Fashion-MNIST study, 3 epochs, --workers auto --workers-per-gpu 2 (two workers per GPU, each its own start line), then its report"
@@ -105,9 +105,16 @@ sed -e 's/^trials = .*/trials = 5/' -e 's/^epochs = .*/epochs = 3/' studies/fash
  timeout 10 $PY -m nas.cli status fashion_mnist_gpu.toml > "$OUT/study.txt" 2>&1)
 tail -12 "$OUT/study.txt" 2>/dev/null
 
+# The study's front, retrained once on train+validation (3 epochs) and measured once on the test split;
+# final.csv and the report's Final evaluation section (published Fashion-MNIST rows beside it).
+step "nas finalize on that study's front: 1 seed, 3 epochs, then the test split once per network"
+(cd "$OUT" || exit
+ timeout 65 $PY -m nas.cli finalize fashion_mnist_gpu.toml --seeds 1 --epochs 3 --out "$OUT" 2>&1 | tail -8
+ cp runs/fashion_mnist_gpu/final.csv "$OUT/final.csv" 2>/dev/null)
+
 # Two of its four sub-1M networks, one seed: the rows are written after each run, so a timeout keeps those done.
 step "time to accuracy on the full Fashion-MNIST: default vs fast recipe, target 94%"
-timeout 100 $PY benchmarks/time_to_accuracy.py --full --device cuda --seeds 1 --networks densenet_bc osp \
+timeout 60 $PY benchmarks/time_to_accuracy.py --full --device cuda --seeds 1 --networks densenet_bc osp \
     --out "$OUT/tta.json" 2>&1 | tail -14
 
 step "table"
@@ -138,6 +145,8 @@ for label, name, eager in (("DenseNet-BC-100", "bc100.json", "bc100 bf16 CL gpu-
           f"| {vs_tutorial} | {vs_eager} |")
 study = open(f"{out}/study.txt").read().strip() if os.path.exists(f"{out}/study.txt") else "not run"
 print(f"\n5-trial Fashion-MNIST study (--workers auto), nas status:\n{study}")
+final = open(f"{out}/final.csv").read().strip() if os.path.exists(f"{out}/final.csv") else "not run"
+print(f"\nnas finalize on its front (1 seed, 3 epochs; test accuracy), final.csv:\n{final}")
 tta = load("tta.json")
 if tta is not None:
     target = tta["settings"]["target"]

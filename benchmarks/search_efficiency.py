@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # curve_table, run as 
 from curve_table import SHIPPED_TABLE, Network, read_table
 
 from nas.arch import ArchConfig
+from nas.cli.arch import parse_pairs
 from nas.cli.main import configure_libraries
 from nas.report.data import hypervolume
 from nas.search.objectives import COSTS_BEFORE_TRAINING, FLOPS, PARAMS
@@ -273,6 +274,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=list(STRATEGIES))
     p.add_argument("--seeds", type=int, default=20)
     p.add_argument("--budget", type=float, default=0.25, help="share of training every network fully (0-1]")
+    p.add_argument(
+        "--pruning",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a [pruning] setting of the replay study for every strategy (min_epochs=3, eta=2, margin=0.02)",
+    )
     p.add_argument("--out", type=Path, help="write the numbers as JSON")
     p.add_argument("--chart", type=Path, help="write the hypervolume-vs-compute chart as HTML")
     args = p.parse_args(argv)
@@ -286,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     configure_libraries()  # Optuna's log level and its experimental-feature warnings, as the CLI sets them
     table = Table.load(args.table)
     sf = load_study_file(args.study)
+    if args.pruning:
+        sf = dataclasses.replace(
+            sf, pruning=dataclasses.replace(sf.pruning, **parse_pairs(args.pruning, option="--pruning"))
+        )
     budget = args.budget * table.full_cost()
     best = table.best_hypervolume()
     started = time.perf_counter()
@@ -295,10 +307,11 @@ def main(argv: list[str] | None = None) -> int:
             replays.append(replay(table=table, sf=sf, strategy=name, seed=seed, budget=budget))
         print(f"{name}: {args.seeds} seeds done ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
     rows = summary(replays, budget=budget, best=best)
+    overrides = f", [pruning] {' '.join(args.pruning)}" if args.pruning else ""
     heading = (
         f"{len(table.networks)} networks of {args.table.name}, budget {args.budget:.0%} of training all of them "
         f"fully ({budget / 60:.1f} of {table.full_cost() / 60:.1f} min), {args.seeds} seeds; HV as a share of "
-        f"the table's best front ({best:.4f})"
+        f"the table's best front ({best:.4f}){overrides}"
     )
     if args.out:
         runs = [dataclasses.asdict(r) for r in replays]

@@ -82,7 +82,9 @@ class Pruning:
     Multi-objective studies use `method`; single-objective ones Optuna's median pruner unless it is "none".
     """
 
-    method: str = "pareto_stop"  # one of nas.search.stopping.METHODS
+    # One of nas.search.stopping.METHODS. "none" by default: replayed against a recorded learning-curve table
+    # (benchmarks/search_efficiency.py, RESULTS.md), neither rule reached TPE's front per unit of compute.
+    method: str = "none"
     min_epochs: int = 1  # never stop a trial before this many epochs (MO-ASHA's first rung)
     eta: int = 3  # MO-ASHA: rungs at min_epochs x eta^i; the top 1/eta of a rung continue
     # Pareto-aware stop: accuracy allowance before a trial counts as beaten, or "auto": no allowance, the

@@ -188,7 +188,8 @@ def _recipe(raw_recipe: dict[str, Any], label: str) -> Recipe:
 
 def _pruning(raw_pruning: dict[str, Any], label: str) -> Pruning:
     """The [pruning] table. `enabled`, from study files written before `method`, still reads: false is
-    method "none", true the default method; a file whose `enabled` and `method` disagree is refused."""
+    method "none", true "pareto_stop" (the only rule there was); a file whose `enabled` and `method` disagree is
+    refused."""
     names = [f.name for f in dataclasses.fields(Pruning)]
     check_keys(raw_pruning, [*names, "enabled"], prefix="pruning.", label=label, error=StudyFileError)
     table = dict(raw_pruning)
@@ -216,6 +217,8 @@ def _pruning(raw_pruning: dict[str, Any], label: str) -> Pruning:
             )
         if not enabled:
             table["method"] = "none"
+        elif method is None:
+            table["method"] = "pareto_stop"
     pruning: Pruning = _build(Pruning, table, "pruning", label)
     return pruning
 

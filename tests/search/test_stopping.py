@@ -186,7 +186,11 @@ def test_mo_asha_counts_running_trials_at_the_rung_and_judges_only_at_rungs() ->
 def test_methods_registry_and_judged_epochs() -> None:
     assert list(METHODS) == ["pareto_stop", "mo_asha", "none"]
     assert "arXiv 2106.12639" in METHODS["mo_asha"]
-    pareto, asha, off = Pruning(min_epochs=2), Pruning(method="mo_asha", min_epochs=2), Pruning(method="none")
+    pareto, asha, off = (
+        Pruning(method="pareto_stop", min_epochs=2),
+        Pruning(method="mo_asha", min_epochs=2),
+        Pruning(method="none"),
+    )
     assert [e for e in range(1, 21) if judges_at(pareto, epoch=e, max_epochs=20)] == list(range(2, 20))
     assert [e for e in range(1, 21) if judges_at(asha, epoch=e, max_epochs=20)] == [2, 6, 18]
     assert not any(judges_at(off, epoch=e, max_epochs=20) for e in range(1, 21))
@@ -203,7 +207,7 @@ def pareto(
     margin: float | str, curve: list[float], *, others: list[Evidence] | None = None, epoch: int = 1
 ) -> str | None:
     return stop_reason(
-        Pruning(margin=margin),
+        Pruning(method="pareto_stop", margin=margin),
         epoch=epoch,
         max_epochs=3,
         curve=curve,
@@ -225,7 +229,13 @@ def test_pareto_stop_numeric_margin_keeps_its_rule_and_reason() -> None:
     cheaper = {"flops": 500.0, "params": 60.0}
     assert (
         stop_reason(
-            Pruning(margin=0.02), epoch=1, max_epochs=3, curve=[0.1], costs=cheaper, others=[FRONT], val_images=9
+            Pruning(method="pareto_stop", margin=0.02),
+            epoch=1,
+            max_epochs=3,
+            curve=[0.1],
+            costs=cheaper,
+            others=[FRONT],
+            val_images=9,
         )
         is None
     )
@@ -252,7 +262,13 @@ def test_pareto_stop_auto_margin_is_the_wilson_lower_bound_of_the_other_trial() 
     assert pareto(0.02, [low, low], epoch=2) is not None
     # More validation images, a tighter bound: the same trial is stopped.
     bigger = stop_reason(
-        Pruning(), epoch=2, max_epochs=3, curve=[low, low], costs=COSTLY, others=[FRONT], val_images=10_000
+        Pruning(method="pareto_stop"),
+        epoch=2,
+        max_epochs=3,
+        curve=[low, low],
+        costs=COSTLY,
+        others=[FRONT],
+        val_images=10_000,
     )
     assert bigger is not None and "on 10000 validation images" in bigger
 

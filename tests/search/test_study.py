@@ -266,7 +266,9 @@ def test_baselines_are_enqueued_once_and_trained_with_the_recipe(tmp_path: Path)
 
 
 def test_pareto_aware_stopping_rule(tmp_path: Path) -> None:
-    sf = load_study_file(write_study(tmp_path, trials=1, extra="[pruning]\nmin_epochs = 1\nmargin = 0.02\n"))
+    sf = load_study_file(
+        write_study(tmp_path, trials=1, extra='[pruning]\nmethod = "pareto_stop"\nmin_epochs = 1\nmargin = 0.02\n')
+    )
     data = load_data(DataConfig(name="digits"))
     study = open_study(sf, data=data)
     front = optuna.trial.create_trial(

@@ -65,9 +65,10 @@ def test_pruning_methods_and_study_files_written_before_them(tmp_path: Path) -> 
         text = study_text().replace("epochs = 1", "epochs = 9") + f"[pruning]\n{table}\n"
         return load_study_file(write(tmp_path, text)).pruning
 
-    assert pruning("") == Pruning(method="pareto_stop", min_epochs=1, eta=3, margin="auto")
+    assert pruning("") == Pruning(method="none", min_epochs=1, eta=3, margin="auto")
     assert pruning("enabled = false") == Pruning(method="none")  # an old study file that turned stopping off
     assert pruning("enabled = true\nmargin = 0.05") == Pruning(method="pareto_stop", margin=0.05)
+    assert pruning("enabled = true") == Pruning(method="pareto_stop")  # what it meant: the only rule there was
     assert pruning('enabled = true\nmethod = "mo_asha"\neta = 2') == Pruning(method="mo_asha", eta=2)
     assert pruning('method = "none"') == Pruning(method="none")
     margin = pruning("margin = 0")

@@ -70,6 +70,11 @@ class Network:
     def epochs(self) -> int:
         return len(self.accuracy)
 
+    @property
+    def best(self) -> float:
+        """The study objective of a fully trained network: its best validation accuracy over the epochs."""
+        return max(self.accuracy)
+
 
 def _columns(epochs: int) -> list[str]:
     return [

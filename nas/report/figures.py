@@ -225,6 +225,9 @@ def final_figure(final: FinalEvaluation, palette: dict[str, str]) -> go.Figure:
                 marker={"color": palette.get(row.network, "black"), "size": 10},
             )
         )
+    # Published points close in parameters would print their labels over each other: alternate above/below.
+    placed_all = sorted((p for p in final.published if p.params is not None), key=lambda p: p.params or 0)
+    above = {id(p): i % 2 == 0 for i, p in enumerate(placed_all)}
     for source in dict.fromkeys(p.source for p in final.published):
         placed = [p for p in final.published if p.source == source and p.params is not None]
         fig.add_trace(
@@ -232,22 +235,30 @@ def final_figure(final: FinalEvaluation, palette: dict[str, str]) -> go.Figure:
                 x=[p.params for p in placed],
                 y=[p.test_accuracy for p in placed],
                 mode="markers+text",
-                text=[html.escape(p.network) for p in placed],
-                textposition="bottom center",
-                hovertext=[html.escape(f"{p.network}: {p.test_accuracy:.1%}. {p.note}") for p in placed],
+                text=[html.escape(f"{p.network} {p.test_accuracy:.1%}") for p in placed],
+                textposition=["top center" if above[id(p)] else "bottom center" for p in placed],
+                textfont={"size": 10},
+                hovertext=[html.escape(f"{p.network}: {p.test_accuracy:.1%}. {p.note}. {p.source}") for p in placed],
                 hoverinfo="text",
                 name=html.escape(f"published: {source.split(': http')[0]}"),
                 marker={"symbol": "diamond", "size": 11, "color": "white", "line": {"color": "black", "width": 1.5}},
             )
         )
     for p in final.published:
-        if p.params is None:
-            text = f"{p.network} {p.test_accuracy:.1%} (no parameter count), {p.source.split(': http')[0]}"
-            fig.add_hline(y=p.test_accuracy, line_dash="dot", line_color="grey", annotation_text=html.escape(text))
+        if p.params is None:  # the source's name is in the hover text and the table below the chart
+            fig.add_hline(
+                y=p.test_accuracy,
+                line_dash="dot",
+                line_color="grey",
+                annotation_text=html.escape(f"{p.network} {p.test_accuracy:.1%} (no parameter count)"),
+                annotation_position="bottom left",
+                annotation_font_size=10,
+            )
     fig.update_layout(
         title="test accuracy against parameters: finalized networks (mean +- std over seeds) and published results",
         xaxis={"title": "parameters", "type": "log"},
         yaxis={"title": "test accuracy"},
-        height=520,
+        height=560,
+        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},
     )
     return fig

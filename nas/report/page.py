@@ -72,11 +72,16 @@ def _e(value: Any) -> str:
     return html.escape(fmt(value))
 
 
+def _prose(text: str) -> str:
+    """Escaped text whose `backquoted` words (commands) show as code, not as backquotes."""
+    return re.sub(r"`([^`<>]+)`", r"<code>\1</code>", html.escape(text))
+
+
 def _final_section(final: FinalEvaluation, palette: dict[str, str], figure: _Figures) -> list[str]:
     published = [dataclasses.asdict(p) for p in final.published]
     return [
         "<h2>Final evaluation</h2>",
-        f"<p>{_e(final.note)} Each network was trained again on train+validation once per seed, then measured "
+        f"<p>{_prose(final.note)} Each network was trained again on train+validation once per seed, then measured "
         "once on the test split: mean and sample standard deviation over the seeds (<code>nas finalize</code>, "
         "also in runs/&lt;study&gt;/final.csv).</p>",
         _table([row.to_dict() for row in final.rows]),

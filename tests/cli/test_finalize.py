@@ -17,7 +17,6 @@ from torch import nn
 from nas.arch.external import ExternalNet
 from nas.cli.main import main
 from nas.data.datasets import DataConfig, Split, load_data
-from nas.report.final import TEST_SPLIT_NOTE
 from nas.search import finalize, records
 from nas.search.finals import stored_runs
 from nas.search.storage import open_storage
@@ -112,7 +111,7 @@ def test_the_front_with_two_seeds_then_a_rerun_that_trains_nothing(
     assert "folded into trial" in out and out.count(": test ") == len(expected)
 
     page = Path("reports/final.html").read_text(encoding="utf-8")
-    assert "<h2>Final evaluation</h2>" in page and TEST_SPLIT_NOTE in page
+    assert "<h2>Final evaluation</h2>" in page and "read only by <code>nas finalize</code>" in page
 
     test_reads.clear()
     assert main(["finalize", str(study_copy), "--seeds", "2", "--epochs", "1"]) == 0

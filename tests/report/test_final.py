@@ -101,7 +101,9 @@ def test_the_section_holds_one_row_per_network_and_recipe_and_the_dataset_s_publ
 def test_the_page_draws_the_section_with_labelled_published_results() -> None:
     data = compute_report_data(study=study_with_runs([run(3, 0, 0.91), run(3, 1, 0.93)]))
     page = render(data)
-    assert "<h2>Final evaluation</h2>" in page and TEST_SPLIT_NOTE in page
+    assert "<h2>Final evaluation</h2>" in page
+    assert "read only by <code>nas finalize</code> and <code>nas evaluate</code>; the search saw" in page
+    assert TEST_SPLIT_NOTE.startswith("The test split is read only by `nas finalize` and `nas evaluate`;")
     assert data.final is not None
     fig = final_figure(data.final, colours([]))
     ours, benchmark, erasing = fig.data
@@ -111,17 +113,19 @@ def test_the_page_draws_the_section_with_labelled_published_results() -> None:
         [statistics.stdev([0.91, 0.93])],
     )
     assert benchmark.name == f"published: {FASHION_BENCHMARK}" and benchmark.marker.symbol == "diamond"
-    assert list(benchmark.text) == ["DenseNet-BC", "WRN-28-10", "WRN40-4"]
+    assert list(benchmark.text) == ["DenseNet-BC 95.4%", "WRN-28-10 95.9%", "WRN40-4 96.7%"]
+    # labels alternate above and below in order of parameters: ResNet-32 (0.46M) above, DenseNet-BC below, ...
+    assert list(benchmark.textposition) == ["bottom center", "bottom center", "top center"]
     assert list(benchmark.x) == [768_000, 36_500_000, 8_900_000] and list(benchmark.y) == [0.954, 0.959, 0.967]
     assert (
         erasing.name == "published: zhunzhong07/Random-Erasing README (Zhong et al., Random Erasing Data Augmentation)"
     )
-    assert list(erasing.text) == ["ResNet-32 + random erasing"]
+    assert list(erasing.text) == ["ResNet-32 + random erasing 96.2%"] and list(erasing.textposition) == ["top center"]
     # The source gives no parameter count for ResNet-18: a labelled dotted line at its accuracy.
     (line,) = fig.layout.shapes
     (label,) = fig.layout.annotations
     assert (line.y0, line.y1, line.line.dash) == (0.949, 0.949, "dot")
-    assert label.text == f"ResNet-18 94.9% (no parameter count), {FASHION_BENCHMARK}"
+    assert label.text == "ResNet-18 94.9% (no parameter count)"
 
 
 def test_no_section_when_nothing_was_finalized() -> None:

@@ -47,7 +47,7 @@ from nas.arch import ArchConfig
 from nas.cli.arch import parse_pairs
 from nas.cli.main import configure_libraries
 from nas.report.data import hypervolume
-from nas.search.objectives import COSTS_BEFORE_TRAINING, FLOPS, PARAMS
+from nas.search.objectives import COSTS_BEFORE_TRAINING
 from nas.search.stopping import Evidence, stop_reason
 from nas.search.study import make_sampler
 from nas.search.studyfile import StudyFile
@@ -146,7 +146,7 @@ def replay(*, table: Table, sf: StudyFile, strategy: str, seed: int, budget: flo
     out = Replay(strategy=strategy, seed=seed)
     evidence: list[Evidence] = []  # of every network trained, as a study's tally gives it (twins left out)
     results: dict[str, tuple[float, ...] | None] = {}  # hash -> (accuracy, flops), None if stopped early
-    front: list[tuple[float, float]] = []
+    finished: list[tuple[float, float]] = []  # (accuracy, flops) of every network that completed
     spent = 0.0
     while spent < budget and out.trials < sf.trials:
         trial = study.ask()
@@ -157,14 +157,15 @@ def replay(*, table: Table, sf: StudyFile, strategy: str, seed: int, budget: flo
             spent += _train(run_sf, table, net, trial.number, evidence, out)
             final = evidence[-1].final
             results[net.arch_hash] = None if final is None else (final, float(net.flops))
+            if final is not None:
+                finished.append((final, float(net.flops)))
         result = results[net.arch_hash]
         if result is None:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
             study.tell(trial, list(result))
-            front.append((result[0], result[1]))
         out.spent.append(spent)
-        out.hv.append(table.hypervolume(front))
+        out.hv.append(table.hypervolume(finished))
     return out
 
 
@@ -177,8 +178,7 @@ def _train(
     out: Replay,
 ) -> float:
     """Reveal `net`'s curve epoch by epoch until it ends or the rule stops it; returns the compute spent."""
-    costs = {PARAMS: float(net.params), FLOPS: float(net.flops)}
-    assert set(costs) == set(COSTS_BEFORE_TRAINING)
+    costs = {name: float(getattr(net, name)) for name in COSTS_BEFORE_TRAINING}  # the table's params, flops
     others = list(evidence)
     curve: list[float] = []
     stopped = False

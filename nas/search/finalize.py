@@ -116,8 +116,7 @@ def choose_networks(
         groups.setdefault(arch_hash or f"trial {t.number}", []).append(t)
     chosen = []
     for members in groups.values():
-        sources = [records.stored(t).reused_from for t in members]
-        number = min(s if s is not None else t.number for s, t in zip(sources, members, strict=True))
+        number = min(records.reused_from_of(t) or t.number for t in members)
         trained = records.record_from_trial(every[number])
         net = _network(trained, in_channels=in_channels, num_classes=num_classes)
         accuracy = trained.metrics.get(ACCURACY)

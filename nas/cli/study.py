@@ -193,6 +193,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from nas.search.records import load_records
     from nas.search.storage import budget_used
     from nas.search.tally import StudyTally
+    from nas.search.twins import fold_twins
 
     study = _load_existing(args)
     records = load_records(study)
@@ -205,15 +206,18 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  running: trial {r.number} {r.connectivity or ''} since {r.datetime_start}")
     by_number = {r.number: r for r in records}
     best = StudyTally(study).update().front
-    front = sorted((by_number[t.number] for t in best), key=lambda r: r.values[ACCURACY], reverse=True)
-    print(f"  Pareto front: {plural(len(front), 'trial')}")
+    networks = fold_twins((t.number, by_number[t.number].reused_from) for t in best)
+    front = sorted((by_number[n] for n in networks), key=lambda r: r.values[ACCURACY], reverse=True)
+    print(f"  Pareto front: {plural(len(front), 'network')}")
     for r in front[:10]:
         params = r.metrics.get(PARAMS)
         values = (f"{name} {value:.4g}{_interval(r) if name == ACCURACY else ''}" for name, value in r.values.items())
+        twins = [n for n in networks[r.number] if n != r.number]
         print(
             f"    trial {r.number}: {r.baseline or r.connectivity}, "
             + ", ".join(values)
             + (f" ({params:,} params)" if params else "")
+            + (f", reused by {plural(len(twins), 'trial')} ({', '.join(map(str, twins))})" if twins else "")
         )
     return 0
 

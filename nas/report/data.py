@@ -33,6 +33,7 @@ from nas.search.records import (
     load_records,
 )
 from nas.search.study_attrs import study_objectives, study_provenance
+from nas.search.twins import fold_twins
 from nas.text import plural
 
 KEY_KNOBS = ("growth_rate", "bn_size", "block_config", "compression", "width_multiplier", "init_features", "stem")
@@ -48,6 +49,7 @@ class FrontPoint:
     values: dict[str, float]  # objective name -> value, from the trial's values or metrics
     hover: dict[str, Any]  # trial, mode, every arch knob and metric (raw: the drawing escapes)
     interval: tuple[float, float] | None = None  # 95% Wilson interval of the accuracy; None if not known
+    reused_by: tuple[int, ...] = ()  # the twins folded into this point (trials that reused its result)
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class ReportData:
     study_name: str
     objectives: tuple[str, ...]
     directions: tuple[str, ...]
-    pareto_numbers: tuple[int, ...]  # Pareto set over all objectives, feasible trials: study.best_trials
+    pareto_numbers: tuple[int, ...]  # Pareto set over all objectives: study.best_trials, reused twins folded
     panels: tuple[FrontPanel, ...]
     hypervolume_history: tuple[tuple[int, float], ...]  # (trial number, hypervolume so far), finished trials
     reference_point: tuple[float, ...]  # minimisation form (accuracy negated); see reference_point()
@@ -148,13 +150,15 @@ def _pareto_2d(points: list[FrontPoint], cost: str) -> tuple[int, ...]:
     return tuple(number for _, number in sorted(on_front))
 
 
-def _point(record: TrialRecord) -> FrontPoint:
+def _point(record: TrialRecord, twins: tuple[int, ...]) -> FrontPoint:
     values = {n: v for n in OBJECTIVES if (v := measured(record, n)) is not None and math.isfinite(v)}
     hover: dict[str, Any] = {"trial": record.number, "connectivity": record.connectivity}
     if record.baseline:
         hover["baseline"] = record.baseline
     if record.reused_from is not None:
         hover["reused_from"] = record.reused_from
+    if twins:
+        hover["reused_by"] = f"{plural(len(twins), 'trial')} ({', '.join(map(str, twins))})"
     hover.update({key: getattr(record, key) for key in INTERVAL_KEYS if getattr(record, key) is not None})
     for source, prefix in ((record.arch, "arch_"), (record.metrics, "metric_")):
         for key, value in source.items():
@@ -167,6 +171,7 @@ def _point(record: TrialRecord) -> FrontPoint:
         values=values,
         hover=hover,
         interval=_interval(record),
+        reused_by=twins,
     )
 
 
@@ -302,9 +307,13 @@ def compute_report_data(*, study: optuna.Study, ablation: list[dict[str, Any]] |
 
     complete = [r for r in records if r.feasible and all(n in r.values for n in objectives)]
     loss = np.array([_loss(r, objectives, directions) for r in complete]).reshape(len(complete), len(objectives))
-    pareto = tuple(r.number for r, keep in zip(complete, non_dominated(loss), strict=True) if keep)
+    on_front = [(r.number, r.reused_from) for r, keep in zip(complete, non_dominated(loss), strict=True) if keep]
+    pareto = tuple(sorted(fold_twins(on_front)))
 
-    points = [_point(r) for r in records if r.feasible]
+    # One point per network: a reused twin folds into the trial that trained it (the table keeps both).
+    feasible = {r.number: r for r in records if r.feasible}
+    networks = fold_twins((r.number, r.reused_from) for r in feasible.values())
+    points = [_point(feasible[n], tuple(m for m in members if m != n)) for n, members in sorted(networks.items())]
     costs = [*COSTS_BEFORE_TRAINING]  # counted for every trained network
     for cost, spec in OBJECTIVES.items():
         if cost == ACCURACY or spec.before_training:

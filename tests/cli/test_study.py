@@ -78,3 +78,22 @@ def test_malformed_options_end_in_one_line(args: tuple[str, ...], line: str) -> 
     run = nas(*args)
     assert run.returncode == 2
     assert run.stderr.splitlines() == [line]
+
+
+def test_status_lists_each_front_network_once_with_its_twins(tmp_path: Path) -> None:
+    """Trial 6 reused trial 1's network: one front line for both, saying so (issue 12)."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from tests.report.test_report import hand_study
+    from tests.search.test_study import write_study
+
+    journal = tmp_path / "unit.log"
+    study = hand_study("unit", storage=JournalStorage(JournalFileBackend(str(journal))))
+    assert {1, 6} <= {t.number for t in study.best_trials}
+    status = nas("status", str(write_study(tmp_path, name="unit")), "--storage", str(journal))
+    assert status.returncode == 0, status.stderr
+    front = [line.strip() for line in status.stdout.splitlines() if line.startswith("    trial ")]
+    assert [line.split(":")[0] for line in front] == ["trial 11", "trial 1", "trial 0", "trial 2", "trial 4"]
+    assert front[1].endswith(", reused by 1 trial (6)")
+    assert "  Pareto front: 5 networks" in status.stdout

@@ -42,6 +42,7 @@ class Mode:
     width_knobs: tuple[str, str]
     stage_cost: StageCost
     colour: str  # in every report chart, so a mode looks the same everywhere
+    symbol: str  # its plotly marker shape in every chart, so a mode reads without colour too
 
     @property
     def transition_knob(self) -> str:
@@ -106,6 +107,7 @@ MODES: dict[str, Mode] = {
             width_knobs=("init_features", "growth_rate"),
             stage_cost=_plain_cost,
             colour="#9467bd",
+            symbol="square",
         ),
         Mode(
             "residual",
@@ -117,6 +119,7 @@ MODES: dict[str, Mode] = {
             width_knobs=("init_features", "growth_rate"),
             stage_cost=_residual_cost,
             colour="#d62728",
+            symbol="diamond",
         ),
         Mode(
             "dense",
@@ -128,6 +131,7 @@ MODES: dict[str, Mode] = {
             width_knobs=("growth_rate", "init_features"),
             stage_cost=_dense_cost,
             colour="#1f77b4",
+            symbol="circle",
         ),
         Mode(
             "dense_residual",
@@ -139,6 +143,7 @@ MODES: dict[str, Mode] = {
             width_knobs=("growth_rate", "init_features"),
             stage_cost=_dense_residual_cost,
             colour="#2ca02c",
+            symbol="triangle-up",
         ),
         Mode(
             "osp",
@@ -150,6 +155,7 @@ MODES: dict[str, Mode] = {
             width_knobs=("growth_rate", "init_features"),
             stage_cost=_osp_cost,
             colour="#ff7f0e",
+            symbol="cross",
         ),
         Mode(
             "csp",
@@ -161,6 +167,7 @@ MODES: dict[str, Mode] = {
             width_knobs=("growth_rate", "init_features"),
             stage_cost=_csp_cost,
             colour="#e6ab02",
+            symbol="triangle-down",
         ),
     ]
 }

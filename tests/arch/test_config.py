@@ -147,3 +147,11 @@ def test_used_knobs_change_the_hash(mode: str, used: dict[str, object]) -> None:
 def test_single_stage_ignores_transition_knobs() -> None:
     a = tiny("dense", block_config=(3,), compression=0.5)
     assert a.replace(compression=0.9).arch_hash() == a.arch_hash()
+
+
+def test_each_mode_has_its_own_colour_and_marker_shape() -> None:
+    """Charts tell modes apart without colour too: distinct shapes, none the baselines' star."""
+    from nas.arch.modes import MODES
+
+    assert len({m.colour for m in MODES.values()}) == len({m.symbol for m in MODES.values()}) == len(MODES)
+    assert "star" not in {m.symbol for m in MODES.values()}

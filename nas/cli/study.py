@@ -147,31 +147,56 @@ def _finished_trials(sf: StudyFile, storage: str | None) -> int:
 
 def _load_existing(args: argparse.Namespace) -> Any:
     """The study as stored; read-only commands create nothing (no journal file, no folder)."""
+    return _open_existing(args.study, args.storage)
+
+
+def _open_existing(path: str, storage: str | None) -> Any:
     from nas.search.storage import is_journal, open_storage
 
-    sf = _study_file(args.study)
-    url = args.storage or sf.storage_url()
+    sf = _study_file(path)
+    url = storage or sf.storage_url()
     if is_journal(url) and not Path(url).is_file():
-        raise UsageError(f"no study {sf.name!r}: {url} does not exist; run `nas run {args.study}` first")
+        raise UsageError(f"no study {sf.name!r}: {url} does not exist; run `nas run {path}` first")
     import optuna
 
     try:
         return optuna.load_study(study_name=sf.name, storage=open_storage(url))
     except KeyError as err:
-        raise UsageError(f"no study {sf.name!r} in {url}: run `nas run {args.study}` first") from err
+        raise UsageError(f"no study {sf.name!r} in {url}: run `nas run {path}` first") from err
+
+
+def _ablation(path: str) -> list[dict[str, Any]] | None:
+    """The study's ablation table (runs/<study>/ablation.json), when `nas ablate` wrote one."""
+    from nas.search.ablate import bounded_rows
+
+    table = _study_file(path).run_dir() / "ablation.json"
+    if not table.is_file():
+        return None
+    # Written by an older version, its intervals may leave [0, 1]: bound them as now.
+    rows: list[dict[str, Any]] = bounded_rows(json.loads(table.read_text())["rows"])
+    return rows
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from nas.search.ablate import bounded_rows
-
+    paths: list[str] = args.study
+    if args.storage is not None and len(paths) > 1:
+        raise UsageError(
+            owner="--storage", value=args.storage, allowed=f"one study only ({len(paths)} study files given)"
+        )
     _writable_folder("--out", Path(args.out))
-    study = _load_existing(args)
-    ablation = None
-    sf = _study_file(args.study)
-    table = sf.run_dir() / "ablation.json"
-    if table.is_file():  # written by an older version, its intervals may leave [0, 1]: bound them as now
-        ablation = bounded_rows(json.loads(table.read_text())["rows"])
-    print(f"report: {_write_report(study, Path(args.out), ablation)}")
+    # Every study is read before anything is written: a missing one leaves no half-written folder.
+    loaded = [(path, _open_existing(path, args.storage), _ablation(path)) for path in paths]
+    if len(loaded) == 1:
+        _, study, ablation = loaded[0]
+        print(f"report: {_write_report(study, Path(args.out), ablation)}")
+        return 0
+    from nas.cli.compare import labels_for, write_reports
+
+    labelled = [(label, study, ablation) for label, (_, study, ablation) in zip(labels_for(paths), loaded, strict=True)]
+    *reports, comparison = write_reports(studies=labelled, out_dir=Path(args.out))
+    for path in reports:
+        print(f"report: {path}")
+    print(f"comparison: {comparison}")
     return 0
 
 
@@ -299,8 +324,15 @@ def add_study_commands(sub: Any) -> None:
     worker.add_argument("--share", help=argparse.SUPPRESS)  # JSON of the WorkerShare `nas run` gave it
     worker.set_defaults(func=cmd_worker)
 
-    report = sub.add_parser("report", help="write the self-contained HTML report of a study")
-    _study_args(report, out=True)
+    report = sub.add_parser(
+        "report", help="write the HTML report of a study; of two or more, each one's and a comparison (compare.html)"
+    )
+    report.add_argument("study", nargs="+", help="one or more study files (TOML), e.g. studies/quickstart.toml")
+    report.add_argument(
+        "--storage",
+        help="an Optuna storage URL, one study only (default: the study file's, else runs/<study>/journal.log)",
+    )
+    report.add_argument("--out", default="reports", help="folder for the HTML reports (default: reports)")
     report.set_defaults(func=cmd_report)
 
     trials = sub.add_parser("trials", help="export every trial of a study as CSV or Parquet")

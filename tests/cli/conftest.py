@@ -40,16 +40,19 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-def make_digits_study(folder: Path, *, trials: int, baselines: str = "[]") -> Path:
-    """A quickstart-like study on digits, run in-process in `folder` (its journal under folder/runs/):
-    a seeded random sampler over two tiny networks, 1 epoch per trial; returns the study file."""
+def make_digits_study(
+    folder: Path, *, trials: int, baselines: str = "[]", name: str = "final", run_in: Path | None = None
+) -> Path:
+    """A quickstart-like study on digits, run in-process in `run_in` (default `folder`; its journal under
+    runs/ there): a seeded random sampler over two tiny networks, 1 epoch per trial; returns the study file."""
     from nas.cli.main import main
 
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "two_nets.toml").write_text(TWO_NETS_SPACE)
     study = folder / "study.toml"
     study.write_text(f"""
 [study]
-name = "final"
+name = "{name}"
 space = "two_nets.toml"
 objectives = ["val_accuracy", "flops"]
 sampler = "random"
@@ -70,7 +73,7 @@ latency_batch_size = 16
 latency_repeats = 2
 """)
     here = Path.cwd()
-    os.chdir(folder)
+    os.chdir(run_in or folder)
     try:
         assert main(["run", str(study), "--no-report"]) == 0
     finally:

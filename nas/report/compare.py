@@ -26,6 +26,7 @@ from nas.report.data import hypervolume, measured, non_dominated, reference_poin
 from nas.search.objectives import ACCURACY, COSTS_BEFORE_TRAINING, OBJECTIVES
 from nas.search.records import TrialRecord, load_records
 from nas.search.study_attrs import study_objectives
+from nas.search.twins import fold_twins
 from nas.text import plural
 
 
@@ -71,17 +72,14 @@ def _group(record: TrialRecord) -> str:
     return record.baseline or record.connectivity or "unknown"
 
 
-def fold_twins(records: Sequence[TrialRecord]) -> list[Network]:
-    """The feasible records as networks: each reused twin folded into the trial it copied."""
-    families: dict[int, list[TrialRecord]] = {}
-    for r in records:
-        if r.feasible:
-            families.setdefault(r.reused_from if r.reused_from is not None else r.number, []).append(r)
+def networks_of(records: Sequence[TrialRecord]) -> list[Network]:
+    """The feasible records as networks: each reused twin folded into the trial it copied (`fold_twins`)."""
+    feasible = {r.number: r for r in records if r.feasible}
     networks = []
-    for source, members in families.items():
-        lead = next((m for m in members if m.number == source), min(members, key=lambda m: m.number))
+    for number, members in fold_twins((r.number, r.reused_from) for r in feasible.values()).items():
+        lead = feasible[number]
         values = {n: v for n in OBJECTIVES if (v := measured(lead, n)) is not None and math.isfinite(v)}
-        networks.append(Network(number=lead.number, group=_group(lead), values=values, reuses=len(members) - 1))
+        networks.append(Network(number=number, group=_group(lead), values=values, reuses=len(members) - 1))
     return sorted(networks, key=lambda n: n.number)
 
 
@@ -98,7 +96,7 @@ class _Loaded:
 
 def _load(label: str, study: optuna.Study) -> _Loaded:
     records = load_records(study)
-    networks = fold_twins(records)
+    networks = networks_of(records)
     feasible = sum(r.feasible for r in records)
     return _Loaded(
         label=label,

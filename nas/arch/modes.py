@@ -4,7 +4,8 @@ Nothing else in the code names a mode. The config reads here how a stage's width
 transition knob a mode uses (and so which knobs its canonical form ignores), the builder which
 stage module to build, the cost model the stage's closed-form cost, the ablation which width to
 solve for a matched cost, and reports the mode's colour. Adding a mode is an entry below, its
-stage cost beside it and its stage class in `nas.arch.blocks` (docs/architecture.md).
+stage cost beside it and its stage class in `nas.arch.blocks` (docs/architecture.md). Network diagrams
+draw a stage's wiring from its `Wiring` entry.
 """
 
 from __future__ import annotations
@@ -26,6 +27,17 @@ StageCost = Callable[[PartCost, "ArchConfig", int, int, int], None]
 
 
 @dataclass(frozen=True)
+class Wiring:
+    """Which links join a stage's layers, as the report's network diagrams draw them (nas.report.diagram)."""
+
+    reads_all_earlier: bool = False  # each layer, and the stage's end, reads every earlier output
+    adds_around_layer: bool = False  # each layer's input is added to its output: x + H(x)
+    joins_all_outputs: bool = False  # the stage's end concatenates the input and every layer's output
+    adds_stage_input: bool = False  # the stage's input is added to its (fused) output: an outer skip
+    bypasses_half: bool = False  # half the input skips the layers and is concatenated at the end
+
+
+@dataclass(frozen=True)
 class Mode:
     """One connectivity mode."""
 
@@ -36,6 +48,7 @@ class Mode:
     # True: a stage emits c + L*k channels and transitions scale by `compression`; False: a stage keeps
     # its c channels and transitions scale by `width_multiplier`.
     concatenates: bool
+    wiring: Wiring  # what a network diagram draws inside the stage box
     # growth_rate only sets the bottleneck width (bn_size * k), so it means nothing when bn_size == 0.
     growth_only_in_bottleneck: bool
     # Matched-cost ablations: the knob solved for the target cost, then the one for fine steps.
@@ -103,6 +116,7 @@ MODES: dict[str, Mode] = {
             blocks.PlainStage,
             "block",
             concatenates=False,
+            wiring=Wiring(),
             growth_only_in_bottleneck=True,
             width_knobs=("init_features", "growth_rate"),
             stage_cost=_plain_cost,
@@ -115,6 +129,7 @@ MODES: dict[str, Mode] = {
             blocks.ResidualStage,
             "block",
             concatenates=False,
+            wiring=Wiring(adds_around_layer=True),
             growth_only_in_bottleneck=True,
             width_knobs=("init_features", "growth_rate"),
             stage_cost=_residual_cost,
@@ -127,6 +142,7 @@ MODES: dict[str, Mode] = {
             blocks.DenseStage,
             "denseblock",
             concatenates=True,
+            wiring=Wiring(reads_all_earlier=True, joins_all_outputs=True),
             growth_only_in_bottleneck=False,
             width_knobs=("growth_rate", "init_features"),
             stage_cost=_dense_cost,
@@ -139,6 +155,7 @@ MODES: dict[str, Mode] = {
             blocks.DenseResidualStage,
             "denseblock",
             concatenates=False,
+            wiring=Wiring(reads_all_earlier=True, joins_all_outputs=True, adds_stage_input=True),
             growth_only_in_bottleneck=False,
             width_knobs=("growth_rate", "init_features"),
             stage_cost=_dense_residual_cost,
@@ -151,6 +168,7 @@ MODES: dict[str, Mode] = {
             blocks.OSPStage,
             "denseblock",
             concatenates=True,
+            wiring=Wiring(joins_all_outputs=True),
             growth_only_in_bottleneck=False,
             width_knobs=("growth_rate", "init_features"),
             stage_cost=_osp_cost,
@@ -163,6 +181,7 @@ MODES: dict[str, Mode] = {
             blocks.CSPStage,
             "denseblock",
             concatenates=True,
+            wiring=Wiring(reads_all_earlier=True, joins_all_outputs=True, bypasses_half=True),
             growth_only_in_bottleneck=False,
             width_knobs=("growth_rate", "init_features"),
             stage_cost=_csp_cost,
@@ -173,4 +192,4 @@ MODES: dict[str, Mode] = {
 }
 
 
-__all__ = ["MODES", "Mode", "StageCost"]
+__all__ = ["MODES", "Mode", "StageCost", "Wiring"]

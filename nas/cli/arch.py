@@ -1,9 +1,11 @@
-"""`nas arch`: a preset or config file, its knobs overridden, shown as a per-stage cost table."""
+"""`nas arch`: a preset or config file, its knobs overridden, shown as a per-stage cost table or a diagram."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from nas.arch.cost import CostEstimate, estimate, human
 from nas.arch.modes import MODES
 from nas.arch.presets import PRESETS, get_preset
 from nas.errors import UsageError
+from nas.report.diagram import config_svg
 from nas.text import plural
 
 
@@ -132,6 +135,36 @@ def format_table(est: CostEstimate) -> str:
     return "\n".join(lines)
 
 
+def write_svg(*, svg: str, path: Path) -> Path:
+    """Write the diagram atomically (temporary file, then rename) into an existing folder."""
+    folder = path.parent
+    if not folder.is_dir():
+        raise UsageError(
+            f"--svg {str(path)!r}: folder {str(folder)!r} does not exist; create it first",
+            owner="--svg",
+            value=str(path),
+            allowed="a path in an existing folder",
+        )
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise UsageError(
+            f"--svg {str(path)!r}: cannot write in {str(folder)!r}: {err.strerror}", owner="--svg"
+        ) from err
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(svg)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a diagram is for reading
+        os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise UsageError(f"--svg {str(path)!r}: cannot write it: {err.strerror}", owner="--svg") from err
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def cmd_arch(args: argparse.Namespace) -> int:
     if args.list:
         width = max(len(n) for n in PRESETS)
@@ -153,6 +186,10 @@ def cmd_arch(args: argparse.Namespace) -> int:
         size = preset_size
     else:
         size = (config.in_channels, *((224, 224) if config.stem == "imagenet" else (32, 32)))
+    if args.svg:
+        name = args.target if args.target in PRESETS else Path(args.target).stem
+        print(write_svg(svg=config_svg(config=config, input_size=size, title=name), path=Path(args.svg)))
+        return 0
     est = estimate(config, input_size=size)
     if args.json:
         print(json.dumps(est.to_dict(), indent=2))
@@ -170,5 +207,7 @@ def add_arch_command(sub: Any) -> None:
     arch.add_argument("--in-channels", type=int, help="override the number of input channels")
     arch.add_argument("--input-size", help="C,H,W (default: the preset's, else 224x224 or 32x32 by stem)")
     arch.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any knob")
-    arch.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    shown = arch.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    shown.add_argument("--svg", metavar="OUT.svg", help="write the network's diagram (SVG) instead of the table")
     arch.set_defaults(func=cmd_arch)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from nas.arch import PRESETS
 from nas.cli.arch import parse_input_size, parse_pairs
 from nas.errors import UsageError
 from tests.cli.conftest import nas
+
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 def test_table_for_a_preset() -> None:
@@ -110,3 +113,40 @@ def test_parse_input_size() -> None:
     for text in ("3,32", "3,0,32", "a,b,c"):
         with pytest.raises(UsageError, match=f"--input-size '{text}' is invalid: give C,H,W"):
             parse_input_size(text)
+
+
+def test_svg_writes_the_diagram_with_overrides(tmp_path: Path) -> None:
+    out = tmp_path / "net.svg"
+    args = ("densenet_bc_100_k12", "--set", "block_config=[4,4]", "--input-size", "3,64,64", "--num-classes", "7")
+    run = nas("arch", *args, "--svg", str(out))
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == f"{out}\n"
+    table = json.loads(nas("arch", *args, "--json").stdout)
+    root = ET.fromstring(out.read_text(encoding="utf-8"))
+    stages = [g for g in root.iter(f"{SVG}g") if g.get("class") == "stage"]
+    rows = [s for s in table["stages"] if s["name"].startswith("stage")]
+    assert len(stages) == len(rows) == 2
+    for group, row in zip(stages, rows, strict=True):
+        texts = [t.text for t in group.iter(f"{SVG}text")]
+        size = f"{row['height']}\u00d7{row['width']}"
+        assert texts[1] == f"{row['channels_in']} \u2192 {row['channels_out']} channels at {size}"
+    assert root[0].text is not None and root[0].text.startswith("densenet_bc_100_k12: dense network, 2 stages")
+    assert "7 classes" in root[0].text
+    assert oct(out.stat().st_mode & 0o777) == "0o644"
+    assert [p.name for p in tmp_path.iterdir()] == ["net.svg"]  # no temporary file left behind
+
+
+def test_svg_errors_are_one_line(tmp_path: Path) -> None:
+    (tmp_path / "taken.svg").mkdir()
+    for target, message in [
+        (tmp_path / "missing" / "net.svg", f"--svg '{tmp_path / 'missing' / 'net.svg'}': folder "),
+        (tmp_path / "taken.svg", f"--svg '{tmp_path / 'taken.svg'}': cannot write it: Is a directory"),
+    ]:
+        run = nas("arch", "densenet121", "--svg", str(target))
+        assert run.returncode == 2
+        assert len(run.stderr.splitlines()) == 1 and run.stderr.startswith("nas arch: error: ")
+        assert message in run.stderr, run.stderr
+        assert run.stdout == ""
+    assert [p.name for p in tmp_path.iterdir()] == ["taken.svg"]
+    run = nas("arch", "densenet121", "--svg", str(tmp_path / "a.svg"), "--json")
+    assert run.returncode == 2 and "not allowed with argument" in run.stderr

@@ -24,6 +24,7 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from nas.report.final import FinalEvaluation, final_evaluation
+from nas.report.networks import FrontNetwork, front_networks
 from nas.search import optuna_internals
 from nas.search.objectives import ACCURACY, COSTS_BEFORE_TRAINING, OBJECTIVES
 from nas.search.records import (
@@ -79,6 +80,8 @@ class ReportData:
     notes: tuple[str, ...]
     val_images: tuple[int, ...] = ()  # validation split sizes of the trials with intervals (one, unless it changed)
     final: FinalEvaluation | None = None  # the runs of `nas finalize`; None when nothing was finalized
+    networks: tuple[FrontNetwork, ...] = ()  # the front's networks and the baselines, to draw
+    input_size: tuple[int, int, int] | None = None  # what the study trained at (its provenance), for the drawings
 
 
 def group_of(point: FrontPoint) -> str:
@@ -298,6 +301,13 @@ def _provenance(study: optuna.Study, records: list[TrialRecord]) -> dict[str, An
     return provenance
 
 
+def _input_size(provenance: dict[str, Any]) -> tuple[int, int, int] | None:
+    size = provenance.get("input_size")
+    if isinstance(size, list | tuple) and len(size) == 3 and all(isinstance(v, int) and v > 0 for v in size):
+        return (size[0], size[1], size[2])
+    return None
+
+
 def compute_report_data(*, study: optuna.Study, ablation: list[dict[str, Any]] | None = None) -> ReportData:
     """Everything the report draws, from the study's records (see nas.search.records)."""
     records = sorted(load_records(study), key=lambda r: r.number)
@@ -308,7 +318,8 @@ def compute_report_data(*, study: optuna.Study, ablation: list[dict[str, Any]] |
     complete = [r for r in records if r.feasible and all(n in r.values for n in objectives)]
     loss = np.array([_loss(r, objectives, directions) for r in complete]).reshape(len(complete), len(objectives))
     on_front = [(r.number, r.reused_from) for r, keep in zip(complete, non_dominated(loss), strict=True) if keep]
-    pareto = tuple(sorted(fold_twins(on_front)))
+    front_twins = fold_twins(on_front)
+    pareto = tuple(sorted(front_twins))
 
     # One point per network: a reused twin folds into the trial that trained it (the table keeps both).
     feasible = {r.number: r for r in records if r.feasible}
@@ -335,6 +346,7 @@ def compute_report_data(*, study: optuna.Study, ablation: list[dict[str, Any]] |
         )
         for n in pareto
     }
+    provenance = _provenance(study, records)
     if any(group_of(p) == "unknown" for p in points):
         notes.append("some feasible trials record no connectivity mode: drawn as 'unknown'")
     return ReportData(
@@ -349,8 +361,10 @@ def compute_report_data(*, study: optuna.Study, ablation: list[dict[str, Any]] |
         learning_curves=curves,
         table=tuple(_row(r, objectives) for r in records),
         ablation=tuple(dict(row) for row in ablation) if ablation is not None else None,
-        provenance=_provenance(study, records),
+        provenance=provenance,
         notes=tuple(notes),
         val_images=tuple(sorted({r.val_images for r in records if r.val_images is not None})),
         final=final_evaluation(study),
+        networks=front_networks(records=records, pareto=pareto, twins=front_twins),
+        input_size=_input_size(provenance),
     )

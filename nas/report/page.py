@@ -30,6 +30,7 @@ from nas.report.figures import (
     importance_figure,
 )
 from nas.report.final import FinalEvaluation
+from nas.report.networks import networks_section
 from nas.search.objectives import ACCURACY
 from nas.search.records import ACCURACY_HIGH, ACCURACY_LOW, VAL_IMAGES
 from nas.text import plural
@@ -65,6 +66,10 @@ table.sortable th { cursor: pointer; background: #f3f3f3; }
 table.sortable th[data-dir="asc"]::after { content: " \\25B2"; }
 table.sortable th[data-dir="desc"]::after { content: " \\25BC"; }
 .scroll { overflow-x: auto; }
+.nets { display: flex; flex-wrap: wrap; gap: 1em; }
+figure.net { margin: 0; width: 600px; max-width: 100%; }
+figure.net svg { width: 100%; height: auto; }
+figure.net figcaption { font-size: 0.85em; color: #444; }
 """
 
 
@@ -187,6 +192,7 @@ def render(data: ReportData) -> str:
         "(and baselines) are the 95% intervals of their accuracies.</p>"
     )
     parts.extend(figure(front_figure(panel, palette)) for panel in data.panels)
+    parts.extend(networks_section(networks=data.networks, input_size=data.input_size))
     parts.append("<h2>Hypervolume</h2>")
     ref = ", ".join(f"{n}={v:.6g}" for n, v in zip(data.objectives, data.reference_point, strict=False))
     parts.append(

@@ -93,6 +93,7 @@ class ForestRow:
 class ConnectivityData:
     tables: tuple[BudgetTable, ...]  # one per cost panel, in the panels' order
     forest: tuple[ForestRow, ...] | None  # None when the study ran no ablation
+    unfinished: tuple[str, ...]  # ablation modes with no finished run yet (not in the forest)
     caveat: str
 
 
@@ -223,11 +224,17 @@ def forest_rows(ablation: Sequence[dict[str, Any]]) -> tuple[ForestRow, ...]:
     return tuple(rows)
 
 
+def _unfinished(ablation: Sequence[dict[str, Any]]) -> tuple[str, ...]:
+    shown = {row.mode for row in forest_rows(ablation)}
+    return tuple(m for row in ablation if isinstance(m := row.get("mode"), str) and m not in shown)
+
+
 def connectivity_data(*, data: ReportData, levels: int = LEVELS) -> ConnectivityData:
     """The section's numbers: a budget table per cost panel, and the ablation's forest when there is one."""
     return ConnectivityData(
         tables=tuple(budget_table(panel=panel, levels=levels) for panel in data.panels),
         forest=forest_rows(data.ablation) if data.ablation is not None else None,
+        unfinished=_unfinished(data.ablation or ()),
         caveat=CAVEAT,
     )
 

@@ -40,7 +40,7 @@ def _cell(level: Level, group: str, unit: str, leading: float | None) -> str:
     cost = f"{best.cost:,.0f}" if float(best.cost).is_integer() else f"{best.cost:.4g}"
     title = html.escape(f"trial {best.trial}: {cost} {unit}", quote=True)
     count = html.escape(f"best of {plural(best.networks, 'network')}")
-    return f'<td title="{title}">{text}<br><small>{count}</small></td>'
+    return f'<td title="{title}" style="white-space: nowrap">{text}<br><small>{count}</small></td>'
 
 
 def budget_table_html(table: BudgetTable) -> str:
@@ -74,7 +74,7 @@ def forest_figure(rows: Sequence[ForestRow]) -> go.Figure:
         fig.add_trace(
             go.Scatter(
                 x=[row.mean],
-                y=[html.escape(row.mode)],
+                y=[html.escape(f"{row.mode} ({short(row.params)} params)" if row.params else row.mode)],
                 mode="markers",
                 marker={"color": colour, "symbol": mode.symbol if mode is not None else "circle", "size": 13},
                 error_x={
@@ -101,9 +101,8 @@ def forest_figure(rows: Sequence[ForestRow]) -> go.Figure:
             "tickformat": ".1%",
             **({"range": [max(0.0, min(lows) - pad), min(1.0, max(highs) + pad)]} if rows else {}),
         },
-        yaxis={"autorange": "reversed", "title": ""},
+        yaxis={"autorange": "reversed", "title": "", "automargin": True},
         height=160 + 45 * len(rows),
-        margin={"l": 130},
     )
     return fig
 
@@ -117,7 +116,7 @@ def connectivity_section(*, data: ReportData, figure: Callable[[go.Figure], str]
         spec = OBJECTIVES.get(table.cost)
         label = spec.label if spec is not None else table.cost
         parts.append(f"<h3>{html.escape(f'Budget in {label}')}</h3>")
-        parts.append(f"<p>{html.escape(' '.join(table.summary))}</p>")
+        parts.append("<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in table.summary) + "</ul>")
         if table.levels:
             parts.append(budget_table_html(table))
     parts.append(f"<p><small>{html.escape(section.caveat)}</small></p>")
@@ -131,4 +130,7 @@ def connectivity_section(*, data: ReportData, figure: Callable[[go.Figure], str]
             parts.append(figure(forest_figure(section.forest)))
         else:
             parts.append("<p>The ablation has no mode with a finished run yet.</p>")
+        if section.unfinished and section.forest:
+            waiting = ", ".join(section.unfinished)
+            parts.append(f"<p>{html.escape(f'No finished run yet, so not drawn: {waiting}.')}</p>")
     return parts

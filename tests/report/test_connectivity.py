@@ -19,6 +19,7 @@ from nas.report.connectivity import (
     budget_levels,
     connectivity_data,
     newcombe_interval,
+    short,
 )
 from nas.report.connectivity_html import connectivity_section, forest_figure
 from nas.report.data import ACCURACY, compute_report_data
@@ -234,6 +235,7 @@ def test_forest_rows_come_from_the_ablation_table() -> None:
         ("residual", 3, matched["residual"].params),
         ("dense", 2, matched["dense"].params),
     ]
+    assert connectivity_data(data=compute_report_data(study=study, ablation=rows)).unfinished == ("plain",)
     residual, dense = forest
     assert residual.mean == pytest.approx(0.92) and dense.mean == pytest.approx(0.98)
     half = 4.302652729911275 * 0.02 / math.sqrt(3)  # t(0.975, 2) * std / sqrt(n)
@@ -241,6 +243,8 @@ def test_forest_rows_come_from_the_ablation_table() -> None:
     assert dense.interval == (pytest.approx(0.98 - 12.706204736174703 * 0.02 / 2), 1.0)  # clipped at 1
 
     fig = forest_figure(forest)
+    labels = [(f"{m} ({short(matched[m].params)} params)",) for m in ("residual", "dense")]
+    assert [t.y for t in fig.data] == labels and all(re.fullmatch(r"\w+ \(1\d\.?\d*K params\)", y) for (y,) in labels)
     assert [t.marker.symbol for t in fig.data] == [MODES["residual"].symbol, MODES["dense"].symbol]
     assert [t.marker.color for t in fig.data] == [MODES["residual"].colour, MODES["dense"].colour]
     low, high = fig.layout.xaxis.range
@@ -271,7 +275,7 @@ def test_section_html_has_the_table_and_escapes_study_names() -> None:
     start = re.search(r'Plotly\.newPlot\(\s*"[^"]+",\s*', text)
     assert start is not None
     traces, _ = json.JSONDecoder().raw_decode(text, start.end())
-    assert [trace["y"] for trace in traces] == [["&lt;script&gt;alert(1)&lt;/script&gt;"]]
+    assert [trace["y"] for trace in traces] == [["&lt;script&gt;alert(1)&lt;/script&gt;"]]  # no params: name only
 
 
 def test_report_page_opens_with_the_section(tmp_path: Any) -> None:

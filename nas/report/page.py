@@ -19,6 +19,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from nas.report.connectivity_html import connectivity_section
 from nas.report.data import ReportData, group_of
 from nas.report.figures import (
     colours,
@@ -183,6 +184,7 @@ def render(data: ReportData) -> str:
         f"Pareto set over all objectives (feasible trials): {_e(list(data.pareto_numbers)) or 'empty'}.</p>",
         f"<p>{html.escape(resolution(data.val_images))}</p>",
     ]
+    parts.extend(connectivity_section(data=data, figure=figure))
     if data.notes:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in data.notes) + "</ul>")
     parts.append("<h2>Pareto fronts</h2>")

@@ -120,6 +120,7 @@ def match_width(
 
 
 INTERVAL_COLUMNS = ("ci95_low", "ci95_high")  # the ablation table's interval of the mean accuracy
+MEAN_COLUMN = f"{ACCURACY}_mean"  # the ablation table's mean accuracy over seeds
 
 
 def _interval(values: list[float]) -> tuple[float, float, float, float]:
@@ -255,7 +256,7 @@ def ablation_table(study: optuna.Study, matched: dict[str, Matched], *, toleranc
             "cost_error": round(m.relative_error, 4),
             "within_tolerance": m.relative_error <= tolerance,
             "seeds": len(accs),
-            f"{ACCURACY}_mean": mean,
+            MEAN_COLUMN: mean,
             f"{ACCURACY}_std": std,
             INTERVAL_COLUMNS[0]: low,
             INTERVAL_COLUMNS[1]: high,

@@ -1,0 +1,136 @@
+"""Draws the "Which connectivity?" section from `nas.report.connectivity`'s numbers.
+
+Every string that came from a study (mode and baseline names, ablation rows) is HTML-escaped before it
+reaches the page or a plotly label, as in `nas.report.page`.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+
+import plotly.graph_objects as go
+
+from nas.arch.modes import MODES
+from nas.report.connectivity import BudgetTable, ForestRow, Level, connectivity_data, short, unit_noun
+from nas.report.data import ReportData
+from nas.search.objectives import FLOPS, OBJECTIVES, PARAMS
+from nas.text import plural
+
+OTHER_COLOUR = "#7f7f7f"  # a mode the modes table does not know (an old study's)
+
+INTRO = (
+    "For each budget, the best validation accuracy each mode (and each baseline) reached with a network at or "
+    "under it: accuracy, its 95% interval and the trial; the best of each row in bold. A lead is claimed only "
+    "when the 95% interval of the difference between the best two modes (Newcombe's hybrid score interval) "
+    "excludes 0. Each mode's own front is drawn in the Pareto charts below."
+)
+
+
+def _cell(level: Level, group: str, unit: str, leading: float | None) -> str:
+    best = level.best.get(group)
+    if best is None:
+        return '<td class="none">-</td>'
+    shown = f"{best.accuracy:.1%}"
+    if best.interval is not None:
+        shown += f" ({100 * best.interval[0]:.1f}-{100 * best.interval[1]:.1f})"
+    text = html.escape(f"{shown} #{best.trial}")
+    if best.accuracy == leading:
+        text = f"<b>{text}</b>"
+    cost = f"{best.cost:,.0f}" if float(best.cost).is_integer() else f"{best.cost:.4g}"
+    title = html.escape(f"trial {best.trial}: {cost} {unit}", quote=True)
+    count = html.escape(f"best of {plural(best.networks, 'network')}")
+    return f'<td title="{title}" style="white-space: nowrap">{text}<br><small>{count}</small></td>'
+
+
+def budget_table_html(table: BudgetTable) -> str:
+    """A row per budget level, a column per group; each group's network count in its header."""
+    unit = unit_noun(table.cost)
+    head = "".join(
+        f"<th>{html.escape(g)}<br><small>{html.escape(plural(table.networks[g], 'network'))}</small></th>"
+        for g in table.groups
+    )
+    rows = []
+    for level in table.levels:
+        leading = max((b.accuracy for b in level.best.values()), default=None)
+        cells = "".join(_cell(level, g, unit, leading) for g in table.groups)
+        rows.append(f"<tr><th>{html.escape(f'<= {short(level.budget)}')}</th>{cells}</tr>")
+    budget = html.escape(f"budget ({unit})")
+    return (
+        f'<div class="scroll"><table class="budget"><thead><tr><th>{budget}</th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def forest_figure(rows: Sequence[ForestRow]) -> go.Figure:
+    """Mean accuracy per mode with its interval, one row per mode; the x axis spans the intervals only."""
+    fig = go.Figure()
+    for row in rows:
+        mode = MODES.get(row.mode)
+        colour = mode.colour if mode is not None else OTHER_COLOUR
+        low, high = row.interval
+        cost = ", ".join(f"{short(v)} {unit_noun(k)}" for k, v in ((PARAMS, row.params), (FLOPS, row.flops)) if v)
+        hover = f"{row.mode}: {row.mean:.1%} (95% interval {low:.1%} to {high:.1%}), {plural(row.seeds, 'seed')}"
+        fig.add_trace(
+            go.Scatter(
+                x=[row.mean],
+                y=[html.escape(f"{row.mode} ({short(row.params)} params)" if row.params else row.mode)],
+                mode="markers",
+                marker={"color": colour, "symbol": mode.symbol if mode is not None else "circle", "size": 13},
+                error_x={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [high - row.mean],
+                    "arrayminus": [row.mean - low],
+                    "color": colour,
+                    "thickness": 2,
+                    "width": 8,
+                },
+                hovertext=html.escape(f"{hover}; {cost}" if cost else hover),
+                hoverinfo="text",
+                name=html.escape(row.mode),
+                showlegend=False,
+            )
+        )
+    lows, highs = [r.interval[0] for r in rows], [r.interval[1] for r in rows]
+    pad = max(0.05 * (max(highs) - min(lows)), 0.005) if rows else 0.0
+    fig.update_layout(
+        title="ablation at matched cost: mean validation accuracy per mode, 95% interval over seeds",
+        xaxis={
+            "title": "validation accuracy",
+            "tickformat": ".1%",
+            **({"range": [max(0.0, min(lows) - pad), min(1.0, max(highs) + pad)]} if rows else {}),
+        },
+        yaxis={"autorange": "reversed", "title": "", "automargin": True},
+        height=160 + 45 * len(rows),
+    )
+    return fig
+
+
+def connectivity_section(*, data: ReportData, figure: Callable[[go.Figure], str]) -> list[str]:
+    """The section's HTML pieces: per cost panel a summary and the budget table, then the ablation's forest
+    plot; `figure` embeds a plotly figure (page.py's, so plotly.js is inlined once per page)."""
+    section = connectivity_data(data=data)
+    parts = ["<h2>Which connectivity?</h2>", f"<p>{html.escape(INTRO)}</p>"]
+    for table in section.tables:
+        spec = OBJECTIVES.get(table.cost)
+        label = spec.label if spec is not None else table.cost
+        parts.append(f"<h3>{html.escape(f'Budget in {label}')}</h3>")
+        parts.append("<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in table.summary) + "</ul>")
+        if table.levels:
+            parts.append(budget_table_html(table))
+    parts.append(f"<p><small>{html.escape(section.caveat)}</small></p>")
+    if section.forest is not None:
+        parts.append("<h3>Ablation at matched cost</h3>")
+        if section.forest:
+            parts.append(
+                "<p>Each mode trained with its width solved for the same cost, once per seed: the mean validation "
+                "accuracy and the 95% Student-t interval of the mean over the seeds, clipped to [0, 1].</p>"
+            )
+            parts.append(figure(forest_figure(section.forest)))
+        else:
+            parts.append("<p>The ablation has no mode with a finished run yet.</p>")
+        if section.unfinished and section.forest:
+            waiting = ", ".join(section.unfinished)
+            parts.append(f"<p>{html.escape(f'No finished run yet, so not drawn: {waiting}.')}</p>")
+    return parts

@@ -26,7 +26,7 @@ FIGURES = 2  # significant figures of a level ("50K", "1.2M"), rounded up so the
 
 CAVEAT = (
     "Each number is the best of that group's networks at or under the budget, so a mode the search sampled "
-    "more often had more chances to reach a high best: the column headers give each group's network count, "
+    "more often had more chances to reach a high best: the row headers give each group's network count, "
     "and each cell how many of them were at or under the budget."
 )
 

@@ -21,7 +21,7 @@ OTHER_COLOUR = "#7f7f7f"  # a mode the modes table does not know (an old study's
 
 INTRO = (
     "For each budget, the best validation accuracy each mode (and each baseline) reached with a network at or "
-    "under it: accuracy, its 95% interval and the trial; the best of each row in bold. A lead is claimed only "
+    "under it: accuracy, its 95% interval and the trial; the best at each budget in bold. A lead is claimed only "
     "when the 95% interval of the difference between the best two modes (Newcombe's hybrid score interval) "
     "excludes 0. Each mode's own front is drawn in the Pareto charts below."
 )
@@ -44,20 +44,19 @@ def _cell(level: Level, group: str, unit: str, leading: float | None) -> str:
 
 
 def budget_table_html(table: BudgetTable) -> str:
-    """A row per budget level, a column per group; each group's network count in its header."""
+    """A row per group (modes, then baselines) with its network count, a column per budget level, so the
+    table stays narrow at 1,280 px however many groups there are; the leader of each budget in bold."""
     unit = unit_noun(table.cost)
-    head = "".join(
-        f"<th>{html.escape(g)}<br><small>{html.escape(plural(table.networks[g], 'network'))}</small></th>"
-        for g in table.groups
-    )
+    head = "".join(f"<th>{html.escape(f'<= {short(level.budget)}')}</th>" for level in table.levels)
+    leading = [max((b.accuracy for b in level.best.values()), default=None) for level in table.levels]
     rows = []
-    for level in table.levels:
-        leading = max((b.accuracy for b in level.best.values()), default=None)
-        cells = "".join(_cell(level, g, unit, leading) for g in table.groups)
-        rows.append(f"<tr><th>{html.escape(f'<= {short(level.budget)}')}</th>{cells}</tr>")
-    budget = html.escape(f"budget ({unit})")
+    for g in table.groups:
+        name = f"{html.escape(g)}<br><small>{html.escape(plural(table.networks[g], 'network'))}</small>"
+        cells = "".join(_cell(level, g, unit, lead) for level, lead in zip(table.levels, leading, strict=True))
+        rows.append(f"<tr><th>{name}</th>{cells}</tr>")
+    corner = html.escape(f"budget ({unit})")
     return (
-        f'<div class="scroll"><table class="budget"><thead><tr><th>{budget}</th>{head}</tr></thead>'
+        f'<div class="scroll"><table class="budget"><thead><tr><th>{corner}</th>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
 

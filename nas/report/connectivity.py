@@ -298,6 +298,8 @@ def _noise_numbers(c: Comparison) -> str:
     if c.interval is None:
         return ""
     low, high = (points(v) for v in c.interval)
+    if points(c.difference) in ("0.0", "-0.0"):
+        return f" (tied, 95% interval {low} to {high})"
     return f" ({c.leader} ahead by {points(c.difference)} points, 95% interval {low} to {high})"
 
 

@@ -284,3 +284,12 @@ def test_report_page_opens_with_the_section(tmp_path: Any) -> None:
         page.index("validation split size") < page.index("Which connectivity?") < page.index("<h2>Pareto fronts</h2>")
     )
     assert page.count("* plotly.js v") == 1
+
+
+def test_a_tie_is_called_a_tie_not_a_lead_of_zero_points() -> None:
+    from nas.report.connectivity import Comparison, _noise_numbers
+
+    tie = Comparison(budget=1e6, leader="osp", runner_up="dense", difference=0.0, interval=(-0.051, 0.051))
+    assert _noise_numbers(tie) == " (tied, 95% interval -5.1 to 5.1)"
+    close = Comparison(budget=1e6, leader="osp", runner_up="dense", difference=0.0004, interval=(-0.05, 0.05))
+    assert _noise_numbers(close) == " (osp ahead by 0.04 points, 95% interval -5.0 to 5.0)"

@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STEPS = ("open", "report data", "render", "write")
 
 
-def measure(journal: Path, size: int, folder: Path, profile: bool) -> dict[str, Any]:
+def measure(journal: Path, size: int, folder: Path, profile: bool, keep: Path | None) -> dict[str, Any]:
     """Every step of a report on a fresh copy of the padded journal, each timed once."""
     work = folder / f"report-{size}.log"
     shutil.copyfile(journal, work)
@@ -66,6 +66,9 @@ def measure(journal: Path, size: int, folder: Path, profile: bool) -> dict[str, 
     out = folder / f"report-{size}.html"
     out.write_text(page, encoding="utf-8")
     seconds["write"] = time.perf_counter() - start
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(out, keep / out.name)
     result: dict[str, Any] = {
         "trials": size,
         "seconds": seconds,
@@ -107,6 +110,7 @@ def main() -> None:
     parser.add_argument("--cache", default=str(ROOT / ".bench_cache"), help="where the padded journals are kept")
     parser.add_argument("--profile", action="store_true", help="profile compute_report_data (slower)")
     parser.add_argument("--out", help="write every figure here as JSON")
+    parser.add_argument("--keep", help="keep the reports in this folder (report-SIZE.html)")
     args = parser.parse_args()
     if any(n < 1 for n in args.sizes):
         parser.error("--sizes must be at least 1")
@@ -119,7 +123,7 @@ def main() -> None:
             if not journal.is_file():
                 journal = padded_journal(cache, size, load_data(load_study_file(str(QUICKSTART)).data))
             print(f"reporting on a study of {size:,} trials ...", file=sys.stderr, flush=True)
-            results.append(measure(journal, size, Path(folder), args.profile))
+            results.append(measure(journal, size, Path(folder), args.profile, Path(args.keep) if args.keep else None))
     table = summary(results)
     print(table)
     for r in results:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import re
 from pathlib import Path
@@ -26,8 +27,9 @@ from nas.report.data import (
     hypervolume,
     non_dominated,
 )
-from nas.report.page import safe_filename, write_report
+from nas.report.page import safe_filename, script_json, write_report
 from nas.search.objectives import OBJECTIVES
+from tests.report.page_parse import trial_table
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -314,10 +316,21 @@ def test_html_is_offline_escaped_and_inside_out_dir(tmp_path: Path) -> None:
     assert "<img src=x" not in text and "<b>slow</b>" not in text
     assert "FLOPs (fvcore: 1 multiply-add = 1)" in text
     assert "over the params budget" in text and "densenet121" in text and "no bottleneck" in text
+    # The trial table's JSON keeps the reason whole, and no '<' of it reaches the page raw.
+    assert trial_table(text)["reason"][9] == "<b>slow</b> & <img src=x onerror=z>"
+    assert "\\u003cb\\u003eslow\\u003c/b\\u003e \\u0026 \\u003cimg" in text
 
     escaped = write_report(data=data, out_dir=out, filename="../../etc/passwd")
     assert escaped.parent == out.resolve() and escaped.exists()
     assert sorted(p.name for p in out.iterdir()) == sorted([path.name, escaped.name])  # no temporary files
+
+
+def test_json_in_a_script_element_cannot_close_it_or_open_a_comment() -> None:
+    value = {"name": "</script><script>alert(1)</script><!-- & \u2028", "n": [1, 0.5, None]}
+    piece = script_json(value, "x")
+    inner = piece.removeprefix('<script type="application/json" id="x">').removesuffix("</script>")
+    assert "<" not in inner and ">" not in inner and "&" not in inner
+    assert json.loads(inner) == value
 
 
 def test_safe_filename() -> None:

@@ -2,6 +2,7 @@
 
     python benchmarks/report_scale.py                                  # studies of 2,000 and 20,000 trials
     python benchmarks/report_scale.py --sizes 2000 --cache /work/main/.bench_cache --out scale.json
+    python benchmarks/report_scale.py --sizes 20000 --distinct --keep /tmp/reports   # no ties; keep the pages
 
 The padded journals are `benchmarks/study_overhead.py`'s (copies of 12 real quickstart trials with every
 attribute, cached in --cache); each is copied to a temporary folder before it is opened. Each step `nas report`
@@ -10,7 +11,8 @@ hypervolume history, the importances), `render`, the write; then the file's size
 --out FILE.json keeps every figure.
 
 The padded study copies the real trials exactly, so most trials tie exactly with many others: the front
-holds every tied copy of each front network (as `study.best_trials` does).
+holds every tied copy of each front network (as `study.best_trials` does), and the charts draw each tie once.
+--distinct nudges every copy apart (cached beside the padded journal), so every trial is its own marker.
 """
 
 from __future__ import annotations
@@ -41,6 +43,47 @@ from nas.search.studyfile_reader import load_study_file
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = ("open", "report data", "render", "write")
+
+
+def distinct_journal(cache: Path, size: int, padded: Path) -> Path:
+    """The padded study with every copy nudged apart (accuracy down and costs up by under 0.1%), so no two
+    trials tie: the worst case for the charts, one marker per trial (cached)."""
+    path = cache / f"quickstart-{size}-distinct.log"
+    if path.is_file():
+        return path
+    source = optuna.load_study(study_name="quickstart", storage=open_storage(str(padded)))
+    print(f"nudging {path} apart ...", file=sys.stderr, flush=True)
+    partial = path.with_suffix(".partial")
+    partial.unlink(missing_ok=True)
+    study = optuna.create_study(
+        study_name="quickstart", storage=open_storage(str(partial)), directions=source.directions
+    )
+    for key, value in source.user_attrs.items():
+        study.set_user_attr(key, value)
+    study.set_metric_names(list(source.metric_names or []))
+    objectives = list(source.user_attrs.get("objectives", []))
+    trials = []
+    for t in source.get_trials(deepcopy=False):
+        nudge = 1e-3 * t.number / size
+        metrics = dict(t.user_attrs.get("metrics") or {})
+        for name, value in metrics.items():
+            if name in ("val_accuracy", "flops", "params") and isinstance(value, int | float):
+                metrics[name] = value * (1 - nudge) if name == "val_accuracy" else value * (1 + nudge)
+        values = [metrics.get(name, v) for name, v in zip(objectives, t.values, strict=True)] if t.values else None
+        trials.append(
+            optuna.trial.create_trial(
+                state=t.state,
+                values=values,
+                params=t.params,
+                distributions=t.distributions,
+                user_attrs={**t.user_attrs, "metrics": metrics},
+                system_attrs=t.system_attrs,
+                intermediate_values=t.intermediate_values,
+            )
+        )
+    study.add_trials(trials)
+    partial.rename(path)
+    return path
 
 
 def measure(journal: Path, size: int, folder: Path, profile: bool, keep: Path | None) -> dict[str, Any]:
@@ -110,6 +153,7 @@ def main() -> None:
     parser.add_argument("--cache", default=str(ROOT / ".bench_cache"), help="where the padded journals are kept")
     parser.add_argument("--profile", action="store_true", help="profile compute_report_data (slower)")
     parser.add_argument("--out", help="write every figure here as JSON")
+    parser.add_argument("--distinct", action="store_true", help="nudge the copies apart: no exact ties")
     parser.add_argument("--keep", help="keep the reports in this folder (report-SIZE.html)")
     args = parser.parse_args()
     if any(n < 1 for n in args.sizes):
@@ -122,6 +166,8 @@ def main() -> None:
             journal = cache / f"quickstart-{size}.log"
             if not journal.is_file():
                 journal = padded_journal(cache, size, load_data(load_study_file(str(QUICKSTART)).data))
+            if args.distinct:
+                journal = distinct_journal(cache, size, journal)
             print(f"reporting on a study of {size:,} trials ...", file=sys.stderr, flush=True)
             results.append(measure(journal, size, Path(folder), args.profile, Path(args.keep) if args.keep else None))
     table = summary(results)

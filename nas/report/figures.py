@@ -170,7 +170,7 @@ def hypervolume_figure(data: ReportData) -> go.Figure:
     )
     fig.update_layout(
         title="hypervolume of the feasible front so far",
-        xaxis={"title": "trial number"},
+        xaxis={"title": "trial number", "tickformat": ",d", **({"dtick": 1} if len(history) <= 10 else {})},
         yaxis={"title": "hypervolume"},
         height=400,
     )
@@ -206,13 +206,13 @@ def curves_figure(data: ReportData, looks: dict[str, Style], group_by_number: di
     fig = go.Figure()
     for (group, curve), numbers in curves.items():
         look = looks.get(group, Style("black", UNKNOWN_SYMBOL, False))
-        copies = f" and {plural(len(numbers) - 1, 'other')} with this curve" if len(numbers) > 1 else ""
+        copies = f" (+{len(numbers) - 1:,} identical)" if len(numbers) > 1 else ""
         fig.add_trace(
             go.Scatter(
                 x=[e for e, _ in curve],
                 y=[a for _, a in curve],
                 mode="lines+markers",
-                name=html.escape(f"trial {numbers[0]} ({group}){copies}"),
+                name=html.escape(f"trial {numbers[0]}, {group}{copies}"),
                 line={"color": look.colour, "width": 1.5},
                 marker={"symbol": look.symbol, "color": look.colour, "size": 8},
             )
@@ -221,7 +221,8 @@ def curves_figure(data: ReportData, looks: dict[str, Style], group_by_number: di
         title="validation accuracy per epoch, Pareto trials",
         xaxis={"title": "epoch", "dtick": 1},
         yaxis={"title": "validation accuracy"},
-        height=420,
+        height=460,
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},  # names take no width from the plot
     )
     return fig
 

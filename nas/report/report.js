@@ -100,7 +100,7 @@
       var trace = {
         type: "scatter", mode: mode, name: esc(front.group), legendgroup: esc(front.group), x: pick(x, rows),
         y: pick(y, rows), line: { color: st.colour, shape: "hv", width: 1.5 },
-        marker: { color: st.colour, symbol: st.symbol, size: st.baseline ? 14 : 10, line: { color: "white", width: 1 } },
+        marker: { color: st.colour, symbol: st.symbol, size: st.baseline ? 16 : 10, line: { color: "white", width: 1 } },
         hovertext: hovers(rows), hoverinfo: "text"
       };
       if (st.baseline) {
@@ -158,6 +158,12 @@
   var pageRows = Number(document.getElementById("trial-controls").dataset.pageRows) || 100;
   var opened = {};
   var haystack = null;
+  // A column of numbers only is right-aligned, header and cells (block_config "3,3" and stem "cifar" are text).
+  var numeric = COLUMNS.map(function (c) {
+    if (c.kind === "accuracy" || c.kind === "cost") return true;
+    if (c.kind !== "knob" && c.kind !== "number") return false;
+    return col(c.key).every(function (v) { return !has(v) || typeof v === "number"; });
+  });
 
   function cellText(c, r) {
     if (c.kind === "accuracy") return accuracy(r);
@@ -232,7 +238,7 @@
       td.className = "network";
     } else {
       td.textContent = cellText(c, r);
-      if (c.kind !== "knob" || typeof col(c.key)[r] === "number") td.className = "num";
+      if (numeric[COLUMNS.indexOf(c)]) td.className = "num";
     }
     return td;
   }
@@ -267,7 +273,7 @@
     COLUMNS.forEach(function (c, i) {
       var th = document.createElement("th");
       th.textContent = c.label.replace(/_/g, "_\u200B");  // long knob names may wrap after an underscore
-      if (c.kind !== "status" && c.kind !== "network" && c.kind !== "trial") th.className = "num";
+      if (numeric[i]) th.className = "num";
       if (c.title) th.title = c.title;
       if (state.key === i) th.dataset.dir = state.dir > 0 ? "asc" : "desc";
       th.addEventListener("click", function () {

@@ -9,7 +9,7 @@ import pytest
 
 from nas.report.data import compute_report_data
 from nas.report.figures import front_chart
-from nas.report.page import render
+from nas.report.page import pareto_summary, render
 from nas.report.table import SHORT_REASON, compact, encoded, short_reason, trial_table
 from tests.report.page_parse import charts, front_traces, groups
 from tests.report.page_parse import trial_table as read_table
@@ -117,6 +117,8 @@ def test_exact_ties_share_one_marker_that_lists_them() -> None:
     assert [(f.group, f.rows) for f in chart.fronts] == [("dense", (0,)), ("osp", (2,))]
     assert chart.overall == (0,)  # dense 0 and osp 2 stand at the same point of the front
     assert chart.same == {0: (3, 6), 1: (4, 7), 2: (5, 8, 9)}
+    assert pareto_summary(data) == "6 trials, 1 distinct result: 0 (+5 ties)"
+    assert pareto_summary(compute_report_data(study=hand_study())) == "5 trials: 0, 1, 2, 4, 11"
     page = render(data)
     drawn = front_traces(next(s for s in charts(page) if s["kind"] == "front"), read_table(page), groups(page))
     assert [(t["name"], t["x"], t["y"]) for t in drawn] == [

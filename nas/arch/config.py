@@ -179,13 +179,21 @@ class ArchConfig:
         """
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
         changes: dict[str, Any] = {"memory_efficient": False}
-        mode = MODES[self.connectivity]
-        for knob in ("compression", "width_multiplier"):
-            if knob != mode.transition_knob or len(self.block_config) == 1:  # no transition uses it
-                changes[knob] = defaults[knob]
-        if mode.growth_only_in_bottleneck and self.bn_size == 0:
-            changes["growth_rate"] = defaults["growth_rate"]
+        changes.update({knob: defaults[knob] for knob in self.ignored_knobs()})
         return dataclasses.replace(self, **changes)
+
+    def ignored_knobs(self) -> tuple[str, ...]:
+        """The knobs this network does not use (its mode's wiring has no place for them), so a report
+        can leave them blank instead of showing a value that changes nothing."""
+        mode = MODES[self.connectivity]
+        ignored = [
+            knob
+            for knob in ("compression", "width_multiplier")
+            if knob != mode.transition_knob or len(self.block_config) == 1  # no transition uses it
+        ]
+        if mode.growth_only_in_bottleneck and self.bn_size == 0:
+            ignored.insert(0, "growth_rate")
+        return tuple(ignored)
 
     def arch_hash(self) -> str:
         """A stable 12-hex-digit id of the canonical network."""

@@ -11,6 +11,7 @@ is no worse in every objective and better in one, so ties stay on the front toge
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import math
 import warnings
 from collections import Counter
@@ -19,10 +20,11 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.distributions import BaseDistribution
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
+from nas.arch import ArchConfig
+from nas.errors import UsageError
 from nas.report.final import FinalEvaluation, final_evaluation
 from nas.report.networks import FrontNetwork, front_networks
 from nas.search import optuna_internals
@@ -98,14 +100,23 @@ def measured(record: TrialRecord, name: str) -> float | None:
 
 
 def non_dominated(loss: np.ndarray) -> np.ndarray:
-    """Mask of the rows of `loss` (minimised) that no other row dominates; equal rows both stay."""
+    """Mask of the rows of `loss` (minimised) that no other row dominates; equal rows both stay.
+
+    Equal rows are judged once. The distinct rows are visited in lexicographic order: a row that
+    dominates another sorts before it, and a dominated row is dominated by some front row too, so
+    each row is compared with the front found so far only (n x front size, not n x n).
+    """
     loss = np.asarray(loss, dtype=float)
-    keep = np.ones(len(loss), dtype=bool)
-    for i in range(len(loss)):
-        no_worse = np.all(loss <= loss[i], axis=1)
-        better = np.any(loss < loss[i], axis=1)
-        keep[i] = not np.any(no_worse & better)
-    return keep
+    if len(loss) == 0:
+        return np.ones(0, dtype=bool)
+    distinct, inverse = np.unique(loss, axis=0, return_inverse=True)
+    keep = np.zeros(len(distinct), dtype=bool)
+    front = np.empty((0, distinct.shape[1]))
+    for i, row in enumerate(distinct):
+        if not np.any(np.all(front <= row, axis=1)):  # a distinct row no worse everywhere is better somewhere
+            keep[i] = True
+            front = np.vstack([front, row])
+    return keep[inverse.reshape(-1)]
 
 
 def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
@@ -234,30 +245,31 @@ def _importances(
     directions: tuple[str, ...],
     notes: list[str],
 ) -> dict[str, dict[str, float]]:
-    """PED-ANOVA importances per objective, over feasible trials only, each in minimisation form."""
-    frozen = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
-    usable = [r for r in records if r.feasible and r.params and r.number in frozen]
+    """PED-ANOVA importances per objective, over feasible trials only, each in minimisation form.
+
+    Read from the study itself through PED-ANOVA's `target` (NaN leaves a trial out), not from a copy:
+    copying 20,000 trials into a new study took most of a large report's time."""
+    complete = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    usable = [r for r in records if r.feasible and r.params and r.number in complete]
     if len(usable) < 2:
         notes.append(f"parameter importance skipped: {plural(len(usable), 'feasible trial')} with parameters, need 2")
         return {}
+    params = sorted({name for r in usable for name in complete[r.number].distributions})
     result: dict[str, dict[str, float]] = {}
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         for name, direction in zip(objectives, directions, strict=True):
-            # A single-objective copy in minimisation form: PED-ANOVA reads the first direction.
-            sign = -1.0 if direction == "maximize" else 1.0
-            copy = optuna.create_study(direction="minimize")
-            for r in usable:
-                value = r.values.get(name)
-                if value is None or not math.isfinite(value):
-                    continue
-                dists: dict[str, BaseDistribution] = frozen[r.number].distributions
-                copy.add_trial(optuna.trial.create_trial(value=sign * value, params=r.params, distributions=dists))
+            sign = -1.0 if direction == "maximize" else 1.0  # PED-ANOVA takes a low target as good
+            values = {r.number: sign * v for r in usable if (v := r.values.get(name)) is not None and math.isfinite(v)}
+
+            def target(trial: optuna.trial.FrozenTrial, values: dict[int, float] = values) -> float:
+                return values.get(trial.number, math.nan)
+
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    result[name] = dict(optuna.importance.get_param_importances(copy))
+                    result[name] = dict(optuna.importance.get_param_importances(study, params=params, target=target))
             except Exception as error:  # a report never fails on importance
                 notes.append(f"parameter importance for {name} skipped: {type(error).__name__}: {error}")
     finally:
@@ -265,8 +277,22 @@ def _importances(
     return result
 
 
-def _row(record: TrialRecord, objectives: tuple[str, ...]) -> dict[str, Any]:
+def _ignored_knobs(arch: dict[str, Any], known: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """The knobs a stored network does not use (its canonical form resets them); none for a baseline or an
+    unreadable config. `known` caches them per distinct config: a study repeats few."""
+    key = json.dumps(arch, sort_keys=True, default=str)
+    if key not in known:
+        try:
+            known[key] = ArchConfig.from_dict(arch).ignored_knobs()
+        except (UsageError, TypeError):
+            known[key] = ()
+    return known[key]
+
+
+def _row(record: TrialRecord, objectives: tuple[str, ...], known: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    """One trial as the table shows it: the knobs its network ignores are left blank (None)."""
     block = record.arch.get("block_config")
+    ignored = _ignored_knobs(record.arch, known) if record.arch else ()
     row: dict[str, Any] = {
         "number": record.number,
         "status": record.status,
@@ -277,7 +303,7 @@ def _row(record: TrialRecord, objectives: tuple[str, ...]) -> dict[str, Any]:
         "reused_from": record.reused_from,
     }
     for knob in KEY_KNOBS:
-        value = block if knob == "block_config" else record.arch.get(knob)
+        value = None if knob in ignored else block if knob == "block_config" else record.arch.get(knob)
         row[knob] = ",".join(str(b) for b in value) if isinstance(value, list | tuple) else value
     for name in dict.fromkeys((*objectives, *OBJECTIVES)):
         row[name] = measured(record, name)
@@ -347,6 +373,7 @@ def compute_report_data(*, study: optuna.Study, ablation: list[dict[str, Any]] |
         for n in pareto
     }
     provenance = _provenance(study, records)
+    known: dict[str, tuple[str, ...]] = {}
     if any(group_of(p) == "unknown" for p in points):
         notes.append("some feasible trials record no connectivity mode: drawn as 'unknown'")
     return ReportData(
@@ -359,7 +386,7 @@ def compute_report_data(*, study: optuna.Study, ablation: list[dict[str, Any]] |
         reference_point=ref,
         importances=_importances(records, study, objectives, directions, notes),
         learning_curves=curves,
-        table=tuple(_row(r, objectives) for r in records),
+        table=tuple(_row(r, objectives, known) for r in records),
         ablation=tuple(dict(row) for row in ablation) if ablation is not None else None,
         provenance=provenance,
         notes=tuple(notes),

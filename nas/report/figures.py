@@ -1,28 +1,55 @@
-"""The report's plotly figures, each drawn from a plain structure of `nas.report.data` (or `final`).
+"""The report's charts, each computed from a plain structure of `nas.report.data` (or `final`).
 
-Every string that came from a study is HTML-escaped before it reaches a label or a hover text;
-`nas.report.page` assembles these figures into the page.
+A front chart is a `FrontChart`: which rows of the page's one trial table (`nas.report.table`)
+form which trace; `report.js` builds the traces from the table's columns, so a trial's numbers are
+in the page once however many charts show it. The small charts (hypervolume, importance, learning
+curves, final evaluation) are plain plotly figures. Every string that came from a study is
+HTML-escaped before it reaches a label or a hover text (report.js escapes what it builds);
+`nas.report.page` assembles the charts into the page.
 """
 
 from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from nas.arch.modes import MODES
-from nas.report.data import FrontPanel, FrontPoint, ReportData, group_of
+from nas.report.data import FrontPanel, ReportData, group_of
 from nas.report.final import FinalEvaluation
 from nas.search.objectives import ACCURACY, OBJECTIVES
 from nas.text import plural
 
-# Fixed colours (the modes table's), so a mode looks the same in every panel and every report.
-MODE_COLOURS = {name: mode.colour for name, mode in MODES.items()}
 OTHER_COLOURS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31")
+BASELINE_SYMBOL = "star"
+UNKNOWN_SYMBOL = "x"
+PUBLISHED_SYMBOL = "hexagon"  # no mode's shape, so a published result never reads as one of ours
+SAME_LISTED = 10  # trial numbers a hover lists of those sharing one marker; the rest are counted
+
+
+@dataclass(frozen=True)
+class Style:
+    """How one group (a mode, a baseline, or unknown) looks in every chart and in the trial table."""
+
+    colour: str
+    symbol: str  # a plotly marker symbol
+    baseline: bool
+
+
+def styles(groups: Iterable[str], baselines: Iterable[str] = ()) -> dict[str, Style]:
+    """Modes keep the modes table's colour and shape, so a mode looks the same in every chart and report;
+    baselines are stars and other groups crosses, coloured in name order from OTHER_COLOURS."""
+    names, starred = set(groups), set(baselines)
+    result = {m: Style(mode.colour, mode.symbol, False) for m, mode in MODES.items() if m in names}
+    for i, name in enumerate(sorted(names - set(MODES))):
+        symbol = BASELINE_SYMBOL if name in starred else UNKNOWN_SYMBOL
+        result[name] = Style(OTHER_COLOURS[i % len(OTHER_COLOURS)], symbol, name in starred)
+    return dict(sorted(result.items()))
 
 
 def fmt(value: Any) -> str:
@@ -41,128 +68,109 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def colours(groups: Iterable[str]) -> dict[str, str]:
-    """Mode colours are fixed; other groups (baselines, unknown) take the rest in name order."""
-    extra = sorted(set(groups) - set(MODE_COLOURS))
-    return {**MODE_COLOURS, **{g: OTHER_COLOURS[i % len(OTHER_COLOURS)] for i, g in enumerate(extra)}}
+@dataclass(frozen=True)
+class GroupFront:
+    group: str
+    rows: tuple[int, ...]  # trial-table rows on the group's own 2-D front, by cost, one per distinct point
 
 
-def _hover(point: FrontPoint, limit: int = 200) -> str:
-    """One escaped line per knob and metric; long values (per-stage lists) are cut."""
-    lines = []
-    for key, value in point.hover.items():
-        text = fmt(value)
-        lines.append(f"{html.escape(str(key))}: {html.escape(text if len(text) <= limit else text[:limit] + '...')}")
-    return "<br>".join(lines)
+@dataclass(frozen=True)
+class FrontChart:
+    """One front chart as `report.js` draws it from the trial table: which rows form which trace.
+
+    Trials with the same group, cost and accuracy (exact ties: the same network drawn again, or a
+    study padded with copies) share one marker, the lowest-numbered trial's; `same` lists the others
+    under it, with the reused twins already folded into it (`FrontPoint.reused_by`).
+    """
+
+    cost: str
+    dominated: tuple[int, ...]  # rows of points off their group's front, in one trace (per-point shape, colour)
+    fronts: tuple[GroupFront, ...]  # each group's front: a small trace with its error bars
+    overall: tuple[int, ...]  # the overall 2-D front, by cost, one row per distinct point
+    same: dict[int, tuple[int, ...]]  # row -> trial numbers drawn under its marker (ties and folded twins)
 
 
-def _front_xy(panel: FrontPanel, numbers: Sequence[int]) -> tuple[list[float], list[float]]:
-    by_number = {p.number: p for p in panel.points}
-    front = [by_number[n] for n in numbers]
-    return [p.values[panel.cost] for p in front], [p.values[ACCURACY] for p in front]
-
-
-def interval_trace(panel: FrontPanel, numbers: Sequence[int], colour: str, group: str) -> go.Scatter | None:
-    """Error bars (the 95% interval of each accuracy) on the points `numbers` that have one; None if none do."""
-    by_number = {p.number: p for p in panel.points}
-    shown = [(by_number[n], interval) for n in numbers if (interval := by_number[n].interval) is not None]
-    if not shown:
-        return None
-    ys = [p.values[ACCURACY] for p, _ in shown]
-    return go.Scatter(
-        x=[p.values[panel.cost] for p, _ in shown],
-        y=ys,
-        mode="markers",
-        marker={"size": 0, "color": colour},
-        error_y={
-            "type": "data",
-            "symmetric": False,
-            "array": [high - y for (_, (_, high)), y in zip(shown, ys, strict=True)],
-            "arrayminus": [y - low for (_, (low, _)), y in zip(shown, ys, strict=True)],
-            "color": colour,
-            "thickness": 1.5,
-            "width": 5,
-        },
-        name=html.escape(f"{group} 95% intervals"),
-        legendgroup=html.escape(group),
-        showlegend=False,
-        hoverinfo="skip",
+def front_chart(panel: FrontPanel, rows_of: dict[int, int]) -> FrontChart:
+    """`rows_of`: trial number -> its row in the trial table."""
+    stand: dict[tuple[str, float, float], int] = {}  # (group, cost, accuracy) -> the trial drawn there
+    same: dict[int, list[int]] = {}
+    for p in sorted(panel.points, key=lambda p: p.number):
+        first = stand.setdefault((group_of(p), p.values[panel.cost], p.values[ACCURACY]), p.number)
+        same.setdefault(first, []).extend([p.number] if first != p.number else [])
+        same[first].extend(p.reused_by)
+    drawn = set(stand.values())
+    on_front = {n for numbers in panel.mode_fronts.values() for n in numbers}
+    values = {p.number: (p.values[panel.cost], p.values[ACCURACY]) for p in panel.points}
+    overall = {values[n]: n for n in reversed(panel.pareto)}  # the first trial at each point of the front
+    return FrontChart(
+        cost=panel.cost,
+        dominated=tuple(rows_of[n] for n in sorted(drawn - on_front)),
+        fronts=tuple(
+            GroupFront(group, tuple(rows_of[n] for n in numbers if n in drawn))
+            for group, numbers in sorted(panel.mode_fronts.items())
+        ),
+        overall=tuple(rows_of[n] for n in sorted(overall.values(), key=lambda n: (values[n], n))),
+        same={rows_of[n]: tuple(sorted(members)) for n, members in same.items() if members},
     )
 
 
-def front_figure(panel: FrontPanel, palette: dict[str, str]) -> go.Figure:
-    """Accuracy against one cost: points and step fronts per mode, the overall front on top."""
+def _layout(fig: go.Figure) -> dict[str, Any]:
+    """A figure's layout as plotly.js reads it, without the template (the page carries it once)."""
+    layout: dict[str, Any] = json.loads(fig.to_json(validate=False))["layout"]
+    layout.pop("template", None)
+    return layout
+
+
+def front_spec(chart: FrontChart) -> dict[str, Any]:
+    """The chart as the page embeds it: the traces' rows, and the layout (axis titles escaped)."""
+    spec = OBJECTIVES.get(chart.cost)
+    title = spec.label if spec is not None else chart.cost
     fig = go.Figure()
-    groups: dict[str, list[FrontPoint]] = {}
-    for p in panel.points:
-        groups.setdefault(group_of(p), []).append(p)
-    for group, points in sorted(groups.items()):
-        baseline = any(p.baseline for p in points)
-        fig.add_trace(
-            go.Scatter(
-                x=[p.values[panel.cost] for p in points],
-                y=[p.values[ACCURACY] for p in points],
-                mode="markers+text" if baseline else "markers",
-                text=[html.escape(p.baseline or "") for p in points] if baseline else None,
-                textposition="top center",
-                hovertext=[_hover(p) for p in points],
-                hoverinfo="text",
-                name=html.escape(group),
-                legendgroup=html.escape(group),
-                marker={
-                    "color": palette[group],
-                    "size": 12 if baseline else 8,
-                    "symbol": "star" if baseline else "circle",
-                },
-            )
-        )
-        x, y = _front_xy(panel, panel.mode_fronts.get(group, ()))
-        if len(x) > 1:
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=y,
-                    mode="lines",
-                    line={"color": palette[group], "shape": "hv", "width": 1.5},
-                    name=html.escape(f"{group} front"),
-                    legendgroup=html.escape(group),
-                    showlegend=False,
-                    hoverinfo="skip",
-                )
-            )
-        # Every point of the overall front is on its group's front, so these cover it (and each baseline).
-        bars = interval_trace(panel, panel.mode_fronts.get(group, ()), palette[group], group)
-        if bars is not None:
-            fig.add_trace(bars)
-    x, y = _front_xy(panel, panel.pareto)
-    fig.add_trace(
-        go.Scatter(
-            x=x,
-            y=y,
-            mode="lines+markers",
-            line={"color": "black", "shape": "hv", "width": 2.5},
-            marker={"size": 16, "symbol": "circle-open", "color": "black", "line": {"width": 2}},
-            name="overall Pareto front",
-            hoverinfo="skip",
-        )
-    )
-    spec = OBJECTIVES.get(panel.cost)
-    title = spec.label if spec is not None else panel.cost
     fig.update_layout(
         title=html.escape(f"validation accuracy against {title}"),
         xaxis={"title": html.escape(title), "type": "log" if spec is not None and spec.log_axis else "linear"},
         yaxis={"title": "validation accuracy"},
         height=520,
+        margin={"r": 20},
+        legend={"itemsizing": "constant"},
     )
-    return fig
+    return {
+        "kind": "front",
+        "x": chart.cost,
+        "y": ACCURACY,
+        "layout": _layout(fig),
+        "dominated": list(chart.dominated),
+        "fronts": [{"group": f.group, "rows": list(f.rows)} for f in chart.fronts],
+        "overall": list(chart.overall),
+        "same": {str(row): [len(numbers), list(numbers[:SAME_LISTED])] for row, numbers in chart.same.items()},
+    }
+
+
+def figure_spec(fig: go.Figure) -> dict[str, Any]:
+    """A plain plotly figure as the page embeds it (its layout without the template)."""
+    data: dict[str, Any] = json.loads(fig.to_json(validate=False))
+    data["layout"].pop("template", None)
+    return {"kind": "figure", "data": data.get("data", []), "layout": data["layout"]}
+
+
+def template() -> dict[str, Any]:
+    """plotly's default template, written once in the page for every chart."""
+    fig = go.Figure()
+    layout: dict[str, Any] = json.loads(fig.to_json())["layout"]
+    return dict(layout.get("template", {}))
 
 
 def hypervolume_figure(data: ReportData) -> go.Figure:
-    numbers = [n for n, _ in data.hypervolume_history]
-    fig = go.Figure(go.Scatter(x=numbers, y=[v for _, v in data.hypervolume_history], mode="lines+markers"))
+    """A step line through the trials where the volume changed (and the last), which draws the same steps
+    as every trial would: a study of 20,000 trials changes it a few hundred times at most."""
+    history = data.hypervolume_history
+    steps = [(n, v) for i, (n, v) in enumerate(history) if i == 0 or i == len(history) - 1 or v != history[i - 1][1]]
+    fig = go.Figure(
+        go.Scatter(x=[n for n, _ in steps], y=[v for _, v in steps], mode="lines+markers", line={"shape": "hv"})
+    )
     fig.update_layout(
         title="hypervolume of the feasible front so far",
-        xaxis={"title": "trial number"},
+        xaxis={"title": "trial number", "tickformat": ",d", **({"dtick": 1} if len(history) <= 10 else {})},
         yaxis={"title": "hypervolume"},
         height=400,
     )
@@ -189,23 +197,38 @@ def importance_figure(data: ReportData) -> go.Figure:
     return fig
 
 
-def curves_figure(data: ReportData) -> go.Figure:
-    fig = go.Figure()
+def curves_figure(data: ReportData, looks: dict[str, Style], group_by_number: dict[int, str]) -> go.Figure:
+    """One line per distinct curve of the Pareto trials, in its group's colour and shape; trials with the
+    same curve (exact copies) share it, named by the first."""
+    curves: dict[tuple[str, tuple[tuple[int, float], ...]], list[int]] = {}
     for number, curve in sorted(data.learning_curves.items()):
+        curves.setdefault((group_by_number.get(number, "unknown"), curve), []).append(number)
+    fig = go.Figure()
+    for (group, curve), numbers in curves.items():
+        look = looks.get(group, Style("black", UNKNOWN_SYMBOL, False))
+        copies = f" (+{len(numbers) - 1:,} identical)" if len(numbers) > 1 else ""
         fig.add_trace(
-            go.Scatter(x=[e for e, _ in curve], y=[a for _, a in curve], mode="lines+markers", name=f"trial {number}")
+            go.Scatter(
+                x=[e for e, _ in curve],
+                y=[a for _, a in curve],
+                mode="lines+markers",
+                name=html.escape(f"trial {numbers[0]}, {group}{copies}"),
+                line={"color": look.colour, "width": 1.5},
+                marker={"symbol": look.symbol, "color": look.colour, "size": 8},
+            )
         )
     fig.update_layout(
         title="validation accuracy per epoch, Pareto trials",
-        xaxis={"title": "epoch"},
+        xaxis={"title": "epoch", "dtick": 1},
         yaxis={"title": "validation accuracy"},
-        height=420,
+        height=460,
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},  # names take no width from the plot
     )
     return fig
 
 
-def final_figure(final: FinalEvaluation, palette: dict[str, str]) -> go.Figure:
-    """Test accuracy (mean, +-std over seeds) against parameters; published results as labelled diamonds,
+def final_figure(final: FinalEvaluation, looks: dict[str, Style]) -> go.Figure:
+    """Test accuracy (mean, +-std over seeds) against parameters; published results as labelled hexagons,
     or dotted lines when the source gives no parameter count."""
     fig = go.Figure()
     for row in final.rows:
@@ -222,7 +245,11 @@ def final_figure(final: FinalEvaluation, palette: dict[str, str]) -> go.Figure:
                 ),
                 hoverinfo="text",
                 name=html.escape(f"trial {row.trial} {row.network}"),
-                marker={"color": palette.get(row.network, "black"), "size": 10},
+                marker={
+                    "color": looks[row.network].colour if row.network in looks else "black",
+                    "symbol": looks[row.network].symbol if row.network in looks else "circle",
+                    "size": 10,
+                },
             )
         )
     # Published points close in parameters would print their labels over each other: alternate above/below.
@@ -241,7 +268,12 @@ def final_figure(final: FinalEvaluation, palette: dict[str, str]) -> go.Figure:
                 hovertext=[html.escape(f"{p.network}: {p.test_accuracy:.1%}. {p.note}. {p.source}") for p in placed],
                 hoverinfo="text",
                 name=html.escape(f"published: {source.split(': http')[0]}"),
-                marker={"symbol": "diamond", "size": 11, "color": "white", "line": {"color": "black", "width": 1.5}},
+                marker={
+                    "symbol": PUBLISHED_SYMBOL,
+                    "size": 11,
+                    "color": "white",
+                    "line": {"color": "black", "width": 1.5},
+                },
             )
         )
     for p in final.published:

@@ -1,77 +1,72 @@
 """Draws a `ReportData` into one HTML file that opens offline (plotly.js inlined once).
 
+The page holds every trial once, in one compact JSON table (`nas.report.table`), and every chart
+as a small spec (`nas.report.figures`); `report.js` builds the charts' traces and the paged,
+sortable, filterable trial table from them. When every chart is drawn it sets `data-plotted` on
+the body to the number of charts (`data-charts`); script errors collect in `data-errors`.
+
 Every piece of text that came from a study (names, reasons, attribute values, mode names) is
-HTML-escaped before it reaches the page or a hover label, and the file can only land inside
-`out_dir`, whatever the study is called.
+HTML-escaped before it reaches the page or a hover label (`report.js` escapes what it builds; the
+JSON is written with `<`, `>` and `&` as \\u escapes, so nothing in it can close its script
+element), and the file can only land inside `out_dir`, whatever the study is called.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import html
+import json
 import os
 import re
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
 
 from nas.report.connectivity_html import connectivity_section
-from nas.report.data import ReportData, group_of
+from nas.report.data import ReportData
 from nas.report.figures import (
-    colours,
+    FrontChart,
+    Style,
     curves_figure,
+    figure_spec,
     final_figure,
     fmt,
-    front_figure,
+    front_chart,
+    front_spec,
     hypervolume_figure,
     importance_figure,
+    styles,
+    template,
 )
 from nas.report.final import FinalEvaluation
 from nas.report.networks import networks_section
-from nas.search.objectives import ACCURACY
-from nas.search.records import ACCURACY_HIGH, ACCURACY_LOW, VAL_IMAGES
+from nas.report.table import TrialTable, encoded, group_counts, group_name, status_counts, trial_table
 from nas.text import plural
 
 MAX_FILENAME = 100
+PAGE_ROWS = 100  # trials per page of the trial table
+HERE = Path(__file__).resolve().parent
+SCRIPT = "report.js"
+STYLE = "report.css"
+PARETO_LISTED = 30  # distinct results the summary line lists; the rest are counted
+# Runs first in the body: every script error after it (plotly.js's, report.js's) lands in data-errors.
+ERRORS_JS = (
+    "window.nasErrors=[];function nasError(m){window.nasErrors.push(String(m));"
+    'document.body.dataset.errors=window.nasErrors.join(" | ");}'
+    'window.addEventListener("error",function(e){nasError(e.message||e.type);});'
+    'window.addEventListener("unhandledrejection",function(e){nasError(e.reason);});'
+)
 
-SORT_JS = """
-document.querySelectorAll("table.sortable th").forEach(function (th) {
-  th.addEventListener("click", function () {
-    var table = th.closest("table"), body = table.tBodies[0], col = th.cellIndex;
-    var asc = th.dataset.dir !== "asc";
-    table.querySelectorAll("th").forEach(function (h) { delete h.dataset.dir; });
-    th.dataset.dir = asc ? "asc" : "desc";
-    var key = function (row) {
-      var cell = row.cells[col];
-      return cell.dataset.sort !== undefined ? cell.dataset.sort : cell.textContent;
-    };
-    Array.from(body.rows).sort(function (a, b) {
-      var x = key(a), y = key(b), nx = parseFloat(x), ny = parseFloat(y);
-      var c = (x === "") - (y === "");
-      if (c === 0) { c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y); return asc ? c : -c; }
-      return c;
-    }).forEach(function (row) { body.appendChild(row); });
-  });
-});
-"""
 
-CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; font-size: 0.85em; margin-bottom: 1em; }
-th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: left; vertical-align: top; }
-table.sortable th { cursor: pointer; background: #f3f3f3; }
-table.sortable th[data-dir="asc"]::after { content: " \\25B2"; }
-table.sortable th[data-dir="desc"]::after { content: " \\25BC"; }
-.scroll { overflow-x: auto; }
-.nets { display: flex; flex-wrap: wrap; gap: 1em; }
-figure.net { margin: 0; width: 600px; max-width: 100%; }
-figure.net svg { width: 100%; height: auto; }
-figure.net figcaption { font-size: 0.85em; color: #444; }
-"""
+def _plotly_js() -> str:
+    """plotly.js as the installed plotly ships it, to inline once. Imported here, not at the top: importing
+    plotly.offline adds a warning filter, and importing nas changes no global setting (tests/test_layers.py)."""
+    from plotly.offline import get_plotlyjs
+
+    return str(get_plotlyjs())
 
 
 def _e(value: Any) -> str:
@@ -83,7 +78,7 @@ def _prose(text: str) -> str:
     return re.sub(r"`([^`<>]+)`", r"<code>\1</code>", html.escape(text))
 
 
-def _final_section(final: FinalEvaluation, palette: dict[str, str], figure: _Figures) -> list[str]:
+def _final_section(final: FinalEvaluation, looks: dict[str, Style], figure: _Figures) -> list[str]:
     published = [dataclasses.asdict(p) for p in final.published]
     return [
         "<h2>Final evaluation</h2>",
@@ -91,46 +86,72 @@ def _final_section(final: FinalEvaluation, palette: dict[str, str], figure: _Fig
         "once on the test split: mean and sample standard deviation over the seeds (<code>nas finalize</code>, "
         "also in runs/&lt;study&gt;/final.csv).</p>",
         _table([row.to_dict() for row in final.rows]),
-        figure(final_figure(final, palette)),
+        figure(final_figure(final, looks)),
         *(["<h3>Published results</h3>", _table(published)] if published else []),
     ]
 
 
 class _Figures:
-    """Turns figures into page pieces; only the first carries plotly.js."""
+    """Turns a chart (a plotly figure or a `FrontChart`) into an empty element of the page, keeping its spec
+    for the one JSON list of charts that report.js draws."""
 
     def __init__(self) -> None:
-        self.count = 0
+        self.specs: list[dict[str, Any]] = []
 
-    def __call__(self, fig: go.Figure) -> str:
-        piece = fig.to_html(
-            full_html=False, include_plotlyjs=self.count == 0, config={"displaylogo": False, "responsive": True}
-        )
-        self.count += 1
-        return str(piece)
+    def __call__(self, chart: go.Figure | FrontChart) -> str:
+        self.specs.append(front_spec(chart) if isinstance(chart, FrontChart) else figure_spec(chart))
+        return f'<div class="chart" id="chart-{len(self.specs) - 1}"></div>'
 
 
-@dataclass(frozen=True)
-class _Shown:
-    """A table cell shown as `text` and sorted by `sort`."""
+def script_json(value: Any, element_id: str) -> str:
+    """`value` as a JSON script element; `<`, `>` and `&` are written as \\u escapes, so no text from a study
+    can end the element ("</script>") or open a comment ("<!--") inside it."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return f'<script type="application/json" id="{element_id}">{text}</script>'
 
-    text: str
-    sort: float
+
+def pareto_summary(data: ReportData) -> str:
+    """The Pareto set in a line: exact ties (the same values in every objective) are counted, not listed, and at
+    most PARETO_LISTED distinct results are named."""
+    if not data.pareto_numbers:
+        return "empty"
+    by_number = {row["number"]: row for row in data.table}
+    ties: dict[tuple[Any, ...], list[int]] = {}
+    for n in data.pareto_numbers:
+        ties.setdefault(tuple(by_number[n].get(o) for o in data.objectives), []).append(n)
+    named = [f"{ns[0]} (+{plural(len(ns) - 1, 'tie')})" if len(ns) > 1 else str(ns[0]) for ns in ties.values()]
+    more = f" and {len(named) - PARETO_LISTED:,} more" if len(named) > PARETO_LISTED else ""
+    head = plural(len(data.pareto_numbers), "trial")
+    if len(ties) < len(data.pareto_numbers):
+        head += f", {plural(len(ties), 'distinct result')}"
+    return f"{head}: {', '.join(named[:PARETO_LISTED])}{more}"
 
 
-def _trial_rows(data: ReportData) -> list[dict[str, Any]]:
-    """The trials table as shown: each accuracy with its interval in one cell, "91.2% (88.0-93.6)"; the split
-    size only when it differs between trials (otherwise the sentence at the top gives it)."""
-    rows = []
-    for row in data.table:
-        row = dict(row)
-        acc, low, high = row.get(ACCURACY), row.pop(ACCURACY_LOW, None), row.pop(ACCURACY_HIGH, None)
-        if acc is not None and low is not None and high is not None:
-            row[ACCURACY] = _Shown(f"{acc:.1%} ({100 * low:.1f}-{100 * high:.1f})", acc)
-        if len(data.val_images) <= 1:
-            row.pop(VAL_IMAGES, None)
-        rows.append(row)
-    return rows
+def _options(element_id: str, everything: str, counts: dict[str, int]) -> str:
+    options = [f'<option value="">{html.escape(everything)} ({sum(counts.values()):,})</option>']
+    options += [f'<option value="{html.escape(k)}">{html.escape(k)} ({n:,})</option>' for k, n in counts.items()]
+    return f'<select id="{element_id}">{"".join(options)}</select>'
+
+
+def _trials_section(table: TrialTable) -> str:
+    """The controls and the empty table report.js fills, one page of PAGE_ROWS trials at a time."""
+    return (
+        f"<p>{PAGE_ROWS} trials a page. Click a column header to sort, a trial number for its details; hover a "
+        "reason for the whole sentence. Knobs a network does not use are blank.</p>"
+        f'<div class="controls" id="trial-controls" data-page-rows="{PAGE_ROWS}">'
+        f"<label>network {_options('trial-group', 'all networks', group_counts(table))}</label>"
+        f"<label>status {_options('trial-status', 'all statuses', status_counts(table))}</label>"
+        '<label>find <input id="trial-search" type="search" placeholder="any text in a row"></label>'
+        '<span class="pager"><button type="button" data-go="first" title="first page">&laquo;</button>'
+        '<button type="button" data-go="prev" title="previous page">&lsaquo;</button>'
+        '<span id="trial-page"></span>'
+        '<button type="button" data-go="next" title="next page">&rsaquo;</button>'
+        '<button type="button" data-go="last" title="last page">&raquo;</button></span>'
+        '<span id="trial-count"></span></div>'
+        '<div class="scroll"><table id="trials" class="trials"><thead></thead><tbody></tbody></table></div>'
+    )
 
 
 def resolution(val_images: Sequence[int]) -> str:
@@ -157,9 +178,6 @@ def _table(rows: Sequence[dict[str, Any]], *, sortable: bool = True) -> str:
         cells = []
         for c in columns:
             value: Any = row.get(c)
-            if isinstance(value, _Shown):
-                cells.append(f'<td data-sort="{value.sort!r}">{html.escape(value.text)}</td>')
-                continue
             numeric = isinstance(value, int | float) and not isinstance(value, bool)
             sort = f' data-sort="{float(value)!r}"' if numeric else ""
             cells.append(f"<td{sort}>{_e(value)}</td>")
@@ -176,12 +194,16 @@ def _key_values(values: dict[str, Any]) -> str:
 def render(data: ReportData) -> str:
     """The whole page as text."""
     figure = _Figures()
-    palette = colours(group_of(p) for panel in data.panels for p in panel.points)
+    table = trial_table(data)
+    rows_of = {number: i for i, number in enumerate(table.data["number"])}
+    finals = [row.network for row in data.final.rows] if data.final is not None else []
+    looks = {**styles(finals), **table.groups}
+    group_by_number = {row["number"]: group_name(row) for row in data.table}
     objectives = ", ".join(f"{n} ({d})" for n, d in zip(data.objectives, data.directions, strict=True))
     parts = [
         f"<h1>Study {_e(data.study_name)}</h1>",
         f"<p>Objectives: {html.escape(objectives)}. {plural(len(data.table), 'trial')}; "
-        f"Pareto set over all objectives (feasible trials): {_e(list(data.pareto_numbers)) or 'empty'}.</p>",
+        f"Pareto set over all objectives (feasible trials): {html.escape(pareto_summary(data))}.</p>",
         f"<p>{html.escape(resolution(data.val_images))}</p>",
     ]
     parts.extend(connectivity_section(data=data, figure=figure))
@@ -189,11 +211,13 @@ def render(data: ReportData) -> str:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in data.notes) + "</ul>")
     parts.append("<h2>Pareto fronts</h2>")
     parts.append(
-        "<p>Every feasible trial, coloured by connectivity mode (baselines are stars); each mode's own front is "
-        "a thin step line in its colour, the overall front the thick black one. Error bars on the front points "
-        "(and baselines) are the 95% intervals of their accuracies.</p>"
+        "<p>Every feasible trial; a connectivity mode has its own colour and marker shape, baselines are stars. "
+        "Each mode's own front is a step line through its points, the overall front the thick black one; smaller, "
+        "paler points are dominated within their mode. Error bars on the front points (and baselines) are the 95% "
+        "intervals of their accuracies. Trials with exactly the same result share one point: its hover lists "
+        "them.</p>"
     )
-    parts.extend(figure(front_figure(panel, palette)) for panel in data.panels)
+    parts.extend(figure(front_chart(panel, rows_of)) for panel in data.panels)
     parts.extend(networks_section(networks=data.networks, input_size=data.input_size))
     parts.append("<h2>Hypervolume</h2>")
     ref = ", ".join(f"{n}={v:.6g}" for n, v in zip(data.objectives, data.reference_point, strict=False))
@@ -205,23 +229,34 @@ def render(data: ReportData) -> str:
     parts.append("<h2>Parameter importance</h2>")
     parts.append(figure(importance_figure(data)) if data.importances else "<p>Not computed (see notes).</p>")
     parts.append("<h2>Learning curves</h2>")
-    has_curves = any(data.learning_curves.values())
-    parts.append(figure(curves_figure(data)) if has_curves else "<p>No per-epoch history for the Pareto trials.</p>")
-    parts.append("<h2>All trials</h2><p>Click a column header to sort.</p>")
-    parts.append(_table(_trial_rows(data)))
+    if any(data.learning_curves.values()):
+        parts.append(figure(curves_figure(data, looks, group_by_number)))
+    else:
+        parts.append("<p>No per-epoch history for the Pareto trials.</p>")
+    parts.append("<h2>All trials</h2>")
+    parts.append(_trials_section(table))
     if data.ablation is not None:
         parts.append("<h2>Ablation</h2>")
         parts.append(_table(data.ablation))
     if data.final is not None:
-        parts.extend(_final_section(data.final, palette, figure))
+        parts.extend(_final_section(data.final, looks, figure))
     parts.append("<h2>Provenance</h2>")
     parts.append(_key_values(data.provenance))
     title = html.escape(f"densenas report: {data.study_name}")
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{title}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-        + "\n".join(parts)
-        + f"\n<script>{SORT_JS}</script>\n</body>\n</html>\n"
+    return "\n".join(
+        [
+            '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{title}</title>\n<style>{(HERE / STYLE).read_text(encoding='utf-8')}</style>\n</head>",
+            f'<body data-charts="{len(figure.specs)}" data-plotted="0" data-errors="">',
+            f"<script>{ERRORS_JS}</script>",
+            *parts,
+            script_json(encoded(table), "nas-trials"),
+            script_json({"template": template(), "charts": figure.specs}, "nas-charts"),
+            f"<script>{_plotly_js()}</script>",
+            f"<script>{(HERE / SCRIPT).read_text(encoding='utf-8')}</script>",
+            "</body>\n</html>\n",
+        ]
     )
 
 

@@ -149,6 +149,29 @@ def test_single_stage_ignores_transition_knobs() -> None:
     assert a.replace(compression=0.9).arch_hash() == a.arch_hash()
 
 
+@pytest.mark.parametrize(
+    ("mode", "bn_size", "stages", "ignored"),
+    [
+        ("dense", 0, 2, ("width_multiplier",)),
+        ("dense", 4, 1, ("compression", "width_multiplier")),
+        ("osp", 0, 2, ("width_multiplier",)),
+        ("residual", 0, 2, ("growth_rate", "compression")),
+        ("residual", 4, 2, ("compression",)),
+        ("plain", 0, 1, ("growth_rate", "compression", "width_multiplier")),
+        ("dense_residual", 0, 2, ("compression",)),
+    ],
+)
+def test_ignored_knobs_are_what_the_canonical_form_resets(
+    mode: str, bn_size: int, stages: int, ignored: tuple[str, ...]
+) -> None:
+    """A report blanks these: changing any of them leaves the hash alone, changing any other knob does not."""
+    base = tiny(mode, bn_size=bn_size, block_config=(2,) * stages)
+    assert base.ignored_knobs() == ignored
+    changed = {"growth_rate": 9, "compression": 0.3, "width_multiplier": 3.0}
+    for knob, value in changed.items():
+        assert (base.replace(**{knob: value}).arch_hash() == base.arch_hash()) == (knob in ignored), knob
+
+
 def test_each_mode_has_its_own_colour_and_marker_shape() -> None:
     """Charts tell modes apart without colour too: distinct shapes, none the baselines' star."""
     from nas.arch.modes import MODES

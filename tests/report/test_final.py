@@ -7,10 +7,11 @@ import statistics
 import optuna
 import pytest
 
+from nas.arch.modes import MODES
 from nas.data.datasets import DATASETS
 from nas.errors import UsageError
 from nas.report.data import compute_report_data
-from nas.report.figures import colours, final_figure
+from nas.report.figures import PUBLISHED_SYMBOL, final_figure, styles
 from nas.report.final import TEST_SPLIT_NOTE
 from nas.report.page import render
 from nas.report.published import PUBLISHED_CSV, PublishedResult, published_results
@@ -105,14 +106,17 @@ def test_the_page_draws_the_section_with_labelled_published_results() -> None:
     assert "read only by <code>nas finalize</code> and <code>nas evaluate</code>; the search saw" in page
     assert TEST_SPLIT_NOTE.startswith("The test split is read only by `nas finalize` and `nas evaluate`;")
     assert data.final is not None
-    fig = final_figure(data.final, colours([]))
+    fig = final_figure(data.final, styles(["dense"]))
     ours, benchmark, erasing = fig.data
     assert (list(ours.x), list(ours.y), list(ours.error_y.array)) == (
         [500_003],
         [0.92],
         [statistics.stdev([0.91, 0.93])],
     )
-    assert benchmark.name == f"published: {FASHION_BENCHMARK}" and benchmark.marker.symbol == "diamond"
+    assert (ours.marker.symbol, ours.marker.color) == ("circle", "#1f77b4")  # the dense mode's shape and colour
+    # Published results take a shape no mode has, so none reads as one of ours.
+    assert benchmark.name == f"published: {FASHION_BENCHMARK}" and benchmark.marker.symbol == PUBLISHED_SYMBOL
+    assert PUBLISHED_SYMBOL not in {m.symbol for m in MODES.values()}
     assert list(benchmark.text) == ["DenseNet-BC 95.4%", "WRN-28-10 95.9%", "WRN40-4 96.7%"]
     # labels alternate above and below in order of parameters: ResNet-32 (0.46M) above, DenseNet-BC below, ...
     assert list(benchmark.textposition) == ["bottom center", "bottom center", "top center"]

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import optuna
 import pandas
@@ -17,6 +14,7 @@ from nas.data.datasets import DataConfig, load_data
 from nas.report.data import ACCURACY, ReportData, compute_report_data
 from nas.report.export import export_trials, trials_frame
 from nas.report.page import write_report
+from nas.report.table import compact
 from nas.search import records as R
 from nas.search import study_attrs
 from nas.search.records import INTERVAL_KEYS, TrialRecord, load_records, result_metrics
@@ -24,6 +22,7 @@ from nas.search.runner import run_worker
 from nas.search.studyfile_reader import load_study_file
 from nas.stats import wilson_interval
 from nas.train.results import TrialResult
+from tests.report.page_parse import traces, trial_table
 from tests.report.test_report import PROVENANCE, add, hand_study, new_study
 from tests.search.test_study import TWO_NET_GRID, write_study
 
@@ -48,15 +47,6 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Digits]:
         data = compute_report_data(study=study)
         html = write_report(data=data, out_dir=tmp / "reports").read_text(encoding="utf-8")
         yield Digits(study, len(load_data(DataConfig(name="digits")).val), data, html)
-
-
-def traces(html: str) -> list[dict[str, Any]]:
-    """Every trace of every figure of the page, as plotly serialised it."""
-    found = []
-    for match in re.finditer(r'Plotly\.newPlot\(\s*"[^"]+",\s*', html):
-        figure, _ = json.JSONDecoder().raw_decode(html, match.end())
-        found.extend(figure)
-    return found
 
 
 def test_each_trained_trial_stores_the_wilson_interval_of_its_split(digits: Digits) -> None:
@@ -108,14 +98,17 @@ def test_html_draws_error_bars_on_every_front_point_and_says_the_resolution(digi
         assert set(panel.pareto) <= front
         for number in front:
             p = by_number[number]
-            acc = p.values[ACCURACY]
-            low, high = wilson_interval(accuracy=acc, n=n)
-            expected.add((p.values[panel.cost], acc, high - acc, acc - low))
+            low, high = (compact(v) for v in wilson_interval(accuracy=p.values[ACCURACY], n=n))
+            acc = compact(p.values[ACCURACY])
+            expected.add((compact(p.values[panel.cost]), acc, high - acc, acc - low))
     assert drawn == expected
-    for number in {r["number"] for r in digits.data.table}:
-        row = next(r for r in digits.data.table if r["number"] == number)
-        acc, low, high = row[ACCURACY], row["val_accuracy_low"], row["val_accuracy_high"]
-        assert f'<td data-sort="{acc!r}">{acc:.1%} ({100 * low:.1f}-{100 * high:.1f})</td>' in digits.html
+    # Every trial's accuracy and interval, once, in the table the charts and the trial table read.
+    table = trial_table(digits.html)
+    assert table["number"] == [r["number"] for r in digits.data.table]
+    for i, row in enumerate(digits.data.table):
+        low, high = wilson_interval(accuracy=row[ACCURACY], n=n)
+        shown = (table[ACCURACY][i], table["val_accuracy_low"][i], table["val_accuracy_high"][i])
+        assert shown == (compact(row[ACCURACY]), compact(low), compact(high))
 
 
 def test_exports_carry_split_size_and_interval(digits: Digits, tmp_path: Path) -> None:
@@ -181,7 +174,7 @@ def test_old_study_takes_the_split_size_from_its_provenance(tmp_path: Path) -> N
     html = write_report(data=data, out_dir=tmp_path).read_text(encoding="utf-8")
     assert "Validation split: 96 images, so one image is 1.04 points" in html
     baseline = [t for t in traces(html) if t.get("name") == "densenet121 95% intervals"]
-    low, high = wilson_interval(accuracy=0.95, n=96)
+    low, high = (compact(v) for v in wilson_interval(accuracy=0.95, n=96))
     assert [(t["y"], t["error_y"]["array"], t["error_y"]["arrayminus"]) for t in baseline] == [
         ([0.95], [high - 0.95], [0.95 - low])
     ] * len(data.panels)  # one per chart: FLOPs and parameters
@@ -195,7 +188,8 @@ def test_old_study_without_a_split_size_reports_without_intervals(tmp_path: Path
     html = write_report(data=data, out_dir=tmp_path).read_text(encoding="utf-8")
     assert "No trial recorded its validation split size" in html
     assert not any("error_y" in t for t in traces(html))
-    assert '<td data-sort="0.9">0.9</td>' in html  # the accuracy as before, without an interval
+    table = trial_table(html)  # the accuracy as before, without an interval
+    assert (table[ACCURACY][0], table["val_accuracy_low"][0], table["val_accuracy_high"][0]) == (0.9, None, None)
     assert list(trials_frame(load_records(study))["val_accuracy_low"].isna()) == [True] * 4
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import re
 from pathlib import Path
@@ -17,9 +18,18 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from nas.report.data import ACCURACY, FrontPanel, ReportData, compute_report_data, group_of, hypervolume
-from nas.report.page import safe_filename, write_report
+from nas.report.data import (
+    ACCURACY,
+    FrontPanel,
+    ReportData,
+    compute_report_data,
+    group_of,
+    hypervolume,
+    non_dominated,
+)
+from nas.report.page import safe_filename, script_json, write_report
 from nas.search.objectives import OBJECTIVES
+from tests.report.page_parse import trial_table
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -222,6 +232,16 @@ def test_panels_and_mode_fronts() -> None:
     assert flops.mode_fronts == {"dense": (0, 1), "densenet121": (11,), "osp": (2,), "plain": (4,), "residual": (5,)}
 
 
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_non_dominated_keeps_ties_as_the_pairwise_definition_does(dims: int) -> None:
+    """Few distinct values, so many exact ties (as in a study padded with copies): each tie stays or goes together."""
+    rng = np.random.default_rng(dims)
+    for n in (0, 1, 2, 7, 300):
+        loss = rng.integers(0, 6, size=(n, dims)).astype(float)
+        expected = [not any(np.all(other <= row) and np.any(other < row) for other in loss) for row in loss]
+        assert non_dominated(loss).tolist() == expected
+
+
 @pytest.mark.parametrize("dims", [2, 3])
 def test_hypervolume_matches_optuna(dims: int) -> None:
     rng = np.random.default_rng(0)
@@ -296,10 +316,21 @@ def test_html_is_offline_escaped_and_inside_out_dir(tmp_path: Path) -> None:
     assert "<img src=x" not in text and "<b>slow</b>" not in text
     assert "FLOPs (fvcore: 1 multiply-add = 1)" in text
     assert "over the params budget" in text and "densenet121" in text and "no bottleneck" in text
+    # The trial table's JSON keeps the reason whole, and no '<' of it reaches the page raw.
+    assert trial_table(text)["reason"][9] == "<b>slow</b> & <img src=x onerror=z>"
+    assert "\\u003cb\\u003eslow\\u003c/b\\u003e \\u0026 \\u003cimg" in text
 
     escaped = write_report(data=data, out_dir=out, filename="../../etc/passwd")
     assert escaped.parent == out.resolve() and escaped.exists()
     assert sorted(p.name for p in out.iterdir()) == sorted([path.name, escaped.name])  # no temporary files
+
+
+def test_json_in_a_script_element_cannot_close_it_or_open_a_comment() -> None:
+    value = {"name": "</script><script>alert(1)</script><!-- & \u2028", "n": [1, 0.5, None]}
+    piece = script_json(value, "x")
+    inner = piece.removeprefix('<script type="application/json" id="x">').removesuffix("</script>")
+    assert "<" not in inner and ">" not in inner and "&" not in inner
+    assert json.loads(inner) == value
 
 
 def test_safe_filename() -> None:
@@ -307,3 +338,24 @@ def test_safe_filename() -> None:
     assert safe_filename("...") == "report.html"
     long = safe_filename("x" * 300 + ".html")
     assert len(long) == 100 and long.endswith(".html")
+
+
+def test_table_leaves_blank_the_knobs_a_network_ignores() -> None:
+    """growth_rate means nothing to a residual network without a bottleneck, compression nothing to any
+    width-preserving mode, width_multiplier nothing to a concatenating one: shown blank, not as if they mattered."""
+    study = new_study()
+    knobs = {"growth_rate": 32, "bn_size": 0, "compression": 0.5, "width_multiplier": 2.0, "block_config": [3, 3]}
+    add(study, mode="residual", arch={"connectivity": "residual", **knobs})  # 0
+    add(study, mode="residual", arch={"connectivity": "residual", **knobs, "bn_size": 4})  # 1: k sets the bottleneck
+    add(study, mode="dense", arch={"connectivity": "dense", **knobs})  # 2
+    add(study, mode="dense", arch={"connectivity": "dense", **knobs, "block_config": [3]})  # 3: no transition
+    add(study, mode="dense", baseline="resnet18", arch={"model": "torchvision:resnet18", "connectivity": "baseline"})
+    shown = ("growth_rate", "bn_size", "compression", "width_multiplier", "block_config")
+    rows = [tuple(row[k] for k in shown) for row in compute_report_data(study=study).table]
+    assert rows == [
+        (None, 0, None, 2.0, "3,3"),
+        (32, 4, None, 2.0, "3,3"),
+        (32, 0, 0.5, None, "3,3"),
+        (32, 0, None, None, "3"),
+        (None, None, None, None, None),
+    ]

@@ -1,0 +1,147 @@
+"""The trial table a report embeds once: every trial, column by column, in compact JSON.
+
+The page's charts and its paged trial table both read this one table (`report.js`), so a trial's
+numbers are written once, not once per chart and trace. Numbers are rounded to 5 significant
+digits (the page shows 4; 5 keep an accuracy exact to one image in 100,000), integral floats are
+written as integers, absent values as null, and a text column whose values repeat is written as
+its distinct values and one index per trial.
+
+The columns come in the order a reader compares trials: trial, status (with a short reason),
+network, accuracy with its interval, the costs, then the knobs; a knob the network ignores is blank
+(`ReportData.table` has already left it out).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nas.report.data import KEY_KNOBS, ReportData
+from nas.report.figures import Style, styles
+from nas.search.objectives import ACCURACY, OBJECTIVES
+from nas.search.records import ACCURACY_HIGH, ACCURACY_LOW, STATUSES, VAL_IMAGES
+
+SHORT_REASON = 60  # characters of a reason shown in its table cell; the whole sentence is on hover
+DIGITS = 5  # significant digits kept of a float
+# Kept in the JSON though no column shows them: the accuracy cell, the details row and the charts read them.
+HIDDEN = ("reason", "short_reason", "baseline", "mode", "reused_from", "feasible", ACCURACY_LOW, ACCURACY_HIGH)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the page's trial table."""
+
+    key: str  # the JSON column it shows
+    label: str  # its header
+    kind: str  # how report.js shows it: trial | status | network | accuracy | cost | knob | number
+    title: str = ""  # the header's hover text
+
+
+@dataclass(frozen=True)
+class TrialTable:
+    columns: tuple[Column, ...]  # shown, in order
+    data: dict[str, list[Any]]  # JSON column -> one value per trial (rounded), shown or HIDDEN
+    groups: dict[str, Style]  # every group a trial belongs to (see group_name), in name order
+
+    @property
+    def rows(self) -> int:
+        return len(self.data["number"])
+
+
+def group_name(row: dict[str, Any]) -> str:
+    """A table row's group, as `nas.report.data.group_of` names a point's: its baseline, else its mode."""
+    return str(row.get("baseline") or row.get("mode") or "unknown")
+
+
+def short_reason(reason: str | None) -> str | None:
+    """The reason's first clause (up to ': ', '; ' or '. '), cut at a word to SHORT_REASON characters."""
+    if not reason:
+        return None
+    first = re.split(r": |; |\. ", reason.strip(), maxsplit=1)[0].rstrip(".")
+    if len(first) <= SHORT_REASON:
+        return first
+    cut = first[:SHORT_REASON]
+    cut = cut.rsplit(" ", 1)[0] if " " in cut else cut[: SHORT_REASON - 1]  # a word cut short goes
+    return cut.rstrip(",;: ") + "…"
+
+
+def compact(value: Any) -> Any:
+    """A value as the JSON table keeps it: floats to DIGITS significant digits (integral ones as integers),
+    non-finite floats as null, lists joined with commas; strings, integers and booleans as they are."""
+    if isinstance(value, bool) or value is None or isinstance(value, int | str):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        rounded = value if value.is_integer() else float(f"{value:.{DIGITS}g}")  # a count stays exact
+        return int(rounded) if rounded.is_integer() and abs(rounded) < 2**53 else rounded
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _has_values(rows: Sequence[dict[str, Any]], key: str) -> bool:
+    return any(row.get(key) is not None for row in rows)
+
+
+def trial_table(data: ReportData) -> TrialTable:
+    """The report's `table` as the page embeds it."""
+    rows = data.table
+    costs = [n for n in dict.fromkeys((*data.objectives, *OBJECTIVES)) if n != ACCURACY and _has_values(rows, n)]
+    columns = [
+        Column("number", "trial", "trial", "click a trial for its details"),
+        Column("status", "status", "status", "hover a reason for the whole sentence"),
+        Column("group", "network", "network", "connectivity mode, or the baseline's name"),
+        Column(ACCURACY, "validation accuracy", "accuracy", "best epoch, with its 95% Wilson interval"),
+        *(Column(n, n, "cost", OBJECTIVES[n].label) for n in costs),
+        *(Column(k, k, "knob", "blank when the network does not use it") for k in KEY_KNOBS if _has_values(rows, k)),
+    ]
+    if len(data.val_images) > 1:  # one split size is said once at the top of the page
+        columns.append(Column(VAL_IMAGES, "validation images", "number"))
+    if _has_values(rows, "duration_s"):
+        columns.append(Column("duration_s", "seconds", "number", "wall time of the trial"))
+    table: dict[str, list[Any]] = {}
+    for key in dict.fromkeys([c.key for c in columns if c.key != "group"] + list(HIDDEN)):
+        if key == "short_reason":
+            table[key] = [short_reason(row.get("reason")) for row in rows]
+        else:
+            table[key] = [compact(row.get(key)) for row in rows]
+    if not _has_values(rows, "reason"):
+        del table["reason"], table["short_reason"]
+    baselines = {str(row["baseline"]) for row in rows if row.get("baseline")}
+    groups = styles({group_name(row) for row in rows}, baselines)
+    return TrialTable(columns=tuple(columns), data=table, groups=groups)
+
+
+def status_counts(table: TrialTable) -> dict[str, int]:
+    """Trials per status, known statuses in their usual order first."""
+    statuses = table.data["status"]
+    known = [s for s in STATUSES if s in statuses]
+    return {s: statuses.count(s) for s in [*known, *sorted({str(s) for s in statuses} - set(known))]}
+
+
+def group_counts(table: TrialTable) -> dict[str, int]:
+    modes, baselines = table.data["mode"], table.data["baseline"]
+    names = [str(b or m or "unknown") for m, b in zip(modes, baselines, strict=True)]
+    return {g: names.count(g) for g in table.groups}
+
+
+def encoded(table: TrialTable) -> dict[str, Any]:
+    """The JSON the page embeds: a text column whose values repeat becomes {"levels": [...], "codes": [...]}."""
+    columns: dict[str, Any] = {}
+    for key, values in table.data.items():
+        distinct = list(dict.fromkeys(v for v in values if v is not None))
+        if distinct and all(isinstance(v, str) for v in distinct) and len(distinct) <= len(values) // 2:
+            index = {v: i for i, v in enumerate(distinct)}
+            columns[key] = {"levels": distinct, "codes": [None if v is None else index[v] for v in values]}
+        else:
+            columns[key] = values
+    return {
+        "rows": table.rows,
+        "columns": [c.__dict__ for c in table.columns],
+        "data": columns,
+        "groups": {g: s.__dict__ for g, s in table.groups.items()},
+    }

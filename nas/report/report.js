@@ -105,7 +105,8 @@
       };
       if (st.baseline) {
         trace.text = rows.map(function () { return esc(front.group); });
-        trace.textposition = "top center";
+        trace.textposition = "top left";  // baselines are mostly the largest networks: the label reads leftwards
+        trace.cliponaxis = false;  // and is never cut at the plot's edge
       }
       traces.push(trace);
       var bars = rows.filter(function (r) { return has(low[r]) && has(high[r]); });

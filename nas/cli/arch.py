@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,7 @@ from nas.arch.cost import CostEstimate, estimate, human
 from nas.arch.modes import MODES
 from nas.arch.presets import PRESETS, get_preset
 from nas.errors import UsageError
+from nas.files import write_text_atomic
 from nas.report.diagram import config_svg
 from nas.text import plural
 
@@ -146,23 +145,9 @@ def write_svg(*, svg: str, path: Path) -> Path:
             allowed="a path in an existing folder",
         )
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        return write_text_atomic(path=path, text=svg)
     except OSError as err:
-        raise UsageError(
-            f"--svg {str(path)!r}: cannot write in {str(folder)!r}: {err.strerror}", owner="--svg"
-        ) from err
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(svg)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a diagram is for reading
-        os.replace(tmp, path)
-    except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
         raise UsageError(f"--svg {str(path)!r}: cannot write it: {err.strerror}", owner="--svg") from err
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def cmd_arch(args: argparse.Namespace) -> int:

@@ -8,14 +8,13 @@ the studies' own reports must be relative, so the folder can be moved or mailed 
 from __future__ import annotations
 
 import html
-import os
-import tempfile
 import urllib.parse
 from pathlib import Path
 
 import plotly.graph_objects as go
 
 from nas.errors import bad_value
+from nas.files import write_text_atomic
 from nas.report.compare import ComparedStudy, Comparison, Network
 from nas.search.objectives import ACCURACY, OBJECTIVES
 from nas.text import plural
@@ -196,14 +195,4 @@ def write_comparison(*, comparison: Comparison, out_dir: Path, links: dict[str, 
     page = render_comparison(comparison, links)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir.resolve() / FILENAME
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".compare-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(page)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is for reading
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomic(path=out_dir.resolve() / FILENAME, text=page)

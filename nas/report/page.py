@@ -16,15 +16,14 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
 
+from nas.files import write_text_atomic
 from nas.report.connectivity_html import connectivity_section
 from nas.report.data import ReportData
 from nas.report.figures import (
@@ -278,14 +277,4 @@ def write_report(*, data: ReportData, out_dir: Path = Path("reports"), filename:
     path = (root / safe_filename(filename or f"{data.study_name}.html")).resolve()
     if path.parent != root:
         raise ValueError(f"report path {str(path)!r} is not inside {str(root)!r}")
-    page = render(data)
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=".report-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(page)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is for reading
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomic(path=path, text=render(data))

@@ -117,12 +117,6 @@ def _shared_objectives(compared: list[_Loaded], notes: list[str]) -> tuple[tuple
         for name, direction in zip(first.objectives, first.directions, strict=True)
         if all(dict(zip(s.objectives, s.directions, strict=True)).get(name) == direction for s in compared)
     ]
-    names = {name for name, _ in shared}
-    for s in compared:
-        if left := [n for n in s.objectives if n not in names]:
-            notes.append(
-                f"{s.label}: objective {', '.join(left)} not shared by every study, left out of the hypervolume"
-            )
     if all(name == ACCURACY for name, _ in shared):
         counted = [c for c in COSTS_BEFORE_TRAINING if all(any(c in n.values for n in s.networks) for s in compared)]
         shared += [(c, OBJECTIVES[c].direction) for c in counted]
@@ -130,6 +124,12 @@ def _shared_objectives(compared: list[_Loaded], notes: list[str]) -> tuple[tuple
             notes.append(
                 f"the studies share no cost objective: the hypervolume is over {', '.join(n for n, _ in shared)} "
                 "(counted for every trained network)"
+            )
+    names = {name for name, _ in shared}  # after the fallback, so no note contradicts it
+    for s in compared:
+        if left := [n for n in s.objectives if n not in names]:
+            notes.append(
+                f"{s.label}: objective {', '.join(left)} not shared by every study, left out of the hypervolume"
             )
     return tuple(n for n, _ in shared), tuple(d for _, d in shared)
 

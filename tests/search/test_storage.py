@@ -310,13 +310,15 @@ def test_out_of_memory_network_is_infeasible_and_never_retried(tmp_path: Path) -
 
 
 def test_hung_trial_is_stopped_by_the_time_limit(tmp_path: Path) -> None:
+    """A hung trial fails at the limit and the next trains. 9 s, not 3: on a loaded 2-core machine a normal
+    digits trial took over 3 s and failed too."""
     storage = str(tmp_path / "runs" / "journal.log")
-    path = study_file(tmp_path, trials=2, extra="trial_timeout_minutes = 0.05")
+    path = study_file(tmp_path, trials=2, extra="trial_timeout_minutes = 0.15")
     start = time.monotonic()
     run = nas("run", str(path), "--storage", storage, "--no-report", cwd=tmp_path, faults="0:hang")
     assert run.returncode == 0 and time.monotonic() - start < 120
     records = {r.number: r for r in R.load_records(load(path, storage))}
-    assert records[0].status == "failed" and "per-trial time limit of 0.05 minutes" in (records[0].reason or "")
+    assert records[0].status == "failed" and "per-trial time limit of 0.15 minutes" in (records[0].reason or "")
     assert records[1].status == "complete"
 
 

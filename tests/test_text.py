@@ -6,7 +6,7 @@ from nas.text import plural
 
 
 def test_singular_only_for_exactly_one() -> None:
-    assert [plural(n, "trial") for n in (0, 1, 2, 20000)] == ["0 trials", "1 trial", "2 trials", "20000 trials"]
+    assert [plural(n, "trial") for n in (0, 1, 2, 20000)] == ["0 trials", "1 trial", "2 trials", "20,000 trials"]
 
 
 def test_floats_and_irregular_nouns() -> None:

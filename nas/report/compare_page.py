@@ -13,6 +13,7 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
+from nas.arch.cost import human
 from nas.errors import bad_value
 from nas.files import write_text_atomic
 from nas.report.compare import ComparedStudy, Comparison, Network
@@ -54,7 +55,7 @@ def _label(cost: str) -> str:
     return spec.label if spec is not None else cost
 
 
-def _hover(study: ComparedStudy, network: Network, cost: str) -> str:
+def _hover(study: ComparedStudy, network: Network, cost: str, *, ties: int = 0) -> str:
     lines = [
         f"study: {study.label}",
         f"trial {network.number}: {network.group}",
@@ -63,7 +64,36 @@ def _hover(study: ComparedStudy, network: Network, cost: str) -> str:
     ]
     if network.reuses:
         lines.append(f"reused by {plural(network.reuses, 'later trial')}")
+    if ties:
+        lines.append(f"and {plural(ties, 'other network')} with the same result")
     return "<br>".join(html.escape(line) for line in lines)
+
+
+def _round(value: float) -> float:
+    """5 significant digits: what a chart can show, and a third of plotly's 17-digit JSON."""
+    return float(f"{value:.5g}")
+
+
+def _ties(networks: list[Network], cost: str) -> list[list[Network]]:
+    """Networks with the same cost and accuracy (as shown) together, in first-seen order: a large or padded
+    study repeats results thousands of times, and one marker each is most of a page's bytes."""
+    tied: dict[tuple[float, float], list[Network]] = {}
+    for n in networks:
+        tied.setdefault((_round(n.values[cost]), _round(n.values[ACCURACY])), []).append(n)
+    return list(tied.values())
+
+
+def _dominated(study: ComparedStudy, networks: list[Network], cost: str) -> tuple[list[float], list[float], list[str]]:
+    """The study's dominated networks as points, one marker per distinct result, each with a one-line hover."""
+    xs, ys, hovers = [], [], []
+    for members in _ties(networks, cost):
+        x, y = _round(members[0].values[cost]), _round(members[0].values[ACCURACY])
+        numbers = ", ".join(str(n.number) for n in members[:5]) + (f" +{len(members) - 5}" if len(members) > 5 else "")
+        groups = ", ".join(dict.fromkeys(n.group for n in members))
+        xs.append(x)
+        ys.append(y)
+        hovers.append(html.escape(f"{study.label}: trial {numbers} ({groups}), {y:.1%}, {human(x)}"))
+    return xs, ys, hovers
 
 
 def comparison_figure(comparison: Comparison, cost: str) -> go.Figure:
@@ -73,29 +103,37 @@ def comparison_figure(comparison: Comparison, cost: str) -> go.Figure:
         colour, symbol, _ = style(index)
         group = html.escape(study.label)
         front = set(study.fronts.get(cost, ()))
-        rest = [study.network(n) for n in study.points.get(cost, ()) if n not in front]
-        ordered = [study.network(n) for n in study.fronts.get(cost, ())]
-        for networks, on_front in ((ordered, True), (rest, False)):
-            if not networks and not on_front:
-                continue
+        by_number = {n.number: n for n in study.networks}  # study.network(n) searches: n^2 at 20,000 trials
+        rest = [by_number[n] for n in study.points.get(cost, ()) if n not in front]
+        ordered = _ties([by_number[n] for n in study.fronts.get(cost, ())], cost)
+        fig.add_trace(
+            go.Scatter(
+                x=[same[0].values[cost] for same in ordered],
+                y=[same[0].values[ACCURACY] for same in ordered],
+                mode="lines+markers",
+                line={"color": colour, "shape": "hv", "width": 2},
+                # Later studies draw smaller on top: two studies' equal networks both stay visible.
+                marker={"color": colour, "symbol": symbol, "size": max(6, 13 - 2 * index), "opacity": 1.0},
+                hovertext=[_hover(study, same[0], cost, ties=len(same) - 1) for same in ordered],
+                hoverinfo="text",
+                name=group,
+                legendgroup=group,
+                showlegend=True,
+            )
+        )
+        if rest:
+            xs, ys, hovers = _dominated(study, rest, cost)
             fig.add_trace(
                 go.Scatter(
-                    x=[n.values[cost] for n in networks],
-                    y=[n.values[ACCURACY] for n in networks],
-                    mode="lines+markers" if on_front else "markers",
-                    line={"color": colour, "shape": "hv", "width": 2} if on_front else None,
-                    marker={
-                        "color": colour,
-                        "symbol": symbol,
-                        # Later studies draw smaller on top: two studies' equal networks both stay visible.
-                        "size": max(6, 13 - 2 * index) if on_front else 7,
-                        "opacity": 1.0 if on_front else 0.35,
-                    },
-                    hovertext=[_hover(study, n, cost) for n in networks],
+                    x=xs,
+                    y=ys,
+                    mode="markers",
+                    marker={"color": colour, "symbol": symbol, "size": 7, "opacity": 0.35},
+                    hovertext=hovers,
                     hoverinfo="text",
-                    name=group if on_front else html.escape(f"{study.label} (dominated)"),
+                    name=html.escape(f"{study.label} (dominated)"),
                     legendgroup=group,
-                    showlegend=on_front,
+                    showlegend=False,
                 )
             )
     title = _label(cost)

@@ -198,3 +198,19 @@ def test_page_refuses_absolute_links_and_unknown_labels(tmp_path: Path, links: d
         write_comparison(comparison=comparison, out_dir=tmp_path, links=links)
     assert name in str(error.value)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_dominated_networks_with_one_result_share_one_marker() -> None:
+    """A large study repeats results: one marker per distinct (cost, accuracy), its hover naming the trials."""
+    from nas.report.compare import ComparedStudy, Network
+    from nas.report.compare_page import _dominated
+
+    nets = [Network(number=i, group="dense", values={"val_accuracy": 0.9, "flops": 1e6}, reuses=0) for i in range(7)]
+    nets.append(Network(number=7, group="osp", values={"val_accuracy": 0.8123456, "flops": 2.5e6}, reuses=0))
+    study = ComparedStudy(
+        label="big", study_name="big", objectives=(), directions=(), trials=8, networks=tuple(nets), twins=0,
+        points={}, fronts={}, front=(), hypervolume=None,
+    )  # fmt: skip
+    xs, ys, hovers = _dominated(study, nets, "flops")
+    assert (xs, ys) == ([1e6, 2.5e6], [0.9, 0.81235])
+    assert hovers == ["big: trial 0, 1, 2, 3, 4 +2 (dense), 90.0%, 1.00M", "big: trial 7 (osp), 81.2%, 2.50M"]

@@ -26,6 +26,12 @@ INTRO = (
     "excludes 0. Each mode's own front is drawn in the Pareto charts below."
 )
 
+ABLATION_CAVEAT = (
+    "This study ran an ablation: each mode's runs are one architecture trained once per seed, so a cell above is "
+    "the best of its seeds and flatters every mode alike; the forest plot below compares the modes fairly (the "
+    "mean over seeds at matched cost)."
+)
+
 
 def _cell(level: Level, group: str, unit: str, leading: float | None) -> str:
     best = level.best.get(group)
@@ -119,6 +125,8 @@ def connectivity_section(*, data: ReportData, figure: Callable[[go.Figure], str]
         if table.levels:
             parts.append(budget_table_html(table))
     parts.append(f"<p><small>{html.escape(section.caveat)}</small></p>")
+    if section.forest is not None:
+        parts.append(f"<p><small>{html.escape(ABLATION_CAVEAT)}</small></p>")
     if section.forest is not None:
         parts.append("<h3>Ablation at matched cost</h3>")
         if section.forest:

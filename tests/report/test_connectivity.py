@@ -251,6 +251,9 @@ def test_forest_rows_come_from_the_ablation_table() -> None:
     assert 0.0 <= low < residual.interval[0] and dense.interval[1] <= high <= 1.0
 
     assert connectivity_data(data=compute_report_data(study=study)).forest is None  # no ablation ran
+    with_ablation = "".join(connectivity_section(data=compute_report_data(study=study, ablation=rows), figure=_embed))
+    without = "".join(connectivity_section(data=compute_report_data(study=study), figure=_embed))
+    assert "the best of its seeds" in with_ablation and "the best of its seeds" not in without
 
 
 # ----- the HTML -----

@@ -93,6 +93,11 @@
         hovertext: hovers(d), hoverinfo: "text", showlegend: false
       });
     }
+    // Baselines close in cost would print their names over each other: alternate above and below, by cost.
+    var named = spec.fronts.filter(function (f) { return f.rows.length && look(f.group).baseline; });
+    named.sort(function (a, b) { return x[a.rows[0]] - x[b.rows[0]]; });
+    var below = {};
+    named.forEach(function (f, i) { below[f.group] = i % 2 === 1; });
     spec.fronts.forEach(function (front) {
       var rows = front.rows, st = look(front.group);
       if (!rows.length) return;
@@ -105,7 +110,8 @@
       };
       if (st.baseline) {
         trace.text = rows.map(function () { return esc(front.group); });
-        trace.textposition = "top left";  // baselines are mostly the largest networks: the label reads leftwards
+        // Baselines are mostly the largest networks: the label reads leftwards.
+        trace.textposition = below[front.group] ? "bottom left" : "top left";
         trace.cliponaxis = false;  // and is never cut at the plot's edge
       }
       traces.push(trace);

@@ -13,7 +13,6 @@ folded into it, so each network is one point and counts once. `nas.report.compar
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,7 +21,7 @@ import optuna
 from optuna.study import StudyDirection
 
 from nas.errors import bad_value
-from nas.report.data import hypervolume, measured, non_dominated, reference_point
+from nas.report.data import finite_values, hypervolume, non_dominated, reference_point
 from nas.search.objectives import ACCURACY, COSTS_BEFORE_TRAINING, OBJECTIVES
 from nas.search.records import TrialRecord, load_records
 from nas.search.study_attrs import study_objectives
@@ -78,8 +77,7 @@ def networks_of(records: Sequence[TrialRecord]) -> list[Network]:
     networks = []
     for number, members in fold_twins((r.number, r.reused_from) for r in feasible.values()).items():
         lead = feasible[number]
-        values = {n: v for n in OBJECTIVES if (v := measured(lead, n)) is not None and math.isfinite(v)}
-        networks.append(Network(number=number, group=_group(lead), values=values, reuses=len(members) - 1))
+        networks.append(Network(number=number, group=_group(lead), values=finite_values(lead), reuses=len(members) - 1))
     return sorted(networks, key=lambda n: n.number)
 
 

@@ -99,24 +99,20 @@ def measured(record: TrialRecord, name: str) -> float | None:
     return float(value)
 
 
+def finite_values(record: TrialRecord) -> dict[str, float]:
+    """Every objective the trial measured as a finite number: what a point on a chart can stand on."""
+    return {n: v for n in OBJECTIVES if (v := measured(record, n)) is not None and math.isfinite(v)}
+
+
 def non_dominated(loss: np.ndarray) -> np.ndarray:
     """Mask of the rows of `loss` (minimised) that no other row dominates; equal rows both stay.
 
-    Equal rows are judged once. The distinct rows are visited in lexicographic order: a row that
-    dominates another sorts before it, and a dominated row is dominated by some front row too, so
-    each row is compared with the front found so far only (n x front size, not n x n).
-    """
+    Optuna's own front rule (`optuna_internals.on_front`, what `study.best_trials` applies), so the
+    report's fronts are Optuna's by construction; it sorts once, never compares every pair."""
     loss = np.asarray(loss, dtype=float)
     if len(loss) == 0:
         return np.ones(0, dtype=bool)
-    distinct, inverse = np.unique(loss, axis=0, return_inverse=True)
-    keep = np.zeros(len(distinct), dtype=bool)
-    front = np.empty((0, distinct.shape[1]))
-    for i, row in enumerate(distinct):
-        if not np.any(np.all(front <= row, axis=1)):  # a distinct row no worse everywhere is better somewhere
-            keep[i] = True
-            front = np.vstack([front, row])
-    return keep[inverse.reshape(-1)]
+    return optuna_internals.on_front(loss)
 
 
 def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
@@ -165,7 +161,7 @@ def _pareto_2d(points: list[FrontPoint], cost: str) -> tuple[int, ...]:
 
 
 def _point(record: TrialRecord, twins: tuple[int, ...]) -> FrontPoint:
-    values = {n: v for n in OBJECTIVES if (v := measured(record, n)) is not None and math.isfinite(v)}
+    values = finite_values(record)
     hover: dict[str, Any] = {"trial": record.number, "connectivity": record.connectivity}
     if record.baseline:
         hover["baseline"] = record.baseline

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -118,15 +119,15 @@ def trial_table(data: ReportData) -> TrialTable:
 
 def status_counts(table: TrialTable) -> dict[str, int]:
     """Trials per status, known statuses in their usual order first."""
-    statuses = table.data["status"]
-    known = [s for s in STATUSES if s in statuses]
-    return {s: statuses.count(s) for s in [*known, *sorted({str(s) for s in statuses} - set(known))]}
+    counts = Counter(str(s) for s in table.data["status"])
+    return {s: counts[s] for s in [*(s for s in STATUSES if s in counts), *sorted(set(counts) - set(STATUSES))]}
 
 
 def group_counts(table: TrialTable) -> dict[str, int]:
-    modes, baselines = table.data["mode"], table.data["baseline"]
-    names = [str(b or m or "unknown") for m, b in zip(modes, baselines, strict=True)]
-    return {g: names.count(g) for g in table.groups}
+    """Trials per group, in the table's group order (a group's name as `group_name` gives it)."""
+    rows = zip(table.data["mode"], table.data["baseline"], strict=True)
+    counts = Counter(group_name({"mode": m, "baseline": b}) for m, b in rows)
+    return {g: counts[g] for g in table.groups}
 
 
 def encoded(table: TrialTable) -> dict[str, Any]:

@@ -80,8 +80,8 @@ def wait_for(condition: object, seconds: float) -> None:
         time.sleep(0.3)
 
 
-def start(path: Path, *args: str, faults: str = "") -> subprocess.Popen[str]:
-    env = {**os.environ, "NAS_INJECT_FAULTS": faults}
+def start(path: Path, *args: str, faults: str = "", env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    env = {**os.environ, "NAS_INJECT_FAULTS": faults, **(env or {})}
     command = [sys.executable, "-m", "nas.cli", "run", str(path), "--no-report", *args]
     return subprocess.Popen(
         command, cwd=path.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -114,6 +114,28 @@ def test_interrupting_nas_run_stops_its_workers_and_requeues_their_trials(
     for n in interrupted:
         rerun = next(t for t in trials if t.system_attrs.get("failed_trial") == n)
         assert rerun.state == TrialState.COMPLETE and rerun.params == trials[n].params
+
+
+# Raises Ctrl-C's KeyboardInterrupt from code run by exec, as happens when the signal lands while a
+# namedtuple or dataclass is being made (CPython 3.11 and 3.12 then exited -2, under `python -m` only).
+INTERRUPT_INSIDE_EXEC = """
+import signal
+signal.signal(signal.SIGINT, lambda signum, frame: exec("raise KeyboardInterrupt"))
+"""
+
+
+def test_an_interrupt_inside_exec_still_exits_130(tmp_path: Path) -> None:
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(INTERRUPT_INSIDE_EXEC)
+    path = study_file(tmp_path, trials=2)
+    pythonpath = os.pathsep.join(filter(None, [str(shim), os.environ.get("PYTHONPATH")]))
+    run = start(path, faults="0:hang,1:hang", env={"PYTHONPATH": pythonpath})
+    wait_for(lambda: running(tmp_path) == 1, 120)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 130, err
+    assert err.strip().splitlines()[-1] == f"interrupted: 0 trials kept, run `nas run {path}` again to resume"
 
 
 def test_workers_stop_when_nas_run_is_killed(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from nas.arch.modes import MODES
@@ -172,7 +173,8 @@ class ArchConfig:
     # ----- identity ---------------------------------------------------------------------
 
     def canonical(self) -> ArchConfig:
-        """The same network with every knob it ignores reset to its default.
+        """The same network with every knob it ignores reset to its default and its transition factor
+        at the simplest value that gives the same widths.
 
         Two configs that build the same network (same function, same parameters) have equal
         canonical forms. `memory_efficient` is an execution choice, not a different network.
@@ -180,7 +182,30 @@ class ArchConfig:
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
         changes: dict[str, Any] = {"memory_efficient": False}
         changes.update({knob: defaults[knob] for knob in self.ignored_knobs()})
+        knob = MODES[self.connectivity].transition_knob
+        if knob not in changes:
+            changes[knob] = self._simplest_factor(knob)
         return dataclasses.replace(self, **changes)
+
+    def _simplest_factor(self, knob: str) -> float:
+        """The decimal with the fewest digits (the smallest of those) that gives every transition the
+        widths this config gives it: compression 0.4447 and 0.4468 both take 24 channels to 10, so both
+        become 0.42 and the network is trained once. Round values (0.5, 1.0, 2.0) usually stay as they are."""
+        plan = self.stage_channels()
+        transitions = [(out, nxt) for _, out, nxt in plan[:-1]]
+        low = max(Fraction(nxt, out) for out, nxt in transitions)  # floor(f * out) == nxt for f in [low, high)
+        high = min(Fraction(nxt + 1, out) for out, nxt in transitions)
+        for digits in range(16):
+            scale: int = 10**digits
+            k = math.ceil(low * scale)
+            while Fraction(k, scale) < high:
+                factor = k / scale
+                allowed = factor <= 1 if knob == "compression" else True
+                candidate: dict[str, Any] = {knob: factor}
+                if allowed and dataclasses.replace(self, **candidate).stage_channels() == plan:
+                    return factor
+                k += 1
+        return float(getattr(self, knob))  # not reached for widths below 10**15
 
     def ignored_knobs(self) -> tuple[str, ...]:
         """The knobs this network does not use (its mode's wiring has no place for them), so a report

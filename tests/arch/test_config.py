@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import random
+from collections import defaultdict
 
 import pytest
 
 from nas.arch import MODES, ArchConfig
+from nas.arch.builder import build_model
+from nas.arch.presets import PRESETS
 from tests.conftest import tiny
 
 BAD_VALUES = [
@@ -147,6 +151,59 @@ def test_used_knobs_change_the_hash(mode: str, used: dict[str, object]) -> None:
 def test_single_stage_ignores_transition_knobs() -> None:
     a = tiny("dense", block_config=(3,), compression=0.5)
     assert a.replace(compression=0.9).arch_hash() == a.arch_hash()
+
+
+def test_transition_factors_giving_the_same_widths_are_one_network() -> None:
+    # Seen in a real study: compression 0.4447 and 0.4468 both take 24 channels to 10; trained twice.
+    a = tiny("dense", block_config=(2, 2), growth_rate=8, init_features=8, compression=0.4447)
+    b = a.replace(compression=0.4468)
+    assert a.stage_channels() == b.stage_channels() == ((8, 24, 10), (10, 26, 26))
+    assert a.arch_hash() == b.arch_hash()
+    assert a.canonical().compression == b.canonical().compression == 0.42  # the shortest decimal giving 10
+    assert a.replace(compression=0.5).arch_hash() != a.arch_hash()  # 12 channels: another network
+
+    def shapes(cfg: ArchConfig) -> dict[str, tuple[int, ...]]:
+        return {k: tuple(v.shape) for k, v in build_model(cfg).state_dict().items()}
+
+    assert shapes(a) == shapes(b) == shapes(a.canonical())
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_configs_hash_equal_exactly_when_they_build_the_same_widths(mode: str) -> None:
+    knob = MODES[mode].transition_knob
+    rng = random.Random(0)
+    values = [
+        round(rng.uniform(0.05, 1.0 if knob == "compression" else 3.0), rng.choice([2, 3, 4, 6])) for _ in range(300)
+    ]
+    for block_config in [(1, 2), (2, 1, 3), (3, 3, 3, 1)]:
+        by_widths: defaultdict[object, set[float]] = defaultdict(set)
+        by_hash: defaultdict[str, set[float]] = defaultdict(set)
+        for value in values:
+            try:
+                cfg = tiny(mode, block_config=block_config, **{knob: value})
+            except ValueError:  # a transition rounds to 0 channels
+                continue
+            canon = cfg.canonical()
+            assert canon.stage_channels() == cfg.stage_channels(), value  # the same network
+            assert canon.canonical() == canon and canon.arch_hash() == cfg.arch_hash()
+            by_widths[cfg.stage_channels()].add(value)
+            by_hash[cfg.arch_hash()].add(value)
+        assert len(by_widths) > 5
+        assert sorted(map(sorted, by_widths.values())) == sorted(map(sorted, by_hash.values()))
+
+
+def test_round_transition_factors_and_preset_hashes_stay_as_they_were() -> None:
+    # Hashes are stored with every trial; canonical transition factors changed only values like 0.4447.
+    for name, preset in PRESETS.items():
+        knob = MODES[preset.config.connectivity].transition_knob
+        if knob not in preset.config.ignored_knobs():
+            assert getattr(preset.config.canonical(), knob) == getattr(preset.config, knob), name
+    assert PRESETS["densenet_bc_100_k12"].config.arch_hash() == "181668f3977f"
+    assert PRESETS["resdensenet"].config.arch_hash() == "cee9db145848"
+    for value in (0.25, 0.5, 0.75, 1.0):
+        assert tiny("dense", init_features=64, compression=value).canonical().compression == value
+    for value in (0.5, 1.0, 1.5, 2.0, 3.0):
+        assert tiny("residual", init_features=64, width_multiplier=value).canonical().width_multiplier == value
 
 
 @pytest.mark.parametrize(

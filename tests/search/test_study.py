@@ -187,6 +187,27 @@ def test_duplicate_architectures_train_once(tmp_path: Path) -> None:
     assert all(t.user_attrs[R.HISTORY] == trials[0].user_attrs[R.HISTORY] for t in trials)
 
 
+FLOAT_COMPRESSION = """
+[knobs.compression]
+type = "float"
+low = 0.3
+high = 1.0
+"""
+
+
+def test_compressions_that_give_the_same_widths_train_once(tmp_path: Path) -> None:
+    # 0.4447 and 0.4468 both take the first stage's 24 channels to 10: one network, trained once.
+    (tmp_path / "one_net.toml").write_text(ONE_NET_SPACE + FLOAT_COMPRESSION)
+    sf = load_study_file(write_study(tmp_path, trials=2, space=str(tmp_path / "one_net.toml")))
+    study = open_study(sf, data=load_data(DataConfig(name="digits")))
+    for compression in (0.4447, 0.4468):
+        study.enqueue_trial({"connectivity": "dense", "compression": compression})
+    trials = sorted(finished(run_worker(sf)), key=lambda t: t.number)
+    assert [t.params["compression"] for t in trials] == [0.4447, 0.4468]
+    assert [t.user_attrs[R.STATUS] for t in trials] == ["complete", "reused"]
+    assert trials[1].user_attrs[R.REUSED_FROM] == 0 and trials[1].values == trials[0].values
+
+
 def two_twins(tmp_path: Path) -> tuple[optuna.Study, Objective, optuna.Trial, optuna.Trial]:
     """Trials 0 and 1, running, that drew the same network with the same recipe."""
     sf = load_study_file(write_study(tmp_path, trials=2))

@@ -122,7 +122,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from nas.data.datasets import load_data
     from nas.train.checkpoint import load_checkpoint
-    from nas.train.loop import evaluate_split
+    from nas.train.loop import evaluate_split, flip_applies
     from nas.train.measure import resolve_device
 
     path = Path(args.checkpoint)
@@ -147,7 +147,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             value=str(path),
         )
     device = resolve_device(args.device)
-    tta_flip = bool(payload.get("recipe", {}).get("tta_flip", False)) and data.augment.flip
+    tta_flip = flip_applies(payload.get("recipe", {}).get("tta_flip", False), data)
     loss, accuracy = evaluate_split(model.to(device), data.test, data, device=device, tta_flip=tta_flip)
     report = {
         "split": "test",

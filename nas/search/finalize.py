@@ -28,7 +28,7 @@ from nas.search.objectives import ACCURACY
 from nas.search.studyfile import StudyFile
 from nas.search.tally import StudyTally
 from nas.text import plural
-from nas.train.loop import evaluate_split
+from nas.train.loop import evaluate_split, flip_applies
 from nas.train.recipe import Recipe
 from nas.train.trainer import train_trial
 
@@ -191,7 +191,6 @@ def _final_run(
     tested: list[tuple[float, float]] = []
 
     def measure_test(model: nn.Module) -> None:  # the one place the test split is read here
-        tta_flip = recipe.tta_flip and data.augment.flip
         tested.append(
             evaluate_split(
                 model,
@@ -200,7 +199,7 @@ def _final_run(
                 device=device,
                 batch_size=recipe.eval_batch_size,
                 amp=recipe.amp,
-                tta_flip=tta_flip,
+                tta_flip=flip_applies(recipe.tta_flip, data),
             )
         )
 

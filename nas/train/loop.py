@@ -57,12 +57,15 @@ def compile_repays(epoch_seconds: float, epochs_left: int) -> bool:
     return epochs_left * epoch_seconds * (1 - 1 / COMPILE_SPEEDUP) > COMPILE_SECONDS
 
 
+def flip_applies(wanted: bool, data: LoadedData) -> bool:
+    """Whether a recipe's flip key (tta_flip, alternate_flips) takes effect on `data`: only data whose
+    augmentation mirrors images (not digits or MNIST) may be mirrored in training or evaluation."""
+    return bool(wanted) and data.augment.flip
+
+
 def skipped_flip_keys(recipe: Recipe, data: LoadedData) -> list[str]:
-    """Notes for the recipe's flip keys that `data` leaves off: its augmentation never mirrors an image
-    (digits, MNIST), so neither may training nor evaluation."""
-    if data.augment.flip:
-        return []
-    keys = [key for key in ("tta_flip", "alternate_flips") if getattr(recipe, key)]
+    """Notes for the recipe's flip keys that `data` leaves off."""
+    keys = [key for key in ("tta_flip", "alternate_flips") if getattr(recipe, key) and not flip_applies(True, data)]
     return [f"recipe.{key} skipped: the augmentation of {data.name} does not flip images" for key in keys]
 
 
@@ -139,12 +142,11 @@ class _EpochLoop:
         self.sched = make_scheduler(self.opt, recipe, self.steps * recipe.epochs)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
         self.gen = torch.Generator(device=device).manual_seed(recipe.seed)
-        flips = run.data.augment.flip
-        self.tta_flip = recipe.tta_flip and flips
+        self.tta_flip = flip_applies(recipe.tta_flip, run.data)
         # Alternating flips: each training image's random draw for epoch 1, by its position in the split.
         self.first_flips = (
             torch.rand(len(run.data.train), generator=self.gen, device=device) < 0.5
-            if recipe.alternate_flips and flips
+            if flip_applies(recipe.alternate_flips, run.data)
             else None
         )
         self.mean, self.std = channel_tensor(run.data.mean, device), channel_tensor(run.data.std, device)

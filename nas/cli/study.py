@@ -151,12 +151,17 @@ def _load_existing(args: argparse.Namespace) -> Any:
 
 
 def _open_existing(path: str, storage: str | None) -> Any:
-    from nas.search.storage import is_journal, open_storage
+    from nas.search.storage import holds_no_studies, is_journal, open_storage
 
     sf = _study_file(path)
     url = storage or sf.storage_url()
     if is_journal(url) and not Path(url).is_file():
         raise UsageError(f"no study {sf.name!r}: {url} does not exist; run `nas run {path}` first")
+    if not is_journal(url) and holds_no_studies(url):
+        raise UsageError(
+            f"no study {sf.name!r}: the database {url} holds no Optuna study at all (is the URL right?); "
+            f"run `nas run {path}` first"
+        )
     import optuna
 
     try:

@@ -102,6 +102,29 @@ def open_storage(url: str, *, heartbeat_seconds: int = 30) -> optuna.storages.Ba
         raise StorageError(f"cannot open storage {url}: {type(err).__name__}: {first}{hint}") from err
 
 
+def holds_no_studies(url: str) -> bool:
+    """True when the database at `url` (not a journal) answers and has no Optuna tables: a read-only
+    command then says so instead of creating them (a mistyped database name). Looked at without
+    creating anything; False when unsure, so that opening the storage reports its own error."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.is_file():  # connecting would create the file
+            return True
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(url)
+    except Exception:
+        return False
+    try:
+        with engine.connect() as conn:
+            return not sqlalchemy.inspect(conn).has_table("studies")
+    except Exception:  # unreachable, refused, a missing driver: open_storage words it
+        return False
+    finally:
+        engine.dispose()
+
+
 class ClaimLock:
     """Makes 'is there budget left? then create a trial' one step across workers."""
 

@@ -433,3 +433,38 @@ def test_machine_failures_are_told_from_the_network_s() -> None:
     assert not machine_failure(RuntimeError("injected failure in user code"))
     assert not machine_failure(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
     assert not machine_failure(ValueError("bad value"))
+
+
+def test_read_only_commands_refuse_a_database_without_studies_and_create_nothing(tmp_path: Path) -> None:
+    # A mistyped database: `nas status` and `nas report` said "no study" after creating Optuna's tables there.
+    import sqlalchemy
+
+    path = study_file(tmp_path, trials=1)
+    sqlite = tmp_path / "typo.db"
+    urls = [f"sqlite:///{sqlite}"]
+    url = postgres_url()
+    schema = f"empty_{uuid.uuid4().hex[:10]}"  # a database of its own: the search path starts in an empty schema
+    if url is not None:
+        engine = sqlalchemy.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text(f"CREATE SCHEMA {schema}"))
+        urls.append(f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}")
+    try:
+        for storage in urls:
+            for command in ("status", "report"):
+                run = nas(command, str(path), "--storage", storage, cwd=tmp_path)
+                _, err = run.communicate()
+                assert run.returncode == 2, err
+                assert err.splitlines() == [
+                    f"nas {command}: error: no study {path.stem!r}: the database {storage} holds no Optuna study "
+                    f"at all (is the URL right?); run `nas run {path}` first"
+                ]
+        assert not sqlite.exists()
+        if url is not None:
+            with engine.connect() as conn:
+                assert sqlalchemy.inspect(conn).get_table_names(schema=schema) == []
+    finally:
+        if url is not None:
+            with engine.begin() as conn:
+                conn.execute(sqlalchemy.text(f"DROP SCHEMA {schema} CASCADE"))
+            engine.dispose()

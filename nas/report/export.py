@@ -21,7 +21,9 @@ from nas.search.records import INTERVAL_KEYS, TrialRecord, load_records
 from nas.search.study_attrs import study_objectives
 
 FORMATS = ("csv", "parquet")
-BASE_COLUMNS = ("number", "status", "feasible", "reason", "connectivity", "baseline", "reused_from", "arch_hash")
+BASE_COLUMNS = (
+    "number", "status", "feasible", "reason", "connectivity", "baseline", "reused_from", "arch_hash", "recipe_hash",
+)  # fmt: skip
 
 
 def _scalar(value: Any) -> Any:

@@ -322,6 +322,7 @@ class TrialRecord:
     val_images: int | None = None  # the validation split's size, for a trial that measured an accuracy
     val_accuracy_low: float | None = None  # its accuracy's 95% Wilson interval
     val_accuracy_high: float | None = None
+    recipe_hash: str | None = None  # trials with equal ones trained the same way (None: not trained here)
 
 
 def grid_point(trial: FrozenTrial) -> int | None:
@@ -392,6 +393,7 @@ def record_from_trial(
         val_images=n,
         val_accuracy_low=low,
         val_accuracy_high=high,
+        recipe_hash=attrs.recipe_hash,
     )
 
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import optuna
+import pandas
 import pytest
 from optuna.trial import TrialState
 
@@ -21,7 +22,7 @@ from nas.search.records import stored
 from nas.search.runner import run_worker
 from nas.search.shares import own_cores, plan_shares
 from nas.search.storage import ClaimLock, StorageError, open_storage
-from nas.search.study import Objective, open_study
+from nas.search.study import Objective, open_study, recipe_hash
 from nas.search.studyfile_reader import load_study_file
 from nas.train.results import EpochMetrics
 
@@ -455,6 +456,8 @@ def test_report_and_trials_commands(tmp_path: Path) -> None:
     exp = nas("trials", str(path), "--csv", str(tmp_path / "t.csv"), cwd=tmp_path)
     assert exp.returncode == 0, exp.stderr
     assert len((tmp_path / "t.csv").read_text().strip().splitlines()) == 3
+    exported = pandas.read_csv(tmp_path / "t.csv")  # which recipe trained each trial, for studies resumed with another
+    assert list(exported["recipe_hash"]) == [recipe_hash(load_study_file(path))] * 2
     status = nas("status", str(path), cwd=tmp_path)
     assert status.returncode == 0, status.stderr
     assert "study t: 2 trials counted against the budget" in status.stdout and "Pareto front:" in status.stdout

@@ -199,10 +199,9 @@ class ArchConfig:
             scale: int = 10**digits
             k = math.ceil(low * scale)
             while Fraction(k, scale) < high:
-                factor = k / scale
-                allowed = factor <= 1 if knob == "compression" else True
+                factor = k / scale  # never above 1 for compression: floor(c * out) <= out keeps high <= 1 or low == 1
                 candidate: dict[str, Any] = {knob: factor}
-                if allowed and dataclasses.replace(self, **candidate).stage_channels() == plan:
+                if dataclasses.replace(self, **candidate).stage_channels() == plan:  # float rounding agrees
                     return factor
                 k += 1
         return float(getattr(self, knob))  # not reached for widths below 10**15

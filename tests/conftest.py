@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -54,3 +56,18 @@ VARIANTS = [
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`-n N`), each test process owns its own block of cores, as `nas run` gives each of
+    its workers: pinned, with one torch/OpenMP thread per core, inherited by every `nas` process a test starts.
+    Unpinned, two test processes that each start two-threaded trainers fight over 2 cores and spin."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER"), os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if worker is None or count is None or not hasattr(os, "sched_setaffinity"):
+        return
+    from nas.search.shares import own_cores, plan_shares
+
+    share = plan_shares(workers=int(count), gpus=[], cores=own_cores())[int(worker.removeprefix("gw"))]
+    os.sched_setaffinity(0, share.cores)
+    os.environ.update({key: value for key, value in share.env().items() if key != "CUDA_VISIBLE_DEVICES"})
+    torch.set_num_threads(share.threads)

@@ -1,8 +1,10 @@
 """Every use of Optuna's private API, in one module (docs/architecture.md).
 
-Each function names what it reaches into and the Optuna version it was checked against. When
-Optuna moves one of them, tests/search/test_optuna_internals.py fails here, with the name, instead
-of a study failing somewhere deep inside a worker.
+Each function names what it reaches into. CHECKED_AGAINST lists the Optuna releases every function
+here was checked against (by tests/search/test_optuna_internals.py, which fails here, with the name,
+instead of a study failing somewhere deep inside a worker); pyproject.toml admits exactly their minor
+versions, and requirements.lock pins the newest. A new Optuna minor release: run those tests on it,
+read each function's target in its source, then add it here and widen pyproject.toml's bound.
 """
 
 from __future__ import annotations
@@ -13,13 +15,13 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial
 
-CHECKED_AGAINST = "5.0.0"
+CHECKED_AGAINST = ("5.0.0", "5.1.0")
 
 
 def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
     """The storage Optuna opened for the study.
 
-    `Study._storage` (Optuna 5.0.0): a study has no public accessor for its storage; the heartbeat,
+    `Study._storage` (Optuna 5.0.0, 5.1.0): a study has no public accessor for its storage; the heartbeat,
     lost-trial detection and the journal heartbeat attribute need the storage itself.
     """
     storage: optuna.storages.BaseStorage = study._storage
@@ -29,7 +31,7 @@ def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
 def trial_id_of(trial: optuna.Trial | FrozenTrial) -> int:
     """The storage's id of a trial (not its number).
 
-    `Trial._trial_id` and `FrozenTrial._trial_id` (Optuna 5.0.0): storage methods take ids, which no
+    `Trial._trial_id` and `FrozenTrial._trial_id` (Optuna 5.0.0, 5.1.0): storage methods take ids, which no
     public attribute exposes.
     """
     trial_id: int = trial._trial_id
@@ -39,7 +41,7 @@ def trial_id_of(trial: optuna.Trial | FrozenTrial) -> int:
 def heartbeat_storage(storage: optuna.storages.BaseStorage) -> Any | None:
     """The storage as Optuna's heartbeat interface when its heartbeat is on (databases), else None.
 
-    `optuna.storages._heartbeat.BaseHeartbeat` and `is_heartbeat_enabled` (Optuna 5.0.0): Optuna beats
+    `optuna.storages._heartbeat.BaseHeartbeat` and `is_heartbeat_enabled` (Optuna 5.0.0, 5.1.0): Optuna beats
     only inside `Study.optimize`; our runner asks for trials itself, so it records beats itself.
     """
     from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
@@ -52,7 +54,7 @@ def heartbeat_storage(storage: optuna.storages.BaseStorage) -> Any | None:
 def grid_size(sampler: optuna.samplers.GridSampler) -> int:
     """How many points the grid sampler's grid has.
 
-    `GridSampler._all_grids` (Optuna 5.0.0): the sampler keeps its grid private; a worker needs its
+    `GridSampler._all_grids` (Optuna 5.0.0, 5.1.0): the sampler keeps its grid private; a worker needs its
     size to stop claiming trials at the end of the grid.
     """
     return len(sampler._all_grids)
@@ -61,7 +63,7 @@ def grid_size(sampler: optuna.samplers.GridSampler) -> int:
 def hypervolume(front: np.ndarray, reference: np.ndarray) -> float:
     """Exact hypervolume of a Pareto front (minimisation) in three or more dimensions.
 
-    `optuna._hypervolume.compute_hypervolume` (Optuna 5.0.0): the WFG algorithm Optuna's own
+    `optuna._hypervolume.compute_hypervolume` (Optuna 5.0.0, 5.1.0): the WFG algorithm Optuna's own
     hypervolume plots use; Optuna has no public function for it.
     """
     from optuna._hypervolume import compute_hypervolume
@@ -73,7 +75,7 @@ def on_front(loss: np.ndarray) -> np.ndarray:
     """Mask of the rows of `loss` (minimised, one row per trial) that no other row dominates; equal rows
     both stay.
 
-    `optuna.study._multi_objective._is_pareto_front` (Optuna 5.0.0): the function `Study.best_trials`
+    `optuna.study._multi_objective._is_pareto_front` (Optuna 5.0.0, 5.1.0): the function `Study.best_trials`
     applies to every trial of the study; calling it on the trials a front is made of gives exactly
     Optuna's front without Optuna deep-copying the whole study first.
     """

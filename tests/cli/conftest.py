@@ -1,20 +1,13 @@
-"""The `nas` command run as a user runs it (a real subprocess of this checkout), and a small real digits study."""
+"""A small real digits study, and one torch thread for the tests that train in this process."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
-
-
-def nas(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "nas.cli", *args], capture_output=True, text=True, timeout=120)
-
 
 # Two tiny networks for the 8x8 digits: residual has the fewer FLOPs, so it is always on the Pareto front.
 TWO_NETS_SPACE = """

@@ -11,13 +11,13 @@ import pytest
 from nas.arch import PRESETS
 from nas.cli.arch import parse_input_size, parse_pairs
 from nas.errors import UsageError
-from tests.cli.conftest import nas
+from tests.commands import nas_here
 
 SVG = "{http://www.w3.org/2000/svg}"
 
 
 def test_table_for_a_preset() -> None:
-    run = nas("arch", "densenet_bc_100_k12")
+    run = nas_here("arch", "densenet_bc_100_k12")
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert lines[1].split() == ["part", "mode", "layers", "channels", "spatial", "params", "FLOPs", "act.", "MiB"]
@@ -28,7 +28,7 @@ def test_table_for_a_preset() -> None:
 
 
 def test_json_output_and_overrides() -> None:
-    run = nas("arch", "densenet121", "--num-classes", "10", "--input-size", "3,64,64", "--json")
+    run = nas_here("arch", "densenet121", "--num-classes", "10", "--input-size", "3,64,64", "--json")
     assert run.returncode == 0, run.stderr
     data = json.loads(run.stdout)
     assert data["output_shape"] == [1, 10]
@@ -39,27 +39,27 @@ def test_json_output_and_overrides() -> None:
 
 
 def test_config_file_and_json_output_round_trip(tmp_path: Path) -> None:
-    first = nas("arch", "resdensenet", "--set", "growth_rate=16", "--json")
+    first = nas_here("arch", "resdensenet", "--set", "growth_rate=16", "--json")
     assert first.returncode == 0, first.stderr
     path = tmp_path / "net.json"
     path.write_text(first.stdout)
-    again = nas("arch", str(path), "--json")
+    again = nas_here("arch", str(path), "--json")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["arch_hash"] == json.loads(first.stdout)["arch_hash"]
     plain = tmp_path / "plain.json"
     plain.write_text(json.dumps({"connectivity": "plain", "block_config": [2, 2], "stem": "cifar"}))
-    assert "plain network" in nas("arch", str(plain)).stdout
+    assert "plain network" in nas_here("arch", str(plain)).stdout
 
 
 def test_list_shows_every_preset() -> None:
-    run = nas("arch", "--list")
+    run = nas_here("arch", "--list")
     assert run.returncode == 0
     listed = {line.split()[0] for line in run.stdout.splitlines() if line and not line.startswith("connectivity")}
     assert listed == set(PRESETS)
 
 
 def test_unknown_name_lists_the_valid_ones() -> None:
-    run = nas("arch", "densenet122")
+    run = nas_here("arch", "densenet122")
     assert run.returncode == 2
     assert "unknown preset 'densenet122'" in run.stderr
     assert "densenet121" in run.stderr and "resdensenet" in run.stderr
@@ -69,7 +69,7 @@ def test_unknown_name_lists_the_valid_ones() -> None:
 def test_invalid_configs_print_the_validation_message(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"connectivity": "dense", "compression": 0}))
-    run = nas("arch", str(bad))
+    run = nas_here("arch", str(bad))
     assert run.returncode == 2
     assert "ArchConfig.compression = 0 is invalid" in run.stderr
     assert "Traceback" not in run.stderr
@@ -80,14 +80,14 @@ def test_invalid_configs_print_the_validation_message(tmp_path: Path) -> None:
         (("densenet121", "--set", "stem=mnist"), "ArchConfig.stem = 'mnist'"),
         ((str(tmp_path / "missing.json"),), "cannot read"),
     ]:
-        run = nas("arch", *args)
+        run = nas_here("arch", *args)
         assert run.returncode == 2, args
         assert message in run.stderr, (args, run.stderr)
         assert "Traceback" not in run.stderr
 
 
 def test_a_knob_of_the_wrong_type_is_one_line() -> None:
-    run = nas("arch", "densenet121", "--set", "growth_rate=x")
+    run = nas_here("arch", "densenet121", "--set", "growth_rate=x")
     assert run.returncode == 2
     assert run.stderr.splitlines() == [
         "nas arch: error: ArchConfig.growth_rate = 'x' is invalid: a positive integer is required"
@@ -118,10 +118,10 @@ def test_parse_input_size() -> None:
 def test_svg_writes_the_diagram_with_overrides(tmp_path: Path) -> None:
     out = tmp_path / "net.svg"
     args = ("densenet_bc_100_k12", "--set", "block_config=[4,4]", "--input-size", "3,64,64", "--num-classes", "7")
-    run = nas("arch", *args, "--svg", str(out))
+    run = nas_here("arch", *args, "--svg", str(out))
     assert run.returncode == 0, run.stderr
     assert run.stdout == f"{out}\n"
-    table = json.loads(nas("arch", *args, "--json").stdout)
+    table = json.loads(nas_here("arch", *args, "--json").stdout)
     root = ET.fromstring(out.read_text(encoding="utf-8"))
     stages = [g for g in root.iter(f"{SVG}g") if g.get("class") == "stage"]
     rows = [s for s in table["stages"] if s["name"].startswith("stage")]
@@ -142,11 +142,11 @@ def test_svg_errors_are_one_line(tmp_path: Path) -> None:
         (tmp_path / "missing" / "net.svg", f"--svg '{tmp_path / 'missing' / 'net.svg'}': folder "),
         (tmp_path / "taken.svg", f"--svg '{tmp_path / 'taken.svg'}': cannot write it: Is a directory"),
     ]:
-        run = nas("arch", "densenet121", "--svg", str(target))
+        run = nas_here("arch", "densenet121", "--svg", str(target))
         assert run.returncode == 2
         assert len(run.stderr.splitlines()) == 1 and run.stderr.startswith("nas arch: error: ")
         assert message in run.stderr, run.stderr
         assert run.stdout == ""
     assert [p.name for p in tmp_path.iterdir()] == ["taken.svg"]
-    run = nas("arch", "densenet121", "--svg", str(tmp_path / "a.svg"), "--json")
+    run = nas_here("arch", "densenet121", "--svg", str(tmp_path / "a.svg"), "--json")
     assert run.returncode == 2 and "not allowed with argument" in run.stderr

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.cli.conftest import nas
+from tests.commands import nas
 
 # One trial: the baseline, a small torchvision network. Counting its FLOPs imports fvcore, which scripts its
 # losses with torch.jit on import; torch's FutureWarning about that was printed on every such run.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import nas
+from tests.commands import nas_here
 
 STUDY = Path(__file__).resolve().parents[2] / "studies" / "quickstart.toml"
 
@@ -31,7 +31,7 @@ STUDY = Path(__file__).resolve().parents[2] / "studies" / "quickstart.toml"
 )
 def test_bad_counts_are_refused_before_anything_runs(tmp_path: Path, args: tuple[str, ...], line: str) -> None:
     storage = tmp_path / "runs" / "journal.log"
-    run = nas(args[0], str(STUDY), "--storage", str(storage), *args[1:])
+    run = nas_here(args[0], str(STUDY), "--storage", str(storage), *args[1:])
     assert run.returncode == 2
     assert run.stderr.splitlines() == [line]
     assert not (tmp_path / "runs").exists()  # no study created
@@ -40,7 +40,7 @@ def test_bad_counts_are_refused_before_anything_runs(tmp_path: Path, args: tuple
 @pytest.mark.parametrize("command", [("status",), ("report",), ("trials", "--csv", "t.csv")])
 def test_read_only_commands_on_a_study_never_run_create_nothing(tmp_path: Path, command: tuple[str, ...]) -> None:
     storage = tmp_path / "runs" / "journal.log"
-    run = nas(command[0], str(STUDY), "--storage", str(storage), *command[1:])
+    run = nas_here(command[0], str(STUDY), "--storage", str(storage), *command[1:])
     assert run.returncode == 2
     assert run.stderr.splitlines() == [
         f"nas {command[0]}: error: no study 'quickstart': {storage} does not exist; run `nas run {STUDY}` first"
@@ -53,7 +53,7 @@ def test_a_report_folder_that_is_a_file_is_refused_first(tmp_path: Path, command
     out = tmp_path / "report.html"
     out.write_text("mine\n")
     storage = tmp_path / "runs" / "journal.log"
-    run = nas(command, str(STUDY), "--storage", str(storage), "--out", str(out))
+    run = nas_here(command, str(STUDY), "--storage", str(storage), "--out", str(out))
     assert run.returncode == 2
     assert run.stderr.splitlines() == [
         f"nas {command}: error: --out = {str(out)!r} is invalid: a folder (this is a file)"
@@ -75,7 +75,7 @@ def test_a_report_folder_that_is_a_file_is_refused_first(tmp_path: Path, command
     ],
 )
 def test_malformed_options_end_in_one_line(args: tuple[str, ...], line: str) -> None:
-    run = nas(*args)
+    run = nas_here(*args)
     assert run.returncode == 2
     assert run.stderr.splitlines() == [line]
 
@@ -91,7 +91,7 @@ def test_status_lists_each_front_network_once_with_its_twins(tmp_path: Path) -> 
     journal = tmp_path / "unit.log"
     study = hand_study("unit", storage=JournalStorage(JournalFileBackend(str(journal))))
     assert {1, 6} <= {t.number for t in study.best_trials}
-    status = nas("status", str(write_study(tmp_path, name="unit")), "--storage", str(journal))
+    status = nas_here("status", str(write_study(tmp_path, name="unit")), "--storage", str(journal))
     assert status.returncode == 0, status.stderr
     front = [line.strip() for line in status.stdout.splitlines() if line.startswith("    trial ")]
     assert [line.split(":")[0] for line in front] == ["trial 11", "trial 1", "trial 0", "trial 2", "trial 4"]

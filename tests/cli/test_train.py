@@ -1,4 +1,5 @@
-"""`nas train` and `nas evaluate` (nas/cli/train.py) run as a user runs them: a real subprocess."""
+"""`nas train` and `nas evaluate` (nas/cli/train.py): training, saving, evaluating and `--debug` as a user runs
+them (a real subprocess); what they refuse and print in-process (tests/commands.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from nas.data.datasets import AugmentConfig, DataConfig, load_data
 from nas.train.checkpoint import save_checkpoint
 from nas.train.loop import evaluate_split
 from nas.train.recipe import Recipe
-from tests.cli.conftest import nas
+from tests.commands import nas, nas_here
 
 
 def test_train_save_then_evaluate_on_the_test_split(tmp_path: Path) -> None:
@@ -61,7 +62,7 @@ def test_train_and_evaluate_errors(tmp_path: Path) -> None:
         (("train", "densenet121"), "input 8x8 is too small"),
         (("evaluate", str(tmp_path / "none.pt")), "no checkpoint at"),
     ]:
-        run = nas(*args)
+        run = nas_here(*args)
         assert run.returncode == 2, args
         assert message in run.stderr, (args, run.stderr)
         assert "Traceback" not in run.stderr
@@ -84,14 +85,14 @@ def test_a_bad_recipe_value_is_one_line_naming_the_key() -> None:
         ("fastest", f"nas train: error: --recipe 'fastest' is invalid: {NOT_A_RECIPE}"),
         ("base=fastest", "nas train: error: Recipe.base = 'fastest' is invalid: choose one of ['default', 'fast']"),
     ]:
-        run = nas("train", "densenet121", "--recipe", value)
+        run = nas_here("train", "densenet121", "--recipe", value)
         assert run.returncode == 2, value
         assert run.stderr.splitlines() == [line], value
         assert run.stdout == ""
 
 
 def test_two_recipe_names_are_one_line() -> None:
-    run = nas("train", "densenet121", "--recipe", "fast", "--recipe", "default")
+    run = nas_here("train", "densenet121", "--recipe", "fast", "--recipe", "default")
     assert run.returncode == 2
     assert run.stderr.splitlines() == [
         "nas train: error: --recipe names 2 recipes (fast, default): one recipe name, then KEY=VALUE pairs"
@@ -107,7 +108,7 @@ def test_evaluate_averages_flipped_logits_when_the_recipe_did(tmp_path: Path) ->
     path = tmp_path / "tta.pt"
     extra = {"data_config": asdict(data_config)}
     save_checkpoint(path, model=model, config=config, recipe=Recipe(tta_flip=True), extra=extra)
-    run = nas("evaluate", str(path), "--device", "cpu", "--json")
+    run = nas_here("evaluate", str(path), "--device", "cpu", "--json")
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     data = load_data(data_config)
@@ -124,7 +125,7 @@ def test_debug_shows_the_traceback_of_a_user_error() -> None:
 
 
 def test_a_dataset_field_set_against_the_dataset_is_one_line() -> None:
-    run = nas("train", "densenet_bc_100_k12", "--set", "in_channels=3")
+    run = nas_here("train", "densenet_bc_100_k12", "--set", "in_channels=3")
     assert run.returncode == 2
     assert run.stderr.splitlines() == [
         "nas train: error: --set in_channels=3 is invalid: dataset 'digits' has 1; in_channels comes from the dataset"
@@ -134,7 +135,7 @@ def test_a_dataset_field_set_against_the_dataset_is_one_line() -> None:
 def test_evaluate_refuses_a_file_that_is_not_a_checkpoint(tmp_path: Path) -> None:
     path = tmp_path / "notes.pt"
     path.write_text("not a checkpoint\n")
-    run = nas("evaluate", str(path))
+    run = nas_here("evaluate", str(path))
     assert run.returncode == 2
     assert run.stderr.splitlines() == [
         f"nas evaluate: error: {path} is not a checkpoint written by nas train --save (UnpicklingError)"
@@ -152,7 +153,7 @@ def test_evaluate_refuses_data_with_other_classes_naming_both(tmp_path: Path) ->
     save_checkpoint(
         path, model=build_model(config), config=config, recipe=Recipe(), extra={"data_config": asdict(data_config)}
     )
-    run = nas("evaluate", str(path))
+    run = nas_here("evaluate", str(path))
     assert run.returncode == 2
     assert run.stderr.splitlines() == [
         f"nas evaluate: error: {path} holds a network for 3 channels and 3 classes, but imagefolder has 3 "

@@ -2,19 +2,52 @@
 
 from __future__ import annotations
 
+import ast
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import optuna
 import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 from nas.search import optuna_internals
 from nas.search.storage import open_storage
 
 
-def test_checked_version_is_the_installed_one() -> None:
-    """A new Optuna release: re-check every function here, then update CHECKED_AGAINST."""
-    assert optuna.__version__ == optuna_internals.CHECKED_AGAINST
+def _minor(version: str) -> tuple[int, int]:
+    release = Version(version).release
+    return release[0], release[1]
+
+
+def test_the_installed_optuna_is_a_minor_release_the_internals_were_checked_against() -> None:
+    """A new Optuna minor release: run this file on it, re-check every function, then add it to CHECKED_AGAINST
+    and widen pyproject.toml's bound (README, 'Refreshing the lock')."""
+    checked = {_minor(v) for v in optuna_internals.CHECKED_AGAINST}
+    assert _minor(optuna.__version__) in checked, (optuna.__version__, optuna_internals.CHECKED_AGAINST)
+
+
+def test_pyproject_admits_exactly_the_checked_minor_releases() -> None:
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+    declared = next(Requirement(r) for r in project["dependencies"] if Requirement(r).name == "optuna").specifier
+    oldest = min(_minor(v) for v in optuna_internals.CHECKED_AGAINST)
+    newest = max(_minor(v) for v in optuna_internals.CHECKED_AGAINST)
+    assert all(v in declared for v in optuna_internals.CHECKED_AGAINST)
+    assert f"{newest[0]}.{newest[1]}.99" in declared and f"{newest[0]}.{newest[1] + 1}.0" not in declared
+    before_oldest = f"{oldest[0]}.{oldest[1] - 1}.99" if oldest[1] else f"{oldest[0] - 1}.99.99"
+    assert f"{oldest[0]}.{oldest[1]}.0" in declared and before_oldest not in declared
+
+
+def test_every_internal_function_has_a_behaviour_test_here() -> None:
+    """Each function that reaches into Optuna is called by a test in this file, so a move shows by name."""
+    called = {
+        node.attr
+        for node in ast.walk(ast.parse(Path(__file__).read_text()))
+        if isinstance(node, ast.Attribute) and getattr(node.value, "id", None) == "optuna_internals"
+    }
+    functions = {name for name in optuna_internals.__all__ if callable(getattr(optuna_internals, name))}
+    assert functions and functions <= called, functions - called
 
 
 def test_storage_and_trial_id_reach_the_storage_the_study_uses(tmp_path: Path) -> None:

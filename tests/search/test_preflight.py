@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
@@ -17,6 +15,7 @@ from nas.search.preflight import check_resume, settings
 from nas.search.runner import check_before_trials
 from nas.search.storage import open_storage
 from nas.search.studyfile_reader import load_study_file
+from tests.commands import nas_here
 
 SPACE = """
 name = "s"
@@ -52,17 +51,11 @@ measure_latency = false
     return path
 
 
-def nas(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "nas.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300
-    )
-
-
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 @pytest.mark.parametrize("device", ["cuda", "cuda:1"])
 def test_a_device_this_machine_lacks_is_refused_before_the_study_exists(tmp_path: Path, device: str) -> None:
     path = write(tmp_path)
-    run = nas("run", str(path), "--device", device, cwd=tmp_path)
+    run = nas_here("run", str(path), "--device", device, cwd=tmp_path)
     assert run.returncode == 2
     assert run.stderr.splitlines() == [
         f"nas run: error: device = {device!r} is invalid: CUDA is not available on this machine"
@@ -103,11 +96,11 @@ def test_a_dataset_of_one_class_is_refused(tmp_path: Path) -> None:
 
 def test_a_resumed_study_whose_recipe_changed_is_refused_naming_the_key(tmp_path: Path) -> None:
     path = write(tmp_path, epochs=1)
-    first = nas("run", str(path), "--no-report", cwd=tmp_path)
+    first = nas_here("run", str(path), "--no-report", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     storage = str(tmp_path / "runs" / "p" / "journal.log")
     write(tmp_path, epochs=2)
-    again = nas("run", str(path), "--trials", "2", "--no-report", cwd=tmp_path)
+    again = nas_here("run", str(path), "--trials", "2", "--no-report", cwd=tmp_path)
     assert again.returncode == 2
     assert again.stderr.splitlines() == [
         f"nas run: error: {path}: study 'p' was created with another recipe (recipe.epochs differs: stored 1, "
@@ -115,14 +108,16 @@ def test_a_resumed_study_whose_recipe_changed_is_refused_naming_the_key(tmp_path
         "or resume with --allow-changed recipe.epochs to accept that"
     ]
     assert len(optuna.load_study(study_name="p", storage=open_storage(storage)).trials) == 1  # nothing trained
-    allowed = nas("run", str(path), "--trials", "2", "--no-report", "--allow-changed", "recipe.epochs", cwd=tmp_path)
+    allowed = nas_here(
+        "run", str(path), "--trials", "2", "--no-report", "--allow-changed", "recipe.epochs", cwd=tmp_path
+    )
     assert allowed.returncode == 0, allowed.stderr
     assert "study 'p' resumes with changed recipe.epochs (--allow-changed)" in allowed.stdout
     assert len(optuna.load_study(study_name="p", storage=open_storage(storage)).trials) == 2
     path = write(tmp_path, epochs=1)
     execution_only = "batch_size = 64\nnum_workers = 1\neval_batch_size = 64"
     path.write_text(path.read_text().replace("batch_size = 64", execution_only))
-    same = nas("run", str(path), "--trials", "3", "--no-report", cwd=tmp_path)
+    same = nas_here("run", str(path), "--trials", "3", "--no-report", cwd=tmp_path)
     assert same.returncode == 0, same.stderr  # the same settings resume; execution-only keys may change freely
 
 

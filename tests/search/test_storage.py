@@ -1,4 +1,5 @@
-"""Studies that outgrow one process: real worker processes on a journal file and on PostgreSQL.
+"""Studies that outgrow one process: real worker processes on a journal file and on PostgreSQL (what a command
+refuses before it starts, in-process: tests/commands.py).
 
 PostgreSQL comes from NAS_TEST_POSTGRES_URL (.ci/run starts a server and sets it) or a local
 server set up by .ci/postgres.sh; without either, only the PostgreSQL cases skip.
@@ -33,6 +34,7 @@ from nas.search.storage import (
 )
 from nas.search.study import open_study
 from nas.search.studyfile_reader import load_study_file
+from tests.commands import nas_here
 
 LOCAL_POSTGRES = "postgresql://nas:nas@127.0.0.1:5432/nas_test"
 SMALL_SPACE = """
@@ -371,7 +373,7 @@ def test_same_seed_same_parameters_and_metrics(tmp_path: Path, monkeypatch: pyte
 
 def test_bad_input_never_crashes_a_worker_or_touches_storage(tmp_path: Path, storage: str) -> None:
     path = study_file(tmp_path, trials=1)
-    assert nas("run", str(path), "--storage", storage, "--no-report", cwd=tmp_path).returncode == 0
+    assert nas_here("run", str(path), "--storage", storage, "--no-report", cwd=tmp_path).returncode == 0
     before = [(t.number, t.state, t.values) for t in load(path, storage).trials]
     bad = tmp_path / "bad.toml"
     for text, message in [
@@ -381,13 +383,11 @@ def test_bad_input_never_crashes_a_worker_or_touches_storage(tmp_path: Path, sto
         (path.read_text().replace(f'name = "{load_study_file(path).name}"', 'name = "<b>x</b>"'), "study.name"),
     ]:
         bad.write_text(text)
-        run = nas("worker", str(bad), "--storage", storage, cwd=tmp_path)
-        err = run.stderr.read() if run.stderr else ""
-        assert run.returncode == 2 and message in err and "Traceback" not in err, err
+        run = nas_here("worker", str(bad), "--storage", storage, cwd=tmp_path)
+        assert run.returncode == 2 and message in run.stderr, run.stderr
     for url in ("postgresql://nas:nas@127.0.0.1:1/none", "sqlite:////nonexistent-dir/x.db"):
-        run = nas("worker", str(path), "--storage", url, cwd=tmp_path)
-        err = run.stderr.read() if run.stderr else ""
-        assert run.returncode == 2 and f"cannot open storage {url}" in err and "Traceback" not in err, err
+        run = nas_here("worker", str(path), "--storage", url, cwd=tmp_path)
+        assert run.returncode == 2 and f"cannot open storage {url}" in run.stderr, run.stderr
     assert [(t.number, t.state, t.values) for t in load(path, storage).trials] == before
 
 
@@ -452,10 +452,9 @@ def test_read_only_commands_refuse_a_database_without_studies_and_create_nothing
     try:
         for storage in urls:
             for command in ("status", "report"):
-                run = nas(command, str(path), "--storage", storage, cwd=tmp_path)
-                _, err = run.communicate()
-                assert run.returncode == 2, err
-                assert err.splitlines() == [
+                run = nas_here(command, str(path), "--storage", storage, cwd=tmp_path)
+                assert run.returncode == 2, run.stderr
+                assert run.stderr.splitlines() == [
                     f"nas {command}: error: no study {path.stem!r}: the database {storage} holds no Optuna study "
                     f"at all (is the URL right?); run `nas run {path}` first"
                 ]

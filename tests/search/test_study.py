@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -25,6 +22,7 @@ from nas.search.storage import ClaimLock, StorageError, open_storage
 from nas.search.study import Objective, open_study, recipe_hash
 from nas.search.studyfile_reader import load_study_file
 from nas.train.results import EpochMetrics
+from tests.commands import nas, nas_here
 
 ONE_NET_SPACE = """
 name = "one_net"
@@ -75,17 +73,6 @@ measure_latency = false
     return path
 
 
-def nas(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "nas.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=600,
-        env=None if env is None else {**os.environ, **env},
-    )
-
-
 @pytest.fixture(autouse=True)
 def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # runs/<study>/journal.log and reports/ land in the test's folder
@@ -97,7 +84,7 @@ def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 def test_cli_run_then_resume_then_nothing_more(tmp_path: Path) -> None:
     path = write_study(tmp_path, trials=3)
-    first = nas("run", str(path), "--out", str(tmp_path / "reports"), cwd=tmp_path)
+    first = nas_here("run", str(path), "--out", str(tmp_path / "reports"), cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "[3/3]" in first.stdout
     report = Path(first.stdout.strip().splitlines()[-1].removeprefix("report: "))
@@ -108,14 +95,14 @@ def test_cli_run_then_resume_then_nothing_more(tmp_path: Path) -> None:
     before = {t.number: (t.values, stored(t).arch_hash) for t in finished(study)}
     assert sorted(before) == [0, 1, 2]
 
-    resumed = nas("run", str(path), "--trials", "5", "--no-report", cwd=tmp_path)
+    resumed = nas_here("run", str(path), "--trials", "5", "--no-report", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     study = open_study(sf)
     after = {t.number: (t.values, stored(t).arch_hash) for t in finished(study)}
     assert sorted(after) == [0, 1, 2, 3, 4]
     assert {n: after[n] for n in before} == before  # nothing retrained or changed
 
-    again = nas("run", str(path), "--trials", "5", "--no-report", cwd=tmp_path)
+    again = nas_here("run", str(path), "--trials", "5", "--no-report", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert len(open_study(sf).trials) == 5
 
@@ -136,14 +123,14 @@ def test_grid_study_ends_cleanly_at_the_end_of_the_grid(tmp_path: Path) -> None:
     """A budget larger than the grid: every point trained once, then a clean end with the report."""
     (tmp_path / "two_nets.toml").write_text(TWO_NET_GRID)
     path = write_study(tmp_path, trials=4, space="two_nets.toml", sampler="grid", epochs=1)
-    run = nas("run", str(path), "--out", str(tmp_path / "reports"), cwd=tmp_path)
+    run = nas_here("run", str(path), "--out", str(tmp_path / "reports"), cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "the grid is done: every point of the search space was trained once" in run.stdout
     assert run.stdout.strip().splitlines()[-1].startswith("report: ")
     trials = open_study(load_study_file(path)).trials
     assert sorted(stored(t).connectivity or "" for t in trials) == ["dense", "residual"]
     assert all(t.state == TrialState.COMPLETE for t in trials)
-    again = nas("run", str(path), "--no-report", cwd=tmp_path)  # resuming a finished grid trains nothing
+    again = nas_here("run", str(path), "--no-report", cwd=tmp_path)  # resuming a finished grid trains nothing
     assert again.returncode == 0, again.stderr
     assert len(open_study(load_study_file(path)).trials) == 2
 
@@ -436,34 +423,34 @@ def test_unreachable_storage_is_a_clear_error(tmp_path: Path) -> None:
     url = "sqlite:////nonexistent-dir/x/study.db"
     with pytest.raises(StorageError, match=re.escape(f"cannot open storage {url}")):
         open_study(sf, storage=url)
-    run = nas("run", str(write_study(tmp_path)), "--storage", url, cwd=tmp_path)
+    run = nas_here("run", str(write_study(tmp_path)), "--storage", url, cwd=tmp_path)
     assert run.returncode == 2 and "nonexistent-dir" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_bad_study_file_is_refused_before_anything_runs(tmp_path: Path) -> None:
     path = write_study(tmp_path, extra="[recipe2]\nepochs = 1\n")
-    run = nas("run", str(path), cwd=tmp_path)
+    run = nas_here("run", str(path), cwd=tmp_path)
     assert run.returncode == 2 and "recipe2" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "runs").exists()
 
 
 def test_report_and_trials_commands(tmp_path: Path) -> None:
     path = write_study(tmp_path, trials=2)
-    assert nas("run", str(path), "--no-report", cwd=tmp_path).returncode == 0
-    rep = nas("report", str(path), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert nas_here("run", str(path), "--no-report", cwd=tmp_path).returncode == 0
+    rep = nas_here("report", str(path), "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert rep.returncode == 0, rep.stderr
     assert (tmp_path / "out" / "t.html").is_file()
-    exp = nas("trials", str(path), "--csv", str(tmp_path / "t.csv"), cwd=tmp_path)
+    exp = nas_here("trials", str(path), "--csv", str(tmp_path / "t.csv"), cwd=tmp_path)
     assert exp.returncode == 0, exp.stderr
     assert len((tmp_path / "t.csv").read_text().strip().splitlines()) == 3
     exported = pandas.read_csv(tmp_path / "t.csv")  # which recipe trained each trial, for studies resumed with another
     assert list(exported["recipe_hash"]) == [recipe_hash(load_study_file(path))] * 2
-    status = nas("status", str(path), cwd=tmp_path)
+    status = nas_here("status", str(path), cwd=tmp_path)
     assert status.returncode == 0, status.stderr
     assert "study t: 2 trials counted against the budget" in status.stdout and "Pareto front:" in status.stdout
     assert re.search(r"trial \d: \w+, val_accuracy [0-9.]+ \[[0-9.]+-[0-9.]+\], flops ", status.stdout), status.stdout
     missing = write_study(tmp_path, name="never_run")
-    none = nas("report", str(missing), cwd=tmp_path)
+    none = nas_here("report", str(missing), cwd=tmp_path)
     assert none.returncode == 2 and "no study 'never_run'" in none.stderr
 
 

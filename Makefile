@@ -4,9 +4,10 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 LOCK := requirements.lock
-# Tests run in parallel (pytest-xdist), one process more than this machine's cores: many tests wait on worker
-# processes and heartbeats, and each test process owns its share of the cores (tests/conftest.py).
-TEST_PROCESSES ?= $(shell python3 -c "import os; print(len(os.sched_getaffinity(0)) + 1)")
+# Tests run in parallel (pytest-xdist), one process more than this machine's cores (at most 8: each holds
+# about 1 GB): many tests wait on worker processes and heartbeats, and each test process owns its share of
+# the cores (tests/conftest.py). `make test TEST_PROCESSES=1` runs one test at a time.
+TEST_PROCESSES ?= $(shell python3 -c "import os; print(min(8, len(getattr(os, 'sched_getaffinity', lambda _: range(os.cpu_count() or 1))(0)) + 1))")
 
 .PHONY: demo test lint lock clean
 

@@ -184,7 +184,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--train-subset", type=int, help="training images (default: the mode's; 0: all)")
     p.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE", help="set in both recipes")
     p.add_argument("--no-stop", dest="stop", action="store_false", help="train the whole budget past the target")
-    p.add_argument("--data-root", help="where Fashion-MNIST is (default: the Debian package's folder)")
+    p.add_argument(
+        "--data-root", help="where Fashion-MNIST is (default: $NAS_DATA_DIR, then the Debian package's folder)"
+    )
     p.add_argument("--out", type=Path, help="also write the settings, rows and ratios as JSON here")
     args = p.parse_args(argv)
     args.device = str(resolve_device(args.device))

@@ -94,7 +94,7 @@ $PY -c "import fvcore, optuna, plotly; print('optuna', optuna.__version__, 'plot
 step "CUDA tests"
 # The project's pytest settings name optuna's warning class: this run sets its own, so it still runs when a
 # wheel above failed to install.
-timeout "$(limit 120)" $PY -m pytest -q -p no:cacheprovider -o addopts="" -o filterwarnings="ignore::FutureWarning" \
+timeout "$(limit 110)" $PY -m pytest -q -p no:cacheprovider -o addopts="" -o filterwarnings="ignore::FutureWarning" \
     tests/train/test_trainer_cuda.py "tests/data/test_datasets.py::test_batches_on_cuda_with_cpu_or_cuda_generator" \
     tests/arch/test_builder.py -k "cuda or test_trainer_cuda" 2>&1 | tail -15
 echo "pytest exit: ${PIPESTATUS[0]}" | tee "$OUT/tests.txt"
@@ -119,6 +119,11 @@ step "trainer: DenseNet-BC-100 batch 256, compile off"
 timeout "$(limit 50)" $PY benchmarks/train_throughput.py --images "$IMAGES" --tutorial-images 2048 --epochs 3 \
     --batch-size 256 --compile off --out "$OUT/bc100.json" 2>&1 | tail -6
 
+# The whole step as one CUDA graph, no compiler (issue 19's target: >= 1.5x the anchor's bf16 eager row, capture < 5 s).
+step "trainer: DenseNet-BC-100 batch 256, compile graphs"
+timeout "$(limit 45)" $PY benchmarks/train_throughput.py --images "$IMAGES" --tutorial-images 0 --epochs 3 \
+    --batch-size 256 --compile graphs --out "$OUT/bc100_graphs.json" 2>&1 | tail -6
+
 step "trainer: ResNet-18 (CIFAR stem) batch 512, compile on"
 timeout "$(limit 55)" $PY benchmarks/train_throughput.py --arch torchvision:resnet18:cifar --images "$IMAGES" \
     --tutorial-images 0 --epochs 3 --batch-size 512 --compile on --out "$OUT/resnet18.json" 2>&1 | tail -6
@@ -128,7 +133,7 @@ step "a 5-trial Fashion-MNIST study, 3 epochs, --workers auto --workers-per-gpu 
 sed -e 's/^trials = .*/trials = 5/' -e 's/^epochs = .*/epochs = 3/' studies/fashion_mnist_gpu.toml > "$OUT/fashion_mnist_gpu.toml"
 # Report and status run even when the study ran out of time: they show what it finished.
 (cd "$OUT" || exit
- timeout "$(limit 90)" $PY -m nas.cli run fashion_mnist_gpu.toml --workers auto --workers-per-gpu 2 2>&1 | tail -12
+ timeout "$(limit 80)" $PY -m nas.cli run fashion_mnist_gpu.toml --workers auto --workers-per-gpu 2 2>&1 | tail -12
  timeout "$(limit 15)" $PY -m nas.cli report fashion_mnist_gpu.toml --out "$OUT" 2>&1 | tail -2
  timeout "$(limit 10)" $PY -m nas.cli status fashion_mnist_gpu.toml > "$OUT/study.txt" 2>&1)
 tail -12 "$OUT/study.txt" 2>/dev/null
@@ -137,13 +142,13 @@ tail -12 "$OUT/study.txt" 2>/dev/null
 # final.csv and the report's Final evaluation section (published Fashion-MNIST rows beside it).
 step "nas finalize on that study's front: 1 seed, 3 epochs, then the test split once per network"
 (cd "$OUT" || exit
- timeout "$(limit 50)" $PY -m nas.cli finalize fashion_mnist_gpu.toml --seeds 1 --epochs 3 --out "$OUT" 2>&1 | tail -8
+ timeout "$(limit 45)" $PY -m nas.cli finalize fashion_mnist_gpu.toml --seeds 1 --epochs 3 --out "$OUT" 2>&1 | tail -8
  cp runs/fashion_mnist_gpu/final.csv "$OUT/final.csv" 2>/dev/null)
 
 # One default/fast pair that can finish: one sub-1M network, one seed, at most 10 epochs, a target it reaches
 # (at --full's 94% the 2026-12-04 run finished no run in 180 s). Rows are written after each run.
 step "time to accuracy on the full Fashion-MNIST: default vs fast recipe, target 90%, at most 10 epochs"
-timeout "$(limit 80)" $PY benchmarks/time_to_accuracy.py --full --device cuda --seeds 1 --networks osp \
+timeout "$(limit 75)" $PY benchmarks/time_to_accuracy.py --full --device cuda --seeds 1 --networks osp \
     --target 0.90 --max-epochs 10 --out "$OUT/tta.json" 2>&1 | tail -14
 
 step "table"
@@ -161,6 +166,7 @@ for name, ips in anchor.items():
     print(f"| anchor: {name} | {ips:,} | | |")
 env = None
 for label, name, eager in (("DenseNet-BC-100", "bc100.json", "bc100 bf16 CL gpu-data bs256"),
+                           ("DenseNet-BC-100", "bc100_graphs.json", "bc100 bf16 CL gpu-data bs256"),
                            ("ResNet-18 cifar", "resnet18.json", "resnet18 bf16 CL gpu-data bs512")):
     r = load(name)
     if r is None:

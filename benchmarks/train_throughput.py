@@ -29,7 +29,7 @@ from nas.arch import ArchConfig, build_model
 from nas.arch.external import ExternalNet, resolve_baseline
 from nas.data.datasets import AugmentConfig, LoadedData, Split
 from nas.train.measure import environment, resolve_device, synchronize
-from nas.train.recipe import Recipe
+from nas.train.recipe import COMPILE_MODES, Recipe
 from nas.train.trainer import train_trial
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument(
         "--batch-size", type=int, default=Recipe().batch_size, help="trainer batch (the issue's GPU target uses 256)"
     )
-    parser.add_argument("--compile", default="auto", choices=["off", "on", "auto"])
+    parser.add_argument("--compile", default="auto", choices=list(COMPILE_MODES))
     parser.add_argument("--workers", type=int, default=None, help="tutorial DataLoader workers (default 4, CPU 2)")
     parser.add_argument(
         "--tutorial-images",

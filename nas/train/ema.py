@@ -46,9 +46,18 @@ class WeightAverage:
     @torch.no_grad()
     def update(self) -> None:
         """Move the average toward the current state of the model it was made from (after each optimizer step)."""
-        weight = 1 - ema_decay_at(self.decay, self.updates)
+        self.apply(self.next_weight())
+        self.updates += 1
+
+    def next_weight(self) -> float:
+        """The weight of the live model in the next update: 1 - the decay after `updates` earlier ones."""
+        return 1 - ema_decay_at(self.decay, self.updates)
+
+    @torch.no_grad()
+    def apply(self, weight: float | Tensor) -> None:
+        """One update with this weight, without counting it: a captured CUDA graph (nas.train.graphs) passes a
+        device tensor it fills with `next_weight()` before each replay, and counts the updates itself."""
         if self._average:
-            torch._foreach_lerp_(self._average, self._live, weight)
+            torch._foreach_lerp_(self._average, self._live, weight)  # type: ignore[arg-type]  # a 0-d tensor is taken
         for average, live in self._copies:
             average.copy_(live)
-        self.updates += 1

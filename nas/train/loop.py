@@ -1,8 +1,9 @@
 """The epoch loop of one training attempt: build the model, train it epoch by epoch, validate after each.
 
 Data stays on the device as uint8 and is augmented there (`nas.data.augment`); on CUDA the step runs
-under bf16 autocast with channels_last, and `compile="auto"` compiles with CUDA graphs once the first
-epoch shows the trial is long enough to repay the compile time. With the recipe's `ema_decay` the
+under bf16 autocast with channels_last, `compile="auto"` compiles with CUDA graphs once the first
+epoch shows the trial is long enough to repay the compile time, and `compile="graphs"` captures the
+whole step as one CUDA graph without the compiler (`nas.train.graphs`). With the recipe's `ema_decay` the
 model validated and returned is the average of the weights (`nas.train.ema`). The loop fills the
 attempt's `AttemptResult` as it goes, so an attempt that fails keeps the epochs it finished.
 """
@@ -23,6 +24,7 @@ from nas.data.augment import alternating_flips, channel_tensor, prepare_batch
 from nas.data.batches import batches, indexed_batches
 from nas.data.datasets import LoadedData, Split
 from nas.train.ema import WeightAverage
+from nas.train.graphs import WARMUP_STEPS, GraphedStep, TensorLrSGD, graphs_unsupported, warm_up_on_side_stream
 from nas.train.measure import autocast, synchronize
 from nas.train.progress import Progress
 from nas.train.recipe import Recipe, make_optimizer, make_scheduler
@@ -151,6 +153,19 @@ class _EpochLoop:
         )
         self.mean, self.std = channel_tensor(run.data.mean, device), channel_tensor(run.data.std, device)
         self.train_seconds, self.train_images = 0.0, 0
+        # compile="graphs": eager steps on a side stream until the capture, then replays (None: eager throughout).
+        self.warmup_left: int | None = None
+        self.graphed: GraphedStep | None = None
+        self.graph_sgd: TensorLrSGD | None = None
+        self.graph_ema_weight: Tensor | None = None
+        if recipe.compile == "graphs":
+            why = graphs_unsupported(
+                device=device, resident=run.data.resident, optimizer=recipe.optimizer, schedule=recipe.schedule
+            )
+            if why is None:
+                self.warmup_left = WARMUP_STEPS
+            else:
+                attempt.notes.append(f"compile=graphs: trained eagerly: {why}")
 
     def train(self) -> nn.Module:
         epochs = self.run.recipe.epochs
@@ -208,7 +223,7 @@ class _EpochLoop:
             if self.run.on_step is not None:
                 self.run.on_step(epoch, step)
             flips = None if self.first_flips is None else alternating_flips(self.first_flips[index], epoch=epoch)
-            loss, out = self._step(xb, yb, flips)
+            loss, out = self._train_step(xb, yb, flips)
             loss_sum += loss.detach() * yb.shape[0]
             correct += (out.detach().argmax(1) == yb).sum()
             if (step + 1) % NAN_CHECK_EVERY == 0 and not torch.isfinite(loss_sum):
@@ -234,22 +249,87 @@ class _EpochLoop:
             num_workers=run.recipe.num_workers,
         )
 
-    def _step(self, xb: Tensor, yb: Tensor, flips: Tensor | None) -> tuple[Tensor, Tensor]:
-        """One optimiser step on a raw batch (`flips`: which images to mirror, None: at random); (loss, logits)."""
+    def _forward_backward(
+        self, xb: Tensor, yb: Tensor, flips: Tensor | None, *, cache: bool = True
+    ) -> tuple[Tensor, Tensor]:
+        """Augment a raw batch (`flips`: which images to mirror, None: at random), forward, loss, backward."""
         x = prepare_batch(
             xb, mean=self.mean, std=self.std, augment=self.run.data.augment, generator=self.gen, flips=flips
         )
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with autocast(self.run.device, self.run.recipe.amp):
+        with autocast(self.run.device, self.run.recipe.amp, cache=cache):
             out = self.step_model(x)
         loss = self.criterion(out.float(), yb)
-        self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        return loss, out
+
+    def _step(self, xb: Tensor, yb: Tensor, flips: Tensor | None) -> tuple[Tensor, Tensor]:
+        """One eager optimiser step on a raw batch; (loss, logits)."""
+        self.opt.zero_grad(set_to_none=True)
+        loss, out = self._forward_backward(xb, yb, flips)
         self.opt.step()
         self.sched.step()
         if self.average is not None:
             self.average.update()
+        return loss, out
+
+    def _train_step(self, xb: Tensor, yb: Tensor, flips: Tensor | None) -> tuple[Tensor, Tensor]:
+        """One step: eager, a warm-up step before the capture, or a replay of the captured step."""
+        if self.graphed is not None:
+            return self._replay(xb, yb, flips)
+        if self.warmup_left is None:
+            return self._step(xb, yb, flips)
+        if self.warmup_left > 0:
+            self.warmup_left -= 1
+            return warm_up_on_side_stream(lambda: self._step(xb, yb, flips))
+        self.warmup_left = None
+        if self._capture(xb, yb, flips):
+            return self._replay(xb, yb, flips)
+        return self._step(xb, yb, flips)
+
+    def _capture(self, xb: Tensor, yb: Tensor, flips: Tensor | None) -> bool:
+        """Capture the step (nothing is trained); False, with a note, when it cannot be captured."""
+        average, device = self.average, self.run.device
+        try:
+            sgd = TensorLrSGD(self.opt)  # type: ignore[arg-type]  # graphs_unsupported let only SGD through
+            weight = torch.zeros((), device=device) if average is not None else None
+
+            def body(images: Tensor, labels: Tensor, mirror: Tensor | None) -> tuple[Tensor, Tensor]:
+                loss, out = self._forward_backward(images, labels, mirror, cache=False)
+                sgd.step()
+                if average is not None and weight is not None:
+                    average.apply(weight)
+                return loss, out
+
+            self.opt.zero_grad(set_to_none=True)  # backward allocates the gradients in the graph's pool
+            graphed = GraphedStep(body, generator=self.gen)
+            seconds = graphed.capture(xb, yb, flips)
+        except Exception as err:  # whatever the capture cannot take trains eagerly: the trial goes on
+            self.opt.zero_grad(set_to_none=True)
+            self.attempt.notes.append(
+                f"compile=graphs: trained eagerly: the capture failed ({type(err).__name__}: {err})"
+            )
+            return False
+        self.graphed, self.graph_sgd, self.graph_ema_weight = graphed, sgd, weight
+        self.attempt.notes.append(
+            f"compile=graphs: training step captured as a CUDA graph in {seconds:.2f} s "
+            f"after {WARMUP_STEPS} eager steps"
+        )
+        return True
+
+    def _replay(self, xb: Tensor, yb: Tensor, flips: Tensor | None) -> tuple[Tensor, Tensor]:
+        """The captured step on this batch, with this step's learning rates and weight-average weight."""
+        graphed, sgd = self.graphed, self.graph_sgd
+        if graphed is None or sgd is None:
+            raise RuntimeError("_replay before a capture")
+        sgd.load_lrs()
+        if self.average is not None and self.graph_ema_weight is not None:
+            self.graph_ema_weight.fill_(self.average.next_weight())
+        loss, out = graphed(xb, yb, flips)
+        self.sched.step()
+        if self.average is not None:
+            self.average.updates += 1
         return loss, out
 
     def _maybe_compile(self, epoch: int, seconds: float) -> None:

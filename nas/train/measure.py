@@ -44,10 +44,11 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return torch.device(device)
 
 
-def autocast(device: torch.device, enabled: bool) -> Any:
-    """bf16 autocast on CUDA when enabled; nothing elsewhere."""
+def autocast(device: torch.device, enabled: bool, *, cache: bool = True) -> Any:
+    """bf16 autocast on CUDA when enabled; nothing elsewhere. A step captured as a CUDA graph needs `cache=False`
+    (autocast's cast cache would hold tensors made during the capture)."""
     if enabled and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16, cache_enabled=cache)
     return nullcontext()
 
 

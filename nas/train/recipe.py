@@ -25,6 +25,8 @@ COMPILE_MODES: dict[str, str] = {
     "off": "eager",
     "on": "torch.compile from the start (CUDA graphs on CUDA)",
     "auto": "compile after epoch 1 when the remaining epochs repay the compile time (CUDA only)",
+    "graphs": "capture the whole training step as one CUDA graph after 3 eager steps and replay it, no compiler "
+    "(CUDA, data on the GPU, SGD without one-cycle; otherwise eager, with a note)",
 }
 
 

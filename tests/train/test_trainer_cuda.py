@@ -1,4 +1,5 @@
-"""The trainer's CUDA paths: bf16 autocast, channels_last, compile with CUDA graphs, memory back to baseline.
+"""The trainer's CUDA paths: bf16 autocast, channels_last, compile with CUDA graphs, whole-step CUDA graphs without the
+compiler (compile="graphs") and their fallback, memory back to baseline.
 
 Skipped without a GPU (CI has none); `benchmarks/gpu_check.sh` runs them in a session lent one, with
 the CUDA cases of tests/arch/test_builder.py (memory-efficient mode equals normal mode).
@@ -6,11 +7,16 @@ the CUDA cases of tests/arch/test_builder.py (memory-efficient mode equals norma
 
 from __future__ import annotations
 
+import dataclasses
 import gc
+import re
+from typing import Any
 
 import pytest
 import torch
+from torch import nn
 
+from nas.arch import ArchNet
 from nas.data.datasets import AugmentConfig, DataConfig, LoadedData, load_data
 from nas.train.recipe import Recipe
 from nas.train.trainer import train_trial
@@ -65,3 +71,60 @@ def test_memory_is_back_to_baseline_after_a_trial(digits: LoadedData) -> None:
     # The splits' device copies stay cached for the next trial; the model and optimiser may not.
     cached = sum(s.images.numel() + 8 * s.labels.numel() for s in (digits.train, digits.val) if s.images is not None)
     assert torch.cuda.memory_allocated() - before <= cached + (1 << 20)
+
+
+GRAPHS_RECIPE = Recipe(epochs=2, batch_size=32, lr=0.2, ema_decay=0.9, measure_latency=False)
+
+
+def test_graphed_steps_train_as_the_eager_steps_do(digits: LoadedData) -> None:
+    """compile=graphs against compile=off, same seed: 2 epochs of ~36 steps (3 eager warm-up steps, a capture, then
+    replays) through a warm-up and cosine learning rate and the weight average; bf16 keeps them close, not equal."""
+    eager, graphed = (
+        train_trial(
+            config=digits_net("dense"),
+            data=digits,
+            recipe=dataclasses.replace(GRAPHS_RECIPE, compile=mode),
+            device="cuda",
+            progress=False,
+        )
+        for mode in ("off", "graphs")
+    )
+    assert graphed.status == "complete", graphed.reason
+    (note,) = graphed.notes
+    captured = re.fullmatch(
+        r"compile=graphs: training step captured as a CUDA graph in ([0-9.]+) s after 3 eager steps", note
+    )
+    assert captured is not None, note
+    assert float(captured[1]) < 5
+    for e, g in zip(eager.history, graphed.history, strict=True):
+        assert g.train_loss == pytest.approx(e.train_loss, rel=0.05), (e, g)
+        assert abs(g.val_accuracy - e.val_accuracy) <= 0.03, (e, g)
+    assert graphed.best_val_accuracy is not None and graphed.best_val_accuracy >= 0.85
+
+
+def test_graphs_with_the_fast_recipe_and_alternating_flips() -> None:
+    flipping = load_data(DataConfig(name="digits", augment=AugmentConfig(crop_padding=1, flip=True)))
+    recipe = Recipe.from_dict({"base": "fast", "epochs": 2, "batch_size": 32, "lr": 0.2, "compile": "graphs"})
+    result = train_trial(config=digits_net("osp"), data=flipping, recipe=recipe, device="cuda", progress=False)
+    assert result.status == "complete", result.reason
+    assert [n.split(" in ")[0] for n in result.notes] == ["compile=graphs: training step captured as a CUDA graph"]
+    assert result.best_val_accuracy is not None and result.best_val_accuracy >= 0.85
+
+
+def test_a_step_the_capture_cannot_take_trains_eagerly_with_a_note(digits: LoadedData) -> None:
+    """A forward pass that reads a value back to Python (`.item()`, which a capture refuses) in every training step."""
+
+    def read_back(module: nn.Module, args: Any, output: torch.Tensor) -> None:
+        if isinstance(module, ArchNet) and module.training:
+            output.sum().item()
+
+    handle = nn.modules.module.register_module_forward_hook(read_back)
+    try:
+        recipe = dataclasses.replace(GRAPHS_RECIPE, compile="graphs")
+        result = train_trial(config=digits_net("dense"), data=digits, recipe=recipe, device="cuda", progress=False)
+    finally:
+        handle.remove()
+    assert result.status == "complete", result.reason
+    (note,) = result.notes
+    assert note.startswith("compile=graphs: trained eagerly: the capture failed ("), note
+    assert result.best_val_accuracy is not None and result.best_val_accuracy >= 0.85

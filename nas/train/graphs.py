@@ -94,12 +94,13 @@ class GraphedStep:
     """One training step captured as a CUDA graph, replayed from static input buffers.
 
     `body` runs forward, loss, backward and the parameter updates, reading only its arguments and device
-    tensors; gradients must be None before `capture` (backward then allocates them in the graph's memory pool).
+    tensors. The gradients of `parameters` are set to None before the capture, so that backward allocates them
+    in the graph's memory pool and every replay writes them afresh (never adding to the last step's).
     `generator` is the attempt's random stream, registered so that each replay draws new augmentations.
     """
 
-    def __init__(self, body: StepBody, *, generator: torch.Generator) -> None:
-        self.body, self.generator = body, generator
+    def __init__(self, body: StepBody, *, parameters: list[Tensor], generator: torch.Generator) -> None:
+        self.body, self.parameters, self.generator = body, parameters, generator
         self.graph: torch.cuda.CUDAGraph | None = None
         self.inputs: tuple[Tensor, Tensor, Tensor | None] | None = None
         self.outputs: tuple[Tensor, Tensor] | None = None
@@ -108,6 +109,8 @@ class GraphedStep:
         """Capture the step for batches shaped like these; returns the seconds it took (nothing is trained)."""
         start = time.perf_counter()
         self.inputs = (images.clone(), labels.clone(), None if flips is None else flips.clone())
+        for param in self.parameters:
+            param.grad = None
         graph = torch.cuda.CUDAGraph()
         graph.register_generator_state(self.generator)
         torch.cuda.synchronize()

@@ -302,8 +302,7 @@ class _EpochLoop:
                     average.apply(weight)
                 return loss, out
 
-            self.opt.zero_grad(set_to_none=True)  # backward allocates the gradients in the graph's pool
-            graphed = GraphedStep(body, generator=self.gen)
+            graphed = GraphedStep(body, parameters=list(self.model.parameters()), generator=self.gen)
             seconds = graphed.capture(xb, yb, flips)
         except Exception as err:  # whatever the capture cannot take trains eagerly: the trial goes on
             self.opt.zero_grad(set_to_none=True)

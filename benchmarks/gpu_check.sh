@@ -194,13 +194,11 @@ else:
     print(f"\ntrials per GPU-hour (gpu_trials.py --quick, {' '.join(trials['settings'])})")
     print("\n| row | wall s | img/s | speed-up over eager | first epoch / later (median) | notes of the first network |")
     print("| --- | ---: | ---: | ---: | ---: | --- |")
-    eager_wall = next((r["wall_seconds"] for r in trials["rows"] if r["row"] == "eager"), None)
+    times = lambda ratio: "-" if ratio is None else f"{ratio:.2f}x"
     for r in trials["rows"]:
-        ratios = sorted(n["first_over_later"] for n in r["networks"] if n["first_over_later"] is not None)
-        first = f"{ratios[len(ratios) // 2]:.2f}x" if ratios else "-"
-        speedup = f"{eager_wall / r['wall_seconds']:.2f}x" if eager_wall else "-"
         notes = "; ".join(r["networks"][0]["notes"]) if r["networks"] else ""
-        print(f"| {r['row']} | {r['wall_seconds']:.1f} | {r['images_per_second']:,.0f} | {speedup} | {first} | {notes} |")
+        print(f"| {r['row']} | {r['wall_seconds']:.1f} | {r['images_per_second']:,.0f} | {times(r['speedup_over_eager'])} "
+              f"| {times(r['first_over_later_median'])} | {notes} |")
 study = open(f"{out}/study.txt").read().strip() if os.path.exists(f"{out}/study.txt") else "not run"
 print(f"\n5-trial Fashion-MNIST study (--workers auto), nas status:\n{study}")
 final = open(f"{out}/final.csv").read().strip() if os.path.exists(f"{out}/final.csv") else "not run"

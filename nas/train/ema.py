@@ -57,15 +57,13 @@ class WeightAverage:
     def apply(self, weight: float | Tensor) -> None:
         """One update with this weight, without counting it: a captured CUDA graph (nas.train.graphs) passes a
         device tensor it fills with `next_weight()` before each replay, and counts the updates itself."""
-        if not self._average:
-            pass
-        elif isinstance(weight, Tensor):
+        if self._average and isinstance(weight, Tensor):
             # average + weight * (live - average), as lerp computes it; foreach lerp has no tensor-weight form and
             # would read the weight back to Python, which a capture refuses.
             step = torch._foreach_sub(self._live, self._average)
             torch._foreach_mul_(step, weight)
             torch._foreach_add_(self._average, step)
-        else:
+        elif self._average and not isinstance(weight, Tensor):
             torch._foreach_lerp_(self._average, self._live, weight)
         for average, live in self._copies:
             average.copy_(live)

@@ -1,7 +1,9 @@
-"""Fixtures of the training tests: the digits data, and a network that diverges on demand."""
+"""Fixtures of the training tests: the digits data, a network that diverges on demand, and one trial trained
+with compile="off" and with compile="graphs"."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -11,7 +13,10 @@ from torch import nn
 
 from nas.arch import ArchNet
 from nas.data.datasets import DataConfig, LoadedData, load_data
-from nas.train.results import EpochMetrics
+from nas.train.recipe import Recipe
+from nas.train.results import EpochMetrics, TrialResult
+from nas.train.trainer import train_trial
+from tests.conftest import digits_net
 
 
 @pytest.fixture(scope="module")
@@ -37,3 +42,18 @@ def diverge() -> Iterator[Callable[[EpochMetrics], str | None]]:
         yield arm
     finally:
         handle.remove()
+
+
+def off_and_graphs(data: LoadedData, recipe: Recipe, *, device: str) -> tuple[TrialResult, TrialResult]:
+    """The same dense digits network trained with compile="off" and with compile="graphs", same seed."""
+    eager, graphs = (
+        train_trial(
+            config=digits_net("dense"),
+            data=data,
+            recipe=dataclasses.replace(recipe, compile=mode),
+            device=device,
+            progress=False,
+        )
+        for mode in ("off", "graphs")
+    )
+    return eager, graphs

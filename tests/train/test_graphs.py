@@ -5,7 +5,6 @@ tests/train/test_trainer_cuda.py holds those cases, and benchmarks/gpu_check.sh 
 from __future__ import annotations
 
 import copy
-import dataclasses
 from typing import Any
 
 import pytest
@@ -17,8 +16,8 @@ from nas.errors import UsageError
 from nas.train.ema import WeightAverage
 from nas.train.graphs import GraphedStep, TensorLrSGD, graphs_unsupported
 from nas.train.recipe import Recipe, make_optimizer, make_scheduler
-from nas.train.trainer import train_trial
 from tests.conftest import digits_net
+from tests.train.conftest import off_and_graphs
 
 
 def _loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -97,11 +96,7 @@ def test_what_cannot_be_captured_is_named(settings: dict[str, Any], why: str | N
 
 def test_graphs_on_the_cpu_train_eagerly_with_a_note_and_the_same_numbers(digits: LoadedData) -> None:
     recipe = Recipe(epochs=1, batch_size=64, lr=0.2, measure_latency=False, ema_decay=0.9)
-    results = [
-        train_trial(config=digits_net("dense"), data=digits, recipe=r, device="cpu", progress=False)
-        for r in (dataclasses.replace(recipe, compile="off"), dataclasses.replace(recipe, compile="graphs"))
-    ]
-    eager, graphs = results
+    eager, graphs = off_and_graphs(digits, recipe, device="cpu")
     assert graphs.status == "complete" and eager.notes == []
     assert graphs.notes == ["compile=graphs: trained eagerly: CUDA graphs need a CUDA device, not cpu"]
     assert [h.train_loss for h in graphs.history] == [h.train_loss for h in eager.history]
@@ -144,16 +139,7 @@ def test_the_loop_around_a_replayed_step_trains_as_the_eager_loop(
     monkeypatch.setattr(nas.train.loop, "warm_up_on_side_stream", lambda step: step())
     monkeypatch.setattr(nas.train.loop, "graphs_unsupported", lambda **settings: None)
     recipe = Recipe(epochs=3, batch_size=64, lr=0.2, measure_latency=False, ema_decay=0.9)
-    eager, replayed = (
-        train_trial(
-            config=digits_net("dense"),
-            data=digits,
-            recipe=dataclasses.replace(recipe, compile=mode),
-            device="cpu",
-            progress=False,
-        )
-        for mode in ("off", "graphs")
-    )
+    eager, replayed = off_and_graphs(digits, recipe, device="cpu")
     assert replayed.notes == ["compile=graphs: training step captured as a CUDA graph in 0.00 s after 3 eager steps"]
     assert replayed.history[0].train_loss == pytest.approx(eager.history[0].train_loss, rel=1e-3)
     for e, r in zip(eager.history, replayed.history, strict=True):  # validation: a few of 145 images flip either way

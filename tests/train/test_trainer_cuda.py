@@ -21,6 +21,7 @@ from nas.data.datasets import AugmentConfig, DataConfig, LoadedData, load_data
 from nas.train.recipe import Recipe
 from nas.train.trainer import train_trial
 from tests.conftest import digits_net
+from tests.train.conftest import off_and_graphs
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -79,16 +80,7 @@ GRAPHS_RECIPE = Recipe(epochs=2, batch_size=32, lr=0.2, ema_decay=0.9, measure_l
 def test_graphed_steps_train_as_the_eager_steps_do(digits: LoadedData) -> None:
     """compile=graphs against compile=off, same seed: 2 epochs of ~36 steps (3 eager warm-up steps, a capture, then
     replays) through a warm-up and cosine learning rate and the weight average; bf16 keeps them close, not equal."""
-    eager, graphed = (
-        train_trial(
-            config=digits_net("dense"),
-            data=digits,
-            recipe=dataclasses.replace(GRAPHS_RECIPE, compile=mode),
-            device="cuda",
-            progress=False,
-        )
-        for mode in ("off", "graphs")
-    )
+    eager, graphed = off_and_graphs(digits, GRAPHS_RECIPE, device="cuda")
     assert graphed.status == "complete", graphed.reason
     (note,) = graphed.notes
     captured = re.fullmatch(

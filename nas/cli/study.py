@@ -59,7 +59,7 @@ def _stop_on_sigterm() -> None:
 
 
 def _workers(text: str) -> int | str:
-    """--workers: a count or `auto` (one per visible GPU, or one without GPUs)."""
+    """--workers, --trials-per-gpu: a count or `auto`."""
     if text == "auto":
         return text
     try:
@@ -86,6 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             trials=args.trials,
             workers=args.workers,
             workers_per_gpu=args.workers_per_gpu,
+            trials_per_gpu=args.trials_per_gpu,
             storage=args.storage,
             device=args.device,
             allow_changed=tuple(args.allow_changed),
@@ -125,6 +126,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         label=args.label,
         distinct_seed=True,
         allow_changed=tuple(args.allow_changed),
+        trials_at_once=args.trials_per_gpu,
     )
     return 0
 
@@ -284,6 +286,17 @@ def _study_args(p: argparse.ArgumentParser, *, out: bool = False) -> None:
         p.add_argument("--out", default="reports", help="folder for the HTML report (default: reports)")
 
 
+def _trials_per_gpu_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--trials-per-gpu",
+        type=_workers,
+        default=1,
+        metavar="K|auto",
+        help="trials each worker trains at once, each in its own thread and CUDA stream "
+        "(auto: as many as the space's largest network fits in the GPU's memory, at most 8; default: 1)",
+    )
+
+
 def add_study_commands(sub: Any) -> None:
     """Register the study commands on the `nas` subparsers."""
     run = sub.add_parser("run", help="create or resume a search study and run it, then write its report")
@@ -310,6 +323,7 @@ def add_study_commands(sub: Any) -> None:
         metavar="K",
         help="with --workers auto: K workers per GPU (default 1); with --workers N: at most K on each GPU",
     )
+    _trials_per_gpu_arg(run)
     run.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the study file's)")
     run.add_argument("--no-report", action="store_true", help="do not write the HTML report")
     run.set_defaults(func=cmd_run)
@@ -324,6 +338,7 @@ def add_study_commands(sub: Any) -> None:
         metavar="KEY",
         help=ALLOW_CHANGED_HELP,
     )
+    _trials_per_gpu_arg(worker)
     worker.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     worker.add_argument("--label", default="", help=argparse.SUPPRESS)
     worker.add_argument("--share", help=argparse.SUPPRESS)  # JSON of the WorkerShare `nas run` gave it

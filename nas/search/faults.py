@@ -17,6 +17,7 @@ import time
 import torch
 
 from nas.errors import UsageError
+from nas.train.loop import StepHook
 
 ENV = "NAS_INJECT_FAULTS"
 FAULTS = ("oom", "nan", "error", "hang", "disk")
@@ -38,12 +39,17 @@ def injected_fault(trial_number: int) -> str | None:
     return None
 
 
-def step_hook(fault: str | None):  # type: ignore[no-untyped-def]
-    """The trainer's on_step hook that plays the fault (None: no hook)."""
+def step_hook(fault: str | None, *, check: StepHook | None = None) -> StepHook | None:
+    """The trainer's on_step hook: `check` first (a thread's stop and time limit), then the fault (None: no hook).
+
+    A hanging step keeps calling `check`, so a trial hanging in a thread still meets its time limit and stops
+    with its worker."""
     if fault not in ("oom", "error", "hang", "disk"):
-        return None
+        return check
 
     def hook(epoch: int, step: int) -> None:
+        if check is not None:
+            check(epoch, step)
         if fault == "oom":
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 64.00 GiB (injected)")
         if fault == "error":
@@ -51,6 +57,8 @@ def step_hook(fault: str | None):  # type: ignore[no-untyped-def]
         if fault == "disk":
             raise OSError(28, "No space left on device (injected)")
         while True:  # hang
-            time.sleep(3600)
+            time.sleep(0.1 if check is not None else 3600)
+            if check is not None:
+                check(epoch, step)
 
     return hook

@@ -9,21 +9,25 @@ would then train nothing. Each check raises `UsageError` naming the file, key an
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import asdict
 from typing import Any
 
+import optuna
 import torch
 
 from nas.arch import ArchConfig
 from nas.arch.external import ExternalNet, resolve_baseline
 from nas.data.datasets import DataConfig, LoadedData
 from nas.errors import UsageError
-from nas.search.objectives import OBJECTIVES
+from nas.search.objectives import OBJECTIVES, PEAK_MEMORY
 from nas.search.studyfile import StudyFile
 from nas.search.tomlfile import jsonable
 from nas.text import plural
 from nas.train.measure import resolve_device
+from nas.train.memory import GPU_SHARE, needed_bytes
 from nas.train.recipe import Recipe
+from nas.train.sharing import MAX_TRIALS_AT_ONCE
 
 
 def check_device(sf: StudyFile, device: str) -> torch.device:
@@ -196,3 +200,58 @@ def _short(value: Any, limit: int = 80) -> str:
 
 
 __all__ = ["check_data", "check_device", "check_networks_fit", "check_resume", "settings"]
+
+
+AUTO_TRIALS_AT_ONCE = 8  # `--trials-per-gpu auto` at most: beyond this, threads mostly wait on Python
+AUTO_SAMPLES = 64  # networks drawn from the space to find the largest one `auto` must fit
+
+
+def trials_at_once(sf: StudyFile, data: LoadedData, *, device: str, wanted: int | str) -> int:
+    """K trials training side by side in one worker (`--trials-per-gpu`), refused when the study needs what
+    sharing a device takes away; `auto`: as many as the largest network of the space (a seeded sample and the
+    ArchConfig baselines, at the recipe's batch) fits into the GPU's memory, at most 8; 1 on a CPU."""
+    if wanted == "auto":
+        k = _auto_trials_at_once(sf, data, resolve_device(device))
+    elif isinstance(wanted, bool) or not isinstance(wanted, int) or not 1 <= wanted <= MAX_TRIALS_AT_ONCE:
+        raise UsageError(
+            owner="--trials-per-gpu", value=wanted, allowed=f"an integer from 1 to {MAX_TRIALS_AT_ONCE}, or auto"
+        )
+    else:
+        k = wanted
+    if k > 1 and sf.recipe.compile == "on":
+        _refuse_sharing(sf, k, "recipe.compile", "on", 'torch.compile is not thread-safe: use compile = "graphs"')
+    if k > 1 and PEAK_MEMORY in sf.objectives:
+        why = f"{PEAK_MEMORY} is each trial's own peak, which trials sharing a device cannot measure"
+        _refuse_sharing(sf, k, "study.objectives", list(sf.objectives), why)
+    return k
+
+
+def _refuse_sharing(sf: StudyFile, k: int, field: str, value: Any, why: str) -> None:
+    raise UsageError(
+        f"--trials-per-gpu {k}: {sf.path} sets {field} = {json.dumps(jsonable(value))}, and {why}; "
+        "use --trials-per-gpu 1 (several processes: --workers-per-gpu)",
+        owner="--trials-per-gpu",
+        value=k,
+        allowed=f"1 while {field} = {json.dumps(jsonable(value))}",
+    )
+
+
+def _auto_trials_at_once(sf: StudyFile, data: LoadedData, device: torch.device) -> int:
+    if device.type != "cuda":
+        return 1
+    c, _, _ = data.input_size
+    sampler = optuna.samplers.RandomSampler(seed=sf.seed)
+    probe = optuna.create_study(sampler=sampler)  # in memory: only to draw from the space
+    nets = [
+        ArchConfig(**{**sf.space.suggest(probe.ask()), "in_channels": c, "num_classes": data.num_classes})
+        for _ in range(AUTO_SAMPLES)
+    ]
+    nets += [
+        net
+        for name in sf.baselines
+        if isinstance(net := resolve_baseline(name, in_channels=c, num_classes=data.num_classes), ArchConfig)
+    ]
+    batch = min(sf.recipe.batch_size, len(data.train))
+    need = max(needed_bytes(net, sf.recipe, data.input_size, batch) for net in nets)
+    budget = GPU_SHARE * torch.cuda.get_device_properties(device).total_memory
+    return max(1, min(AUTO_TRIALS_AT_ONCE, int(budget // need)))

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import optuna
+import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.data.datasets import LoadedData, load_data
@@ -34,6 +35,8 @@ from nas.search.study import Objective, open_study
 from nas.search.studyfile import StudyFile
 from nas.search.tally import tally_of
 from nas.text import plural
+from nas.train.measure import resolve_device
+from nas.train.sharing import DeviceShare
 
 
 class _Progress:
@@ -44,8 +47,13 @@ class _Progress:
     def __init__(self, budget: int, done_before: int, label: str) -> None:
         self.budget, self.done_before, self.label = budget, done_before, label
         self.start = time.monotonic()
+        self._lock = threading.Lock()  # trial threads of one worker print whole lines, one at a time
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        with self._lock:
+            self._print(study, trial)
+
+    def _print(self, study: optuna.Study, trial: FrozenTrial) -> None:
         tally = tally_of(study).update()
         record = records.record_from_trial(trial)
         objectives = study_attrs.stored_objectives(study)
@@ -80,16 +88,52 @@ _FINISHED = (
 class TrialTimeout(Exception):
     """The trial ran past the study's per-trial time limit."""
 
+    @classmethod
+    def after(cls, minutes: float) -> TrialTimeout:
+        return cls(f"stopped after the per-trial time limit of {plural(float(minutes), 'minute')}")
+
+
+class TrialSlot:
+    """One trial thread of a worker (`--trials-per-gpu`): the trial it runs and what stops that trial.
+
+    Signals reach only a process's main thread, so a trial in another thread is stopped between two training
+    steps by `check`, the trainer's step hook: when its worker stops (re-queued, as after Ctrl-C) or when it
+    passes the per-trial time limit (failed).
+    """
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self.trial: optuna.Trial | None = None
+        self.deadline: float | None = None  # monotonic seconds; set while a trial runs under a time limit
+        self.minutes: float | None = None
+        self.error: BaseException | None = None  # what ended the thread, for the main thread to raise
+        self.done = threading.Event()  # waited on instead of Thread.join, which Ctrl-C can leave wrong (gh-90882)
+
+    def check(self, epoch: int, step: int) -> None:
+        if self.stop.is_set():
+            raise KeyboardInterrupt("the worker is stopping")
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise TrialTimeout.after(self.minutes or 0)
+
 
 @contextlib.contextmanager
-def _time_limit(minutes: float | None) -> Iterator[None]:
-    """Interrupt the trial after `minutes` (SIGALRM: workers run trials in their main thread)."""
-    if minutes is None or threading.current_thread() is not threading.main_thread():
+def _time_limit(minutes: float | None, slot: TrialSlot | None = None) -> Iterator[None]:
+    """Interrupt the trial after `minutes`: SIGALRM in the main thread, the slot's step check in a trial thread."""
+    if minutes is None:
         yield
+        return
+    if threading.current_thread() is not threading.main_thread():
+        if slot is None:
+            raise RuntimeError("a trial outside the main thread needs its TrialSlot for the time limit")
+        slot.deadline, slot.minutes = time.monotonic() + minutes * 60, minutes
+        try:
+            yield
+        finally:
+            slot.deadline = None
         return
 
     def expire(signum: int, frame: object) -> None:
-        raise TrialTimeout(f"stopped after the per-trial time limit of {plural(float(minutes), 'minute')}")
+        raise TrialTimeout.after(minutes)
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, minutes * 60)
@@ -128,7 +172,11 @@ def machine_failure(err: BaseException) -> bool:
 
 
 def run_claimed_trial(
-    study: optuna.Study, trial: optuna.Trial, run: Callable[[optuna.Trial], tuple[float, ...]], sf: StudyFile
+    study: optuna.Study,
+    trial: optuna.Trial,
+    run: Callable[[optuna.Trial], tuple[float, ...]],
+    sf: StudyFile,
+    slot: TrialSlot | None = None,
 ) -> FrozenTrial:
     """Run one claimed trial with a heartbeat and the time limit; record how it ended.
 
@@ -138,7 +186,7 @@ def run_claimed_trial(
     try:
         with Heartbeat(study, trial, sf.heartbeat_seconds):
             try:
-                with _time_limit(sf.trial_timeout_minutes):
+                with _time_limit(sf.trial_timeout_minutes, slot):
                     values = run(trial)
                 state = TrialState.COMPLETE
             except optuna.TrialPruned:
@@ -172,47 +220,142 @@ def run_worker(
     label: str = "",
     distinct_seed: bool = False,
     allow_changed: tuple[str, ...] = (),
+    trials_at_once: int | str = 1,
 ) -> optuna.Study:
     """Claim and run trials until the study's budget is spent (default: the study file's) or
     the time limit is up; wait for other workers' trials that may still come back re-queued.
 
     `distinct_seed`: one of several workers; its sampler is seeded from the study seed and this
     process, since workers seeded alike would all propose the same architectures.
+    `trials_at_once`: K trials train side by side, each in its own thread on its own CUDA stream
+    (nas.train.sharing), each with its own claim, heartbeat, re-queue and progress line; `auto`
+    picks K from the device's memory and the space's largest network (nas.search.preflight).
     """
     if distinct_seed:
         sf = dataclasses.replace(sf, seed=process_seed(sf.seed))
     url = storage or sf.storage_url()
+    device = device or sf.device
     if data is None:
         data = load_data(sf.data)
-        check_before_trials(sf, data, device=device or sf.device)
+        check_before_trials(sf, data, device=device)
+    k = preflight.trials_at_once(sf, data, device=device, wanted=trials_at_once)
+    if trials_at_once == "auto":
+        print(f"{label}--trials-per-gpu auto: {plural(k, 'trial')} at once", flush=True)
     study = open_study(sf, storage=url, data=data, allow_changed=allow_changed)
     lock = ClaimLock(url, sf.name)
-    objective = Objective(sf, data, device=device or sf.device, lock=lock)
     budget = trials if trials is not None else sf.trials
-    deadline = time.monotonic() + sf.time_limit_minutes * 60 if sf.time_limit_minutes else None
-    progress = _Progress(budget, len(study.get_trials(deepcopy=False, states=_FINISHED)), label)
-    parent = os.environ.get(PARENT_ENV)
-    while True:
-        if parent is not None and str(os.getppid()) != parent:  # `nas run` is gone (SIGKILL): stop with it
-            print(f"{label}the nas run that started this worker is gone: stopping", flush=True)
-            break
-        for number, why in fail_stale_trials(study, heartbeat_seconds=sf.heartbeat_seconds).items():
-            print(f"{label}trial {number} lost: {why}", flush=True)
-        if deadline is not None and time.monotonic() >= deadline:
-            print(f"{label}time limit of {plural(float(sf.time_limit_minutes or 0), 'minute')} reached", flush=True)
-            break
-        trial = _claim(study, lock, budget)
-        if trial is None:
-            if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-                if grid_left(study, study.get_trials(deepcopy=False)) == 0:
-                    print(f"{label}the grid is done: every point of the search space was trained once", flush=True)
-                break
-            # A running trial of a dead worker may come back re-queued; `nas run` waits for this worker to
-            # see none left, so a long nap would add to every run's wall time.
-            time.sleep(min(1.0, sf.heartbeat_seconds))
-            continue
-        progress(study, run_claimed_trial(study, trial, objective, sf))
+    claiming = _Claiming(
+        sf=sf,
+        study=study,
+        lock=lock,
+        budget=budget,
+        deadline=time.monotonic() + sf.time_limit_minutes * 60 if sf.time_limit_minutes else None,
+        progress=_Progress(budget, len(study.get_trials(deepcopy=False, states=_FINISHED)), label),
+        label=label,
+    )
+    share = DeviceShare(k)
+    if not share.shared:
+        claiming.loop(Objective(sf, data, device=device, lock=lock), None)
+        return study
+
+    def objective_for(slot: TrialSlot) -> Objective:
+        return Objective(sf, data, device=device, lock=lock, share=share, check=slot.check)
+
+    _run_slots(claiming, objective_for, share, resolve_device(device))
     return study
+
+
+@dataclasses.dataclass
+class _Claiming:
+    """What a worker's claim loop reads; the loop runs in the main thread, or in each trial thread."""
+
+    sf: StudyFile
+    study: optuna.Study
+    lock: ClaimLock
+    budget: int
+    deadline: float | None
+    progress: _Progress
+    label: str
+    said: set[str] = dataclasses.field(default_factory=set)  # what the worker said once, whatever its threads
+
+    def say_once(self, line: str) -> None:
+        with _SAID_LOCK:
+            if line in self.said:
+                return
+            self.said.add(line)
+        print(f"{self.label}{line}", flush=True)
+
+    def loop(self, objective: Objective, slot: TrialSlot | None) -> None:
+        sf, study, label = self.sf, self.study, self.label
+        parent = os.environ.get(PARENT_ENV)
+        while slot is None or not slot.stop.is_set():
+            if parent is not None and str(os.getppid()) != parent:  # `nas run` is gone (SIGKILL): stop with it
+                self.say_once("the nas run that started this worker is gone: stopping")
+                break
+            for number, why in fail_stale_trials(study, heartbeat_seconds=sf.heartbeat_seconds).items():
+                print(f"{label}trial {number} lost: {why}", flush=True)
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                self.say_once(f"time limit of {plural(float(sf.time_limit_minutes or 0), 'minute')} reached")
+                break
+            trial = _claim(study, self.lock, self.budget)
+            if trial is None:
+                if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                    if grid_left(study, study.get_trials(deepcopy=False)) == 0:
+                        self.say_once("the grid is done: every point of the search space was trained once")
+                    break
+                # A running trial of a dead worker may come back re-queued; `nas run` waits for this worker to
+                # see none left, so a long nap would add to every run's wall time.
+                time.sleep(min(1.0, sf.heartbeat_seconds))
+                continue
+            if slot is not None:
+                slot.trial = trial
+            finished = run_claimed_trial(study, trial, objective, sf, slot)
+            if slot is not None:
+                slot.trial = None
+            self.progress(study, finished)
+
+
+_SAID_LOCK = threading.Lock()
+STOP_GRACE_SECONDS = 20.0  # after Ctrl-C, how long trial threads have to reach a step and re-queue their trials
+
+
+def _run_slots(
+    claiming: _Claiming, objective_for: Callable[[TrialSlot], Objective], share: DeviceShare, device: torch.device
+) -> None:
+    """Run the claim loop in `share.trials` threads until each is done; on Ctrl-C or a thread's failure stop
+    them all, every running trial re-queued; raise what stopped them."""
+    stop = threading.Event()
+    slots = [TrialSlot(stop) for _ in range(share.trials)]
+
+    def body(slot: TrialSlot) -> None:
+        try:
+            with share.own_stream(device):
+                claiming.loop(objective_for(slot), slot)
+        except BaseException as err:  # kept for the main thread; the others stop at their next step
+            slot.error = err
+            stop.set()
+        finally:
+            slot.done.set()
+
+    for i, slot in enumerate(slots):
+        threading.Thread(target=body, args=(slot,), name=f"trial-{i}", daemon=True).start()
+    try:
+        for slot in slots:
+            while not slot.done.wait(timeout=0.5):
+                pass
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM reach this thread only: stop the others, re-queue their trials
+        stop.set()
+        end = time.monotonic() + STOP_GRACE_SECONDS
+        for slot in slots:
+            slot.done.wait(timeout=max(0.0, end - time.monotonic()))
+        for slot in slots:
+            if not slot.done.is_set() and slot.trial is not None:  # stuck outside a step: re-queue it from here
+                with contextlib.suppress(Exception):
+                    _requeue(claiming.study, slot.trial, "interrupted: its worker was stopped; re-queued")
+        raise
+    for slot in slots:
+        if slot.error is not None and not isinstance(slot.error, KeyboardInterrupt):
+            raise slot.error
 
 
 def check_before_trials(sf: StudyFile, data: LoadedData, *, device: str) -> None:
@@ -237,6 +380,7 @@ def run_study(
     trials: int | None = None,
     workers: Workers = 1,
     workers_per_gpu: int | None = None,
+    trials_per_gpu: int | str = 1,
     storage: str | None = None,
     device: str | None = None,
     allow_changed: tuple[str, ...] = (),
@@ -250,13 +394,22 @@ def run_study(
     )
     data = load_data(sf.data)
     check_before_trials(sf, data, device=device)
+    preflight.trials_at_once(sf, data, device=device, wanted=trials_per_gpu)  # refused here, not by each worker
     url = storage or sf.storage_url()
     study = open_study(sf, storage=url, data=data, allow_changed=allow_changed)  # once, before workers race to
     budget = trials if trials is not None else sf.trials
     if len(shares) == 1:
-        return run_worker(sf, storage=url, device=device, trials=budget, data=data, allow_changed=allow_changed)
+        return run_worker(
+            sf,
+            storage=url,
+            device=device,
+            trials=budget,
+            data=data,
+            allow_changed=allow_changed,
+            trials_at_once=trials_per_gpu,
+        )
     cmd = [sys.executable, "-m", "nas.cli", "worker", str(Path(sf.path)), "--storage", url, "--trials", str(budget)]
-    cmd += ["--device", worker_device(device)]
+    cmd += ["--device", worker_device(device), "--trials-per-gpu", str(trials_per_gpu)]
     for key in allow_changed:
         cmd += ["--allow-changed", key]
     env = {**os.environ, PARENT_ENV: str(os.getpid())}

@@ -48,7 +48,9 @@ from nas.search.stopping import judges_at, stop_reason
 from nas.search.storage import ClaimLock, StorageError, fail_stale_trials, open_storage
 from nas.search.studyfile import StudyFile
 from nas.search.tally import tally_of
+from nas.train.loop import StepHook
 from nas.train.results import EpochMetrics, TrialResult
+from nas.train.sharing import ALONE, DeviceShare
 from nas.train.trainer import train_trial
 
 WAIT_POLL_SECONDS = 1.0  # how often a trial waiting for its network's twin looks again
@@ -180,10 +182,20 @@ class Objective:
     """The trial function every worker runs."""
 
     def __init__(
-        self, sf: StudyFile, data: LoadedData, *, device: str, lock: ClaimLock, progress: bool = False
+        self,
+        sf: StudyFile,
+        data: LoadedData,
+        *,
+        device: str,
+        lock: ClaimLock,
+        progress: bool = False,
+        share: DeviceShare = ALONE,
+        check: StepHook | None = None,
     ) -> None:
         self.sf, self.data, self.device, self.progress = sf, data, device, progress
         self.lock = lock  # the study's claim lock: deciding who trains a network is one step across workers
+        self.share = share  # the trials training at once in this process (nas.train.sharing)
+        self.check = check  # called before every training step: a trial thread's stop and time limit
         self.recipe_hash = recipe_hash(sf)
         self.multi = len(sf.objectives) > 1
 
@@ -254,7 +266,8 @@ class Objective:
             device=self.device,
             progress=self.progress,
             on_epoch=lambda m: self._should_stop(trial, m, costs, seen),
-            on_step=step_hook(fault),
+            on_step=step_hook(fault, check=self.check),
+            share=self.share,
         )
         return self._store(trial, result)
 
@@ -297,6 +310,8 @@ class Objective:
                 if trains:
                     return None
             time.sleep(WAIT_POLL_SECONDS)
+            if self.check is not None:  # a trial thread waiting for its twin stops with its worker, too
+                self.check(0, 0)
             fail_stale_trials(trial.study, heartbeat_seconds=self.sf.heartbeat_seconds)  # a dead twin frees us
 
     def _reuse(self, trial: optuna.Trial, twin: FrozenTrial) -> tuple[float, ...]:

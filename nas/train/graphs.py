@@ -114,7 +114,9 @@ class GraphedStep:
         graph = torch.cuda.CUDAGraph()
         graph.register_generator_state(self.generator)
         torch.cuda.synchronize()
-        with torch.cuda.graph(graph):
+        # Its own capture stream, and only this thread held to capture's rules: trials of other threads may
+        # allocate meanwhile (nas.train.sharing).
+        with torch.cuda.graph(graph, stream=torch.cuda.Stream(), capture_error_mode="thread_local"):
             self.outputs = self.body(*self.inputs)
         torch.cuda.synchronize()
         self.graph = graph

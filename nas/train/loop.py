@@ -29,6 +29,7 @@ from nas.train.measure import autocast, synchronize
 from nas.train.progress import Progress
 from nas.train.recipe import Recipe, make_optimizer, make_scheduler
 from nas.train.results import AttemptResult, EpochMetrics, NonFiniteLoss
+from nas.train.sharing import ALONE, DeviceShare
 
 # Speed anchors (docs/architecture.md, H200): ~70 s of compiling for a 1.67x faster step with CUDA graphs.
 COMPILE_SECONDS = 75.0
@@ -52,6 +53,7 @@ class TrainingRun:
     on_epoch: EpochCallback | None = None
     on_step: StepHook | None = None
     progress: bool | None = None  # None: a bar on a terminal, nothing otherwise
+    share: DeviceShare = ALONE  # the trials training beside this one in this process (nas.train.sharing)
 
 
 def compile_repays(epoch_seconds: float, epochs_left: int) -> bool:
@@ -128,12 +130,13 @@ class _EpochLoop:
     def __init__(self, run: TrainingRun, attempt: AttemptResult) -> None:
         self.run, self.attempt = run, attempt
         recipe, device = run.recipe, run.device
-        torch.manual_seed(recipe.seed)
         self.cuda = device.type == "cuda"
         self.channels_last = self.cuda and recipe.channels_last
-        self.model: nn.Module = _build(run.config, run.data.input_size).to(device)
-        if self.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+        with run.share.global_rng, run.share.step():  # the initial weights come from the seed alone
+            torch.manual_seed(recipe.seed)
+            self.model: nn.Module = _build(run.config, run.data.input_size).to(device)
+            if self.channels_last:
+                self.model = self.model.to(memory_format=torch.channels_last)
         self.average = WeightAverage(self.model, decay=recipe.ema_decay) if recipe.ema_decay > 0 else None
         self.step_model: Callable[[Tensor], Tensor] = self.model
         if recipe.compile == "on":
@@ -194,15 +197,16 @@ class _EpochLoop:
         run = self.run
         val_loss, val_accuracy = math.nan, math.nan  # no validation split (`nas finalize` trains on train+val)
         if len(run.data.val):
-            val_loss, val_accuracy = evaluate_split(
-                self.eval_model,
-                run.data.val,
-                run.data,
-                device=run.device,
-                batch_size=run.recipe.eval_batch_size,
-                amp=run.recipe.amp,
-                tta_flip=self.tta_flip,
-            )
+            with run.share.step():
+                val_loss, val_accuracy = evaluate_split(
+                    self.eval_model,
+                    run.data.val,
+                    run.data,
+                    device=run.device,
+                    batch_size=run.recipe.eval_batch_size,
+                    amp=run.recipe.amp,
+                    tta_flip=self.tta_flip,
+                )
         seen = self.steps * run.batch
         lr = self.opt.param_groups[0]["lr"]
         metrics = EpochMetrics(epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds, seen / seconds, lr)
@@ -275,18 +279,20 @@ class _EpochLoop:
         return loss, out
 
     def _train_step(self, xb: Tensor, yb: Tensor, flips: Tensor | None) -> tuple[Tensor, Tensor]:
-        """One step: eager, a warm-up step before the capture, or a replay of the captured step."""
-        if self.graphed is not None:
-            return self._replay(xb, yb, flips)
-        if self.warmup_left is None:
-            return self._step(xb, yb, flips)
-        if self.warmup_left > 0:
+        """One step: eager, a warm-up step before the capture, or a replay of the captured step. The capture
+        has the device to itself (other trials of this process wait); steps share it."""
+        share = self.run.share
+        if self.warmup_left == 0:
+            self.warmup_left = None
+            with share.exclusive(self.run.device):
+                self._capture(xb, yb, flips)
+        with share.step():
+            if self.graphed is not None:
+                return self._replay(xb, yb, flips)
+            if self.warmup_left is None:
+                return self._step(xb, yb, flips)
             self.warmup_left -= 1
             return warm_up_on_side_stream(lambda: self._step(xb, yb, flips))
-        self.warmup_left = None
-        if self._capture(xb, yb, flips):
-            return self._replay(xb, yb, flips)
-        return self._step(xb, yb, flips)
 
     def _capture(self, xb: Tensor, yb: Tensor, flips: Tensor | None) -> bool:
         """Capture the step (nothing is trained); False, with a note, when it cannot be captured."""
@@ -338,6 +344,11 @@ class _EpochLoop:
         if recipe.compile != "auto" or not self.cuda or self.attempt.compiled or epoch != 1:
             return
         if not compile_repays(seconds, epochs_left):
+            return
+        if self.run.share.shared:  # torch.compile is not thread-safe: trials training side by side stay eager
+            self.attempt.notes.append(
+                f"compile=auto: not compiled: {self.run.share.trials} trials train at once in this process"
+            )
             return
         self.step_model = torch.compile(self.model, mode="reduce-overhead")
         self.attempt.compiled = True

@@ -53,8 +53,9 @@ def autocast(device: torch.device, enabled: bool, *, cache: bool = True) -> Any:
 
 
 def synchronize(device: torch.device) -> None:
+    """Wait for the calling thread's work on `device`: trials training beside it in other threads go on."""
     if device.type == "cuda":
-        torch.cuda.synchronize(device)
+        torch.cuda.current_stream(device).synchronize()
 
 
 @torch.no_grad()

@@ -37,9 +37,14 @@ def out_of_memory_message(err: BaseException) -> str:
     return lines[0][:OOM_MESSAGE_CHARS] if lines else type(err).__name__
 
 
-def release_memory(device: torch.device) -> None:
+def release_memory(device: torch.device, *, cached: bool) -> None:
+    """Free what the last attempt left; with `cached`, also hand the allocator's cached blocks back to the driver.
+
+    Only after running out of memory is that worth it: otherwise the next trial of this worker would have to
+    allocate it all again (part of what made every trial's first epoch about twice its later ones on an H200).
+    """
     gc.collect()
-    if device.type == "cuda":
+    if cached and device.type == "cuda":
         torch.cuda.empty_cache()
 
 
@@ -57,41 +62,43 @@ def activation_bytes(config: ArchConfig, input_size: tuple[int, int, int], batch
     return batch * _per_image_bytes(config, estimate(config, input_size=input_size))
 
 
-def _needed_bytes(config: ArchConfig, recipe: Recipe, input_size: tuple[int, int, int], batch: int) -> int:
+def needed_bytes(config: ArchConfig, recipe: Recipe, input_size: tuple[int, int, int], batch: int) -> int:
+    """Predicted training memory: weights, gradients, optimiser state, the weight average, one batch's activations."""
     est = estimate(config, input_size=input_size)
     copies = 3 if recipe.optimizer == "sgd" else 4  # weights, gradients, optimizer state
     copies += recipe.ema_decay > 0  # the average of the weights
     return est.params * 4 * copies + batch * _per_image_bytes(config, est)
 
 
-def _budget_bytes(recipe: Recipe, device: torch.device) -> float | None:
-    """The recipe's budget; else a share of the GPU's memory; on CPU without one, no limit."""
+def _budget_bytes(recipe: Recipe, device: torch.device, sharing: int) -> float | None:
+    """The recipe's budget (per trial); else a share of the GPU's memory split among the `sharing` trials
+    that train on it at once; on CPU without one, no limit."""
     if recipe.memory_budget_gb is not None:
         return recipe.memory_budget_gb * GIB
     if device.type == "cuda":
-        return GPU_SHARE * torch.cuda.get_device_properties(device).total_memory
+        return GPU_SHARE * torch.cuda.get_device_properties(device).total_memory / sharing
     return None
 
 
 def plan_memory(
-    config: ArchConfig, recipe: Recipe, data: LoadedData, device: torch.device
+    config: ArchConfig, recipe: Recipe, data: LoadedData, device: torch.device, *, sharing: int = 1
 ) -> tuple[ArchConfig, int, list[str]]:
     """Fit the predicted training memory into the budget: memory-efficient mode, then smaller
     batches. Raises MemoryError with the reason when even batch 1 does not fit."""
-    budget = _budget_bytes(recipe, device)
+    budget = _budget_bytes(recipe, device, sharing)
     batch, notes = min(recipe.batch_size, len(data.train)), list[str]()
     if budget is None:
         return config, batch, notes
-    need = _needed_bytes(config, recipe, data.input_size, batch)
+    need = needed_bytes(config, recipe, data.input_size, batch)
     if need <= budget:
         return config, batch, notes
     if _can_go_memory_efficient(config):
         config = config.replace(memory_efficient=True)
         notes.append(f"predicted {need / GIB:.2f} GiB > budget {budget / GIB:.2f} GiB: memory-efficient mode")
-        need = _needed_bytes(config, recipe, data.input_size, batch)
+        need = needed_bytes(config, recipe, data.input_size, batch)
     while need > budget and batch > 1:
         batch //= 2
-        need = _needed_bytes(config, recipe, data.input_size, batch)
+        need = needed_bytes(config, recipe, data.input_size, batch)
         notes.append(f"predicted memory over budget: batch {batch}")
     if need > budget:
         raise MemoryError(f"predicted {need / GIB:.2f} GiB at batch 1 exceeds the budget of {budget / GIB:.2f} GiB")

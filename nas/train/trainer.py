@@ -39,6 +39,7 @@ from nas.train.memory import (
 )
 from nas.train.recipe import Recipe
 from nas.train.results import OUT_OF_MEMORY, AttemptResult, NonFiniteLoss, TrialResult
+from nas.train.sharing import ALONE, DeviceShare
 
 
 def train_trial(
@@ -53,13 +54,15 @@ def train_trial(
     checkpoint_path: Path | None = None,
     checkpoint_extra: dict[str, Any] | None = None,
     on_trained: Callable[[nn.Module], None] | None = None,
+    share: DeviceShare = ALONE,
 ) -> TrialResult:
     """Train `config` on `data` with `recipe`; never raises for out-of-memory or divergence.
 
     `on_epoch` may return a reason to stop early (the trial is then `pruned`). With
     `checkpoint_path` the trained weights, config and recipe are saved there atomically.
     `on_trained` gets the trained model (the weight average with `ema_decay`) once, on the device,
-    after a successful attempt: `nas finalize` measures it on the test split there.
+    after a successful attempt: `nas finalize` measures it on the test split there. `share`: the trials
+    training at once beside this one in this process (nas.train.sharing); each plans for its part of the memory.
     """
     recipe = recipe if recipe is not None else Recipe()
     dev = resolve_device(device)
@@ -70,10 +73,15 @@ def train_trial(
         torch.backends.cudnn.benchmark = True
     trial = _Trial.start(config, data, dev)
     try:
-        planned, batch, notes = _plan(config, recipe, data, dev)
+        planned, batch, notes = _plan(config, recipe, data, dev, share.trials)
     except MemoryError as err:
         return trial.refused(str(err))
     notes = notes + skipped_flip_keys(recipe, data)
+    if share.shared:
+        notes.append(
+            f"trained beside {share.trials - 1} other trial(s) in one process: its images/s is its share of the "
+            "device, its peak memory is not measured (latency is, with the device to itself)"
+        )
     run = TrainingRun(
         config=planned,
         batch=batch,
@@ -84,6 +92,7 @@ def train_trial(
         on_epoch=on_epoch,
         on_step=on_step,
         progress=progress,
+        share=share,
     )
     outcome = _train_with_retry(run, _Save(checkpoint_path, checkpoint_extra, on_trained))
     return trial.finished(outcome, notes=notes + outcome.notes)
@@ -99,11 +108,11 @@ def _check_matches(config: ArchConfig | ExternalNet, data: LoadedData) -> None:
 
 
 def _plan(
-    config: ArchConfig | ExternalNet, recipe: Recipe, data: LoadedData, dev: torch.device
+    config: ArchConfig | ExternalNet, recipe: Recipe, data: LoadedData, dev: torch.device, sharing: int
 ) -> tuple[ArchConfig | ExternalNet, int, list[str]]:
     if isinstance(config, ExternalNet):  # no closed form: no memory plan, only the OOM retry
         return config, min(recipe.batch_size, len(data.train)), []
-    return plan_memory(config, recipe, data, dev)
+    return plan_memory(config, recipe, data, dev, sharing=sharing)
 
 
 @dataclass(frozen=True)
@@ -149,13 +158,17 @@ def _attempt(run: TrainingRun, save: _Save) -> AttemptResult:
         batch_size=run.batch, memory_efficient=isinstance(config, ArchConfig) and config.memory_efficient
     )
     try:
-        with peak_memory(run.device) as peak:
+        if run.share.shared:  # the device's peak is every trial's: none is this one's
             model = train_epochs(run, attempt)
-        attempt.peak_memory_bytes, attempt.peak_memory_kind = peak["bytes"], peak["kind"]
+        else:
+            with peak_memory(run.device) as peak:
+                model = train_epochs(run, attempt)
+            attempt.peak_memory_bytes, attempt.peak_memory_kind = peak["bytes"], peak["kind"]
         if isinstance(config, ArchConfig):
             attempt.predicted_activation_bytes = activation_bytes(config, run.data.input_size, run.batch)
         if run.recipe.measure_latency:
-            _measure_latency(model, run, attempt)
+            with run.share.exclusive(run.device):
+                _measure_latency(model, run, attempt)
         if save.path is not None:
             assert isinstance(config, ArchConfig)  # train_trial refuses to save a baseline before training
             save_checkpoint(save.path, model=model, config=config, recipe=run.recipe, extra=save.extra)
@@ -169,7 +182,9 @@ def _attempt(run: TrainingRun, save: _Save) -> AttemptResult:
             raise
         attempt.status, attempt.reason = OUT_OF_MEMORY, out_of_memory_message(err)
     finally:
-        release_memory(run.device)
+        # The caching allocator keeps what this attempt freed for the next trial, unless memory ran out.
+        with run.share.exclusive(run.device):
+            release_memory(run.device, cached=attempt.status == OUT_OF_MEMORY)
     return attempt
 
 

@@ -60,7 +60,7 @@ def running(tmp_path: Path) -> int:
     if not (tmp_path / "runs" / "sig" / "journal.log").exists():
         return 0
     try:
-        return len(worker_pids(load(tmp_path)))
+        return sum(bool(stored(t).worker) for t in load(tmp_path).get_trials(states=(TrialState.RUNNING,)))
     except KeyError:  # the journal file is there, the study not yet written into it
         return 0
 
@@ -88,13 +88,24 @@ def start(path: Path, *args: str, faults: str = "", env: dict[str, str] | None =
     )
 
 
-@pytest.mark.parametrize(("workers", "signum"), [(2, signal.SIGINT), (2, signal.SIGTERM), (1, signal.SIGINT)])
+@pytest.mark.parametrize(
+    ("workers", "per_worker", "signum"),
+    [
+        (2, 1, signal.SIGINT),
+        (2, 1, signal.SIGTERM),
+        (1, 1, signal.SIGINT),
+        (1, 2, signal.SIGINT),
+        (1, 2, signal.SIGTERM),
+    ],
+)
 def test_interrupting_nas_run_stops_its_workers_and_requeues_their_trials(
-    tmp_path: Path, workers: int, signum: int
+    tmp_path: Path, workers: int, per_worker: int, signum: int
 ) -> None:
+    """`per_worker`: trials at once in each worker (--trials-per-gpu), each in its own thread."""
     path = study_file(tmp_path, trials=2)
-    run = start(path, "--workers", str(workers), faults="0:hang,1:hang")
-    wait_for(lambda: running(tmp_path) == workers, 120)
+    run = start(path, "--workers", str(workers), "--trials-per-gpu", str(per_worker), faults="0:hang,1:hang")
+    running_at_once = workers * per_worker
+    wait_for(lambda: running(tmp_path) == running_at_once, 120)
     pids = worker_pids(load(tmp_path))
     run.send_signal(signum)  # to `nas run` alone: it must stop its workers itself
     _, err = run.communicate(timeout=60)
@@ -102,10 +113,11 @@ def test_interrupting_nas_run_stops_its_workers_and_requeues_their_trials(
     assert err.strip().splitlines()[-1] == f"interrupted: 0 trials kept, run `nas run {path}` again to resume"
     assert not any(alive(pid) for pid in pids)
     records = {r.number: r for r in load_records(load(tmp_path))}
-    interrupted = list(range(workers))  # one process was running trial 0; two were running trials 0 and 1
+    interrupted = list(range(running_at_once))  # trial 0 alone, or trials 0 and 1
     for n in interrupted:
         assert records[n].status == "failed" and "interrupted: worker" in (records[n].reason or "")
-    assert [t.state for t in load(tmp_path).trials if t.number >= workers] == [TrialState.WAITING] * workers
+    waiting = [t.state for t in load(tmp_path).trials if t.number >= running_at_once]
+    assert waiting == [TrialState.WAITING] * running_at_once
     resumed = start(path)  # the re-queued trials run (they hang no more: faults are by trial number)
     _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err

@@ -16,10 +16,10 @@ from nas.train.memory import (
     GIB,
     GiveUp,
     Retry,
-    _needed_bytes,
     activation_bytes,
     after_out_of_memory,
     is_out_of_memory,
+    needed_bytes,
     out_of_memory_message,
     plan_memory,
     release_memory,
@@ -38,17 +38,17 @@ def digits() -> LoadedData:
 
 def budget_for(config: ArchConfig, batch: int, recipe: Recipe | None = None) -> float:
     """The budget in GiB that holds `config` at `batch` exactly (GIB is a power of two: no rounding)."""
-    return _needed_bytes(config, recipe or Recipe(), DIGITS, batch) / GIB
+    return needed_bytes(config, recipe or Recipe(), DIGITS, batch) / GIB
 
 
-def test_needed_bytes_are_weights_gradients_optimizer_state_and_activations() -> None:
+def testneeded_bytes_are_weights_gradients_optimizer_state_and_activations() -> None:
     est = estimate(net(), input_size=DIGITS)
-    assert _needed_bytes(net(), Recipe(optimizer="sgd"), DIGITS, 64) == est.params * 4 * 3 + 64 * est.activation_bytes
-    assert _needed_bytes(net(), Recipe(optimizer="adamw"), DIGITS, 64) == (
+    assert needed_bytes(net(), Recipe(optimizer="sgd"), DIGITS, 64) == est.params * 4 * 3 + 64 * est.activation_bytes
+    assert needed_bytes(net(), Recipe(optimizer="adamw"), DIGITS, 64) == (
         est.params * 4 * 4 + 64 * est.activation_bytes
     )
     efficient = net(memory_efficient=True)
-    assert _needed_bytes(efficient, Recipe(), DIGITS, 8) == est.params * 4 * 3 + 8 * est.activation_bytes_efficient
+    assert needed_bytes(efficient, Recipe(), DIGITS, 8) == est.params * 4 * 3 + 8 * est.activation_bytes_efficient
     assert est.activation_bytes_efficient < est.activation_bytes
 
 
@@ -71,7 +71,7 @@ def test_a_budget_that_fits_changes_nothing(digits: LoadedData) -> None:
 
 def test_over_budget_switches_to_memory_efficient_mode_first(digits: LoadedData) -> None:
     budget = budget_for(net(memory_efficient=True), 64)
-    need = _needed_bytes(net(), Recipe(), DIGITS, 64)
+    need = needed_bytes(net(), Recipe(), DIGITS, 64)
     config, batch, notes = plan_memory(net(), Recipe(batch_size=64, memory_budget_gb=budget), digits, CPU)
     assert (config, batch) == (net(memory_efficient=True), 64)
     assert notes == [f"predicted {need / GIB:.2f} GiB > budget {budget:.2f} GiB: memory-efficient mode"]
@@ -170,7 +170,7 @@ def test_release_memory_collects_unreachable_cycles() -> None:
         alive = weakref.ref(a)
         del a, b
         assert alive() is not None  # a cycle outlives its names until the collector runs
-        release_memory(CPU)
+        release_memory(CPU, cached=True)
         assert alive() is None
     finally:
         gc.enable()

@@ -10,9 +10,9 @@ pays it again in each of its workers, as real worker processes do:
 
     eager      one process, one trial after another, compile off (the trainer before compile="graphs")
     graphs     the same with compile="graphs" (the whole step as one CUDA graph)
+    graphs_kK  graphs with K trials at once in one process, each in its own thread and CUDA stream
+               (`--trials-per-gpu K`, nas.train.sharing), for K = 2, 4, 8
     processes  two worker processes sharing the device, half the set each, compile off (`--workers-per-gpu 2`)
-
-Several trials on one GPU in one process (issue 19, item 2) is not built yet; its rows come with it.
 
     python benchmarks/gpu_trials.py --device cuda            # 8 networks, 3 epochs, full Fashion-MNIST
     python benchmarks/gpu_trials.py --device cuda --quick    # 4 networks, 2 epochs, 20,000 images: ~1-2 min on an H200
@@ -26,10 +26,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import queue
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -41,11 +43,13 @@ from nas.arch.cost import estimate
 from nas.data.datasets import DataConfig, LoadedData, load_data
 from nas.train.measure import environment, resolve_device
 from nas.train.recipe import Recipe
+from nas.train.sharing import DeviceShare
 from nas.train.trainer import train_trial
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT / "studies" / "fashion_mnist_gpu.toml"
-ROWS = ("eager", "graphs", "processes")
+ROWS = ("eager", "graphs", "graphs_k2", "graphs_k4", "graphs_k8", "processes")
+QUICK_ROWS = ("eager", "graphs", "graphs_k2", "graphs_k4", "processes")  # 4 networks: K = 8 would idle
 
 
 def draw_networks(count: int, *, seed: int, data: LoadedData) -> list[ArchConfig]:
@@ -73,23 +77,45 @@ def study_recipe(*, epochs: int, compile_mode: str) -> Recipe:
     return dataclasses.replace(recipe, epochs=epochs, compile=compile_mode, measure_latency=False)
 
 
-def train_set(networks: list[ArchConfig], data: LoadedData, *, recipe: Recipe, device: str) -> list[dict[str, Any]]:
-    """Train each network in turn; one row per network."""
-    rows = []
-    for i, config in enumerate(networks):
-        result = train_trial(config=config, data=data, recipe=recipe, device=device, progress=False)
-        epochs = [h.seconds for h in result.history]
-        rows.append(
-            {
-                "network": i,
-                "connectivity": config.connectivity,
-                "status": result.status,
-                "epoch_seconds": epochs,
-                "first_over_later": epochs[0] / statistics.median(epochs[1:]) if len(epochs) > 1 else None,
-                "images_per_second": result.train_images_per_second,
-                "notes": result.notes,
-            }
-        )
+def train_set(
+    networks: list[ArchConfig], data: LoadedData, *, recipe: Recipe, device: str, at_once: int = 1
+) -> list[dict[str, Any]]:
+    """Train the networks, `at_once` at a time in as many threads (as a `--trials-per-gpu` worker does); one row
+    per network, in the set's order."""
+    share, todo = DeviceShare(at_once), queue.SimpleQueue[int]()
+    rows: list[dict[str, Any]] = [{} for _ in networks]
+    for i in range(len(networks)):
+        todo.put(i)
+
+    def work() -> None:
+        with share.own_stream(resolve_device(device)):
+            while True:
+                try:
+                    i = todo.get_nowait()
+                except queue.Empty:
+                    return
+                config = networks[i]
+                result = train_trial(
+                    config=config, data=data, recipe=recipe, device=device, progress=False, share=share
+                )
+                epochs = [h.seconds for h in result.history]
+                rows[i] = {
+                    "network": i,
+                    "connectivity": config.connectivity,
+                    "status": result.status,
+                    "epoch_seconds": epochs,
+                    "first_over_later": epochs[0] / statistics.median(epochs[1:]) if len(epochs) > 1 else None,
+                    "images_per_second": result.train_images_per_second,
+                    "notes": result.notes,
+                }
+
+    threads = [threading.Thread(target=work) for _ in range(at_once)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if any(not row for row in rows):
+        raise SystemExit("a network of the set was not trained (see the error above)")
     return rows
 
 
@@ -111,9 +137,14 @@ def run_row(row: str, args: argparse.Namespace) -> dict[str, Any]:
             networks = [r for part in parts for r in json.loads(part.read_text())]
     else:
         data = load(args)
-        recipe = study_recipe(epochs=args.epochs, compile_mode="graphs" if row == "graphs" else "off")
+        recipe = study_recipe(epochs=args.epochs, compile_mode="off" if row == "eager" else "graphs")
+        at_once = int(row.removeprefix("graphs_k")) if row.startswith("graphs_k") else 1
         networks = train_set(
-            draw_networks(args.networks, seed=args.seed, data=data), data, recipe=recipe, device=args.device
+            draw_networks(args.networks, seed=args.seed, data=data),
+            data,
+            recipe=recipe,
+            device=args.device,
+            at_once=at_once,
         )
     wall = time.perf_counter() - start
     images = args.images_per_epoch * args.epochs * len(networks)
@@ -140,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-subset", type=int, default=0, help="training images (0: all)")
     parser.add_argument("--seed", type=int, default=0, help="of the sampler that draws the networks")
     parser.add_argument("--quick", action="store_true", help="4 networks, 2 epochs, 20,000 training images")
-    parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS))
+    parser.add_argument("--rows", nargs="+", choices=ROWS, help=f"default: all; with --quick, {' '.join(QUICK_ROWS)}")
     parser.add_argument("--out", type=Path, help="also write the rows as JSON here")
     parser.add_argument("--part-of-two", type=int, choices=[0, 1], help=argparse.SUPPRESS)  # a processes-row worker
     parser.add_argument("--part-out", type=Path, help=argparse.SUPPRESS)
@@ -148,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the in-memory study that draws the networks
     if args.quick:
         args.networks, args.epochs, args.train_subset = 4, 2, 20_000
+    args.rows = args.rows or list(QUICK_ROWS if args.quick else ROWS)
     for name in ("networks", "epochs"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} = {getattr(args, name)} is invalid: an integer >= 1 is required")

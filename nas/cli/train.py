@@ -122,7 +122,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from nas.data.datasets import load_data
     from nas.train.checkpoint import load_checkpoint
-    from nas.train.loop import evaluate_split, flip_applies
+    from nas.train.evaluate import evaluate_split
+    from nas.train.loop import flip_applies
     from nas.train.measure import resolve_device
 
     path = Path(args.checkpoint)

@@ -28,7 +28,8 @@ from nas.search.objectives import ACCURACY
 from nas.search.studyfile import StudyFile
 from nas.search.tally import StudyTally
 from nas.text import plural
-from nas.train.loop import evaluate_split, flip_applies
+from nas.train.evaluate import evaluate_split
+from nas.train.loop import flip_applies
 from nas.train.recipe import Recipe
 from nas.train.trainer import train_trial
 

@@ -37,6 +37,7 @@ from nas.search.tally import tally_of
 from nas.text import plural
 from nas.train.measure import resolve_device
 from nas.train.sharing import DeviceShare
+from nas.train.trainer import warm_up_device
 
 
 class _Progress:
@@ -255,6 +256,7 @@ def run_worker(
     )
     share = DeviceShare(k)
     if not share.shared:
+        warm_up_device(resolve_device(device), recipe=sf.recipe)
         claiming.loop(Objective(sf, data, device=device, lock=lock), None)
         return study
 
@@ -330,6 +332,7 @@ def _run_slots(
     def body(slot: TrialSlot) -> None:
         try:
             with share.own_stream(device):
+                warm_up_device(device, recipe=claiming.sf.recipe)
                 claiming.loop(objective_for(slot), slot)
         except BaseException as err:  # kept for the main thread; the others stop at their next step
             slot.error = err

@@ -8,6 +8,9 @@
 - `checkpoint`: weights with their config and recipe, written atomically.
 - `ema`: the moving average of the weights that validation, checkpoints and tests use (`ema_decay`).
 - `memory`: the memory plan before training and the decision after an out-of-memory attempt.
-- `loop`: one attempt's epoch loop, and evaluate_split.
+- `sharing`: several trials training at once in one process, on one device (`--trials-per-gpu`).
+- `graphs`: the whole training step, and validation's forward pass, captured as CUDA graphs (compile="graphs").
+- `evaluate`: a model's loss and accuracy on one split (evaluate_split).
+- `loop`: one attempt's epoch loop.
 - `trainer`: train_trial: plan, attempts (one retry after out-of-memory), the trial's result.
 """

@@ -10,15 +10,17 @@ into static buffers and replays it: one launch per step.
 
 What a captured step cannot read from Python each step lives in device tensors written before each replay:
 each parameter group's learning rate (torch's own SGD turns a tensor learning rate into a Python number,
-which a capture cannot take, hence `TensorLrSGD`) and the weight average's warm-up weight. Validation stays
-eager. What cannot be captured trains eagerly with the reason as a note (`graphs_unsupported`, and any error
-during capture), never as a failure.
+which a capture cannot take, hence `TensorLrSGD`) and the weight average's warm-up weight. Validation's forward
+pass is captured too (`GraphedForward`, after one eager validation), at one batch shape: the last partial batch
+is padded to it. What cannot be captured runs eagerly with the reason as a note (`graphs_unsupported`, and any
+error during capture), never as a failure.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -113,12 +115,8 @@ class GraphedStep:
             param.grad = None
         graph = torch.cuda.CUDAGraph()
         graph.register_generator_state(self.generator)
-        torch.cuda.synchronize()
-        # Its own capture stream, and only this thread held to capture's rules: trials of other threads may
-        # allocate meanwhile (nas.train.sharing).
-        with torch.cuda.graph(graph, stream=torch.cuda.Stream(), capture_error_mode="thread_local"):
-            self.outputs = self.body(*self.inputs)
-        torch.cuda.synchronize()
+        inputs = self.inputs
+        self.outputs = _capture(graph, lambda: self.body(*inputs))
         self.graph = graph
         return time.perf_counter() - start
 
@@ -133,6 +131,46 @@ class GraphedStep:
             static_flips.copy_(flips, non_blocking=True)
         self.graph.replay()
         return self.outputs
+
+
+class GraphedForward:
+    """A forward pass, prepared images to float logits, captured as a CUDA graph at one batch shape: validation
+    replays it batch after batch. The model's weights and statistics are read where they live, so the capture
+    follows training."""
+
+    def __init__(self, forward: Callable[[Tensor], Tensor]) -> None:
+        self.forward = forward
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.input: Tensor | None = None
+        self.output: Tensor | None = None
+
+    def capture(self, example: Tensor) -> float:
+        """Capture for inputs shaped like `example`; returns the seconds it took."""
+        start = time.perf_counter()
+        self.input = static = example.clone()
+        graph = torch.cuda.CUDAGraph()
+        with torch.no_grad():
+            self.output = _capture(graph, lambda: self.forward(static))
+        self.graph = graph
+        return time.perf_counter() - start
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """The logits of this batch, in a buffer the next call overwrites."""
+        if self.graph is None or self.input is None or self.output is None:
+            raise RuntimeError("GraphedForward: capture() first")
+        self.input.copy_(x, non_blocking=True)
+        self.graph.replay()
+        return self.output
+
+
+def _capture(graph: torch.cuda.CUDAGraph, body: Callable[[], Any]) -> Any:
+    """Capture `body` into `graph`. Its own capture stream, and only this thread held to capture's rules: trials of
+    other threads may allocate meanwhile (nas.train.sharing)."""
+    torch.cuda.synchronize()
+    with torch.cuda.graph(graph, stream=torch.cuda.Stream(), capture_error_mode="thread_local"):
+        result = body()
+    torch.cuda.synchronize()
+    return result
 
 
 def warm_up_on_side_stream(step: Callable[[], tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:

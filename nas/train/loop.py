@@ -10,6 +10,7 @@ attempt's `AttemptResult` as it goes, so an attempt that fails keeps the epochs 
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -21,10 +22,18 @@ from torch import Tensor, nn
 from nas.arch import ArchConfig, build_model
 from nas.arch.external import ExternalNet
 from nas.data.augment import alternating_flips, channel_tensor, prepare_batch
-from nas.data.batches import batches, indexed_batches
-from nas.data.datasets import LoadedData, Split
+from nas.data.batches import indexed_batches
+from nas.data.datasets import LoadedData
 from nas.train.ema import WeightAverage
-from nas.train.graphs import WARMUP_STEPS, GraphedStep, TensorLrSGD, graphs_unsupported, warm_up_on_side_stream
+from nas.train.evaluate import eval_forward, evaluate_split
+from nas.train.graphs import (
+    WARMUP_STEPS,
+    GraphedForward,
+    GraphedStep,
+    TensorLrSGD,
+    graphs_unsupported,
+    warm_up_on_side_stream,
+)
 from nas.train.measure import autocast, synchronize
 from nas.train.progress import Progress
 from nas.train.recipe import Recipe, make_optimizer, make_scheduler
@@ -71,42 +80,6 @@ def skipped_flip_keys(recipe: Recipe, data: LoadedData) -> list[str]:
     """Notes for the recipe's flip keys that `data` leaves off."""
     keys = [key for key in ("tta_flip", "alternate_flips") if getattr(recipe, key) and not flip_applies(True, data)]
     return [f"recipe.{key} skipped: the augmentation of {data.name} does not flip images" for key in keys]
-
-
-@torch.no_grad()
-def evaluate_split(
-    model: nn.Module,
-    split: Split,
-    data: LoadedData,
-    *,
-    device: torch.device,
-    batch_size: int = 512,
-    amp: bool = True,
-    tta_flip: bool = False,
-) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) of the model on one split, without augmentation.
-
-    With `tta_flip` the logits of each image are the mean of the model's logits for it and for its
-    left-right mirror (test-time augmentation; only for data whose training flips).
-    """
-    was_training = model.training
-    model.eval()
-    mean, std = channel_tensor(data.mean, device), channel_tensor(data.std, device)
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    for xb, yb in batches(split, batch_size=batch_size, device=device, shuffle=False):
-        x = prepare_batch(xb, mean=mean, std=std, augment=None)
-        if device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        with autocast(device, amp):
-            out = model(x).float()
-            if tta_flip:
-                out = (out + model(x.flip(3)).float()) / 2
-        loss_sum += nn.functional.cross_entropy(out, yb, reduction="sum")
-        correct += (out.argmax(1) == yb).sum()
-    model.train(was_training)
-    n = max(len(split), 1)
-    return loss_sum.item() / n, correct.item() / n
 
 
 def train_epochs(run: TrainingRun, attempt: AttemptResult) -> nn.Module:
@@ -161,6 +134,8 @@ class _EpochLoop:
         self.graphed: GraphedStep | None = None
         self.graph_sgd: TensorLrSGD | None = None
         self.graph_ema_weight: Tensor | None = None
+        self.graphed_eval: GraphedForward | None = None
+        self.eval_graph_failed = False
         if recipe.compile == "graphs":
             why = graphs_unsupported(
                 device=device, resident=run.data.resident, optimizer=recipe.optimizer, schedule=recipe.schedule
@@ -197,6 +172,7 @@ class _EpochLoop:
         run = self.run
         val_loss, val_accuracy = math.nan, math.nan  # no validation split (`nas finalize` trains on train+val)
         if len(run.data.val):
+            forward = self._graphed_eval(epoch)
             with run.share.step():
                 val_loss, val_accuracy = evaluate_split(
                     self.eval_model,
@@ -206,6 +182,7 @@ class _EpochLoop:
                     batch_size=run.recipe.eval_batch_size,
                     amp=run.recipe.amp,
                     tta_flip=self.tta_flip,
+                    forward=forward,
                 )
         seen = self.steps * run.batch
         lr = self.opt.param_groups[0]["lr"]
@@ -213,6 +190,36 @@ class _EpochLoop:
         self.train_seconds, self.train_images = self.train_seconds + seconds, self.train_images + seen
         self.attempt.add_epoch(metrics, images_per_second=self.train_images / self.train_seconds)
         return metrics
+
+    def _graphed_eval(self, epoch: int) -> GraphedForward | None:
+        """With a captured training step: validation's forward pass, captured before the second validation (the
+        first, eager, let cuDNN pick its kernels); None: validate eagerly."""
+        if self.graphed is None or epoch < 2 or self.eval_graph_failed:
+            return self.graphed_eval
+        if self.graphed_eval is None:
+            run, model = self.run, self.eval_model
+            shape = (min(run.recipe.eval_batch_size, len(run.data.val)), *run.data.input_size)
+            example = torch.zeros(shape, device=run.device).contiguous(memory_format=torch.channels_last)
+            forward = functools.partial(
+                eval_forward, model, device=run.device, amp=run.recipe.amp, tta_flip=self.tta_flip, cache=False
+            )
+            graphed = GraphedForward(forward)
+            was_training = model.training
+            model.eval()
+            try:
+                with run.share.exclusive(run.device):
+                    seconds = graphed.capture(example)
+            except Exception as err:  # validation stays eager; training goes on
+                self.eval_graph_failed = True
+                self.attempt.notes.append(
+                    f"compile=graphs: validation eager: the capture failed ({type(err).__name__}: {err})"
+                )
+                return None
+            finally:
+                model.train(was_training)
+            self.graphed_eval = graphed
+            self.attempt.notes.append(f"compile=graphs: validation captured as a CUDA graph in {seconds:.2f} s")
+        return self.graphed_eval
 
     def _train_epoch(self, epoch: int, bar: Progress) -> tuple[float, float, float]:
         """(mean training loss, training accuracy, seconds) of one pass over the training split."""

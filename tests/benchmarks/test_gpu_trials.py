@@ -32,3 +32,14 @@ def test_the_eager_and_graphs_rows_on_the_cpu(tmp_path: Path, capsys: pytest.Cap
     assert graphs_note in rows[1]["networks"][0]["notes"] and graphs_note not in rows[0]["networks"][0]["notes"]
     table = capsys.readouterr().out.splitlines()
     assert table[-2].startswith("| eager |") and table[-1].startswith("| graphs |")
+
+
+def test_the_k_at_once_row_trains_every_network_of_the_set_in_order(tmp_path: Path) -> None:
+    out = tmp_path / "rows.json"
+    args = ["--device", "cpu", "--dataset", "digits", "--networks", "3", "--epochs", "2", "--rows", "graphs_k2"]
+    main([*args, "--out", str(out)])
+    (row,) = json.loads(out.read_text())["rows"]
+    assert [n["network"] for n in row["networks"]] == [0, 1, 2]
+    assert [n["status"] for n in row["networks"]] == ["complete"] * 3
+    assert all(any(note.startswith("trained beside 1 other trial(s)") for note in n["notes"]) for n in row["networks"])
+    assert all(len(n["epoch_seconds"]) == 2 and n["first_over_later"] > 0 for n in row["networks"])

@@ -14,7 +14,7 @@ from PIL import Image
 from nas.arch import ArchConfig, build_model
 from nas.data.datasets import AugmentConfig, DataConfig, load_data
 from nas.train.checkpoint import save_checkpoint
-from nas.train.loop import evaluate_split
+from nas.train.evaluate import evaluate_split
 from nas.train.recipe import Recipe
 from tests.commands import nas, nas_here
 

@@ -8,7 +8,8 @@ from torch import nn
 
 from nas.data.datasets import LoadedData
 from nas.train.ema import WeightAverage, ema_decay_at
-from nas.train.loop import _EpochLoop, evaluate_split
+from nas.train.evaluate import evaluate_split
+from nas.train.loop import _EpochLoop
 from nas.train.results import AttemptResult
 from tests.train.test_loop import CPU, run_of
 

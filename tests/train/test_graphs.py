@@ -14,7 +14,7 @@ from nas.arch import build_model
 from nas.data.datasets import LoadedData
 from nas.errors import UsageError
 from nas.train.ema import WeightAverage
-from nas.train.graphs import GraphedStep, TensorLrSGD, graphs_unsupported
+from nas.train.graphs import GraphedForward, GraphedStep, TensorLrSGD, graphs_unsupported
 from nas.train.recipe import Recipe, make_optimizer, make_scheduler
 from tests.conftest import digits_net
 from tests.train.conftest import off_and_graphs
@@ -125,6 +125,16 @@ class EagerReplay(GraphedStep):
         return self.body(images, labels, flips)
 
 
+class EagerForward(GraphedForward):
+    """The captured validation forward without CUDA: each call runs the forward pass eagerly."""
+
+    def capture(self, example: torch.Tensor) -> float:
+        return 0.0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward(x)
+
+
 def test_the_loop_around_a_replayed_step_trains_as_the_eager_loop(
     digits: LoadedData, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -136,11 +146,15 @@ def test_the_loop_around_a_replayed_step_trains_as_the_eager_loop(
     import nas.train.loop
 
     monkeypatch.setattr(nas.train.loop, "GraphedStep", EagerReplay)
+    monkeypatch.setattr(nas.train.loop, "GraphedForward", EagerForward)
     monkeypatch.setattr(nas.train.loop, "warm_up_on_side_stream", lambda step: step())
     monkeypatch.setattr(nas.train.loop, "graphs_unsupported", lambda **settings: None)
     recipe = Recipe(epochs=3, batch_size=64, lr=0.2, measure_latency=False, ema_decay=0.9)
     eager, replayed = off_and_graphs(digits, recipe, device="cpu")
-    assert replayed.notes == ["compile=graphs: training step captured as a CUDA graph in 0.00 s after 3 eager steps"]
+    assert replayed.notes == [
+        "compile=graphs: training step captured as a CUDA graph in 0.00 s after 3 eager steps",
+        "compile=graphs: validation captured as a CUDA graph in 0.00 s",  # before epoch 2's validation
+    ]
     assert replayed.history[0].train_loss == pytest.approx(eager.history[0].train_loss, rel=1e-3)
     for e, r in zip(eager.history, replayed.history, strict=True):  # validation: a few of 145 images flip either way
         assert r.train_loss == pytest.approx(e.train_loss, rel=0.02)

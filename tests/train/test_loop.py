@@ -12,7 +12,8 @@ from torch import nn
 
 from nas.data.augment import channel_tensor, prepare_batch
 from nas.data.datasets import LoadedData
-from nas.train.loop import COMPILE_SECONDS, COMPILE_SPEEDUP, TrainingRun, compile_repays, evaluate_split, train_epochs
+from nas.train.evaluate import evaluate_split
+from nas.train.loop import COMPILE_SECONDS, COMPILE_SPEEDUP, TrainingRun, compile_repays, train_epochs
 from nas.train.recipe import Recipe
 from nas.train.results import AttemptResult, EpochMetrics, NonFiniteLoss
 from tests.conftest import digits_net as net

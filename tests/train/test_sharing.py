@@ -86,14 +86,19 @@ def test_steps_of_several_trials_run_together() -> None:
     assert not both.broken
 
 
-def two_trials(data: LoadedData, share: DeviceShare, *, at_once: bool) -> list[TrialResult]:
-    recipe = Recipe(epochs=2, batch_size=64, lr=0.2, measure_latency=False, compile="off")
+def two_trials(
+    data: LoadedData, share: DeviceShare, *, at_once: bool, device: str = "cpu", compile_mode: str = "off"
+) -> list[TrialResult]:
+    """A dense and a residual network (other seeds), trained at once in two threads, each on its own stream
+    (as `--trials-per-gpu 2` does), or one after the other."""
+    recipe = Recipe(epochs=2, batch_size=64, lr=0.2, measure_latency=False, compile=compile_mode)
     jobs = [(digits_net("dense"), recipe), (digits_net("residual"), dataclasses.replace(recipe, seed=7))]
     results: list[TrialResult | None] = [None, None]
 
     def train(i: int) -> None:
         config, rec = jobs[i]
-        results[i] = train_trial(config=config, data=data, recipe=rec, device="cpu", progress=False, share=share)
+        with share.own_stream(torch.device(device)):
+            results[i] = train_trial(config=config, data=data, recipe=rec, device=device, progress=False, share=share)
 
     if at_once:
         threads = [in_thread(lambda i=i: train(i)) for i in range(2)]

@@ -16,7 +16,7 @@ from nas.arch import ArchConfig, ArchNet
 from nas.arch.cost import estimate
 from nas.data.datasets import AugmentConfig, DataConfig, LoadedData, load_data
 from nas.train.checkpoint import load_checkpoint
-from nas.train.loop import evaluate_split
+from nas.train.evaluate import evaluate_split
 from nas.train.recipe import Recipe
 from nas.train.results import EpochMetrics, TrialResult
 from nas.train.trainer import train_trial

@@ -88,7 +88,7 @@ def train_set(
         todo.put(i)
 
     def work() -> None:
-        with share.own_stream(resolve_device(device)):
+        with share.trial_thread(resolve_device(device)):
             while True:
                 try:
                     i = todo.get_nowait()

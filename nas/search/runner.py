@@ -331,7 +331,7 @@ def _run_slots(
 
     def body(slot: TrialSlot) -> None:
         try:
-            with share.own_stream(device):
+            with share.trial_thread(device):
                 warm_up_device(device, recipe=claiming.sf.recipe)
                 claiming.loop(objective_for(slot), slot)
         except BaseException as err:  # kept for the main thread; the others stop at their next step

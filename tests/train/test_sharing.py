@@ -97,7 +97,7 @@ def two_trials(
 
     def train(i: int) -> None:
         config, rec = jobs[i]
-        with share.own_stream(torch.device(device)):
+        with share.trial_thread(torch.device(device)):
             results[i] = train_trial(config=config, data=data, recipe=rec, device=device, progress=False, share=share)
 
     if at_once:
@@ -112,8 +112,15 @@ def two_trials(
 
 
 def test_two_trials_at_once_equal_the_same_trials_one_after_the_other(digits: LoadedData) -> None:
-    alone = two_trials(digits, ALONE, at_once=False)
-    together = two_trials(digits, DeviceShare(2), at_once=True)
+    """Each with the same number of CPU threads (a trial thread gets its part of the cores, and the thread count
+    changes how sums are rounded)."""
+    share, threads = DeviceShare(2), torch.get_num_threads()
+    torch.set_num_threads(share.cpu_threads)
+    try:
+        alone = two_trials(digits, ALONE, at_once=False)
+        together = two_trials(digits, share, at_once=True)
+    finally:
+        torch.set_num_threads(threads)
     for a, b in zip(alone, together, strict=True):
         assert b.status == a.status == "complete"
         assert [(m.train_loss, m.val_accuracy) for m in b.history] == [
@@ -122,3 +129,21 @@ def test_two_trials_at_once_equal_the_same_trials_one_after_the_other(digits: Lo
         assert a.peak_memory_bytes is not None and b.peak_memory_bytes is None  # no trial's own peak when shared
         assert any(note.startswith("trained beside 1 other trial(s) in one process") for note in b.notes)
         assert not any("trained beside" in note for note in a.notes)
+
+
+def test_a_trial_thread_on_a_cpu_gets_its_part_of_the_cores() -> None:
+    """K trials each using every core of the process only contend (quickstart, 2 cores: 2.1-2.6x slower at K = 2)."""
+    threads, seen = torch.get_num_threads(), list[int]()
+
+    def trial() -> None:
+        with DeviceShare(2).trial_thread(CPU):
+            seen.append(torch.get_num_threads())
+
+    try:
+        torch.set_num_threads(4)
+        in_thread(trial).join(10)
+        with ALONE.trial_thread(CPU):  # alone: the process's threads, untouched
+            seen.append(torch.get_num_threads())
+    finally:
+        torch.set_num_threads(threads)
+    assert seen == [2, 4]  # the thread's own setting: the main thread keeps its 4

@@ -19,6 +19,7 @@ trial, and afresh on each update for the trials still running (their curves grow
 
 from __future__ import annotations
 
+import threading
 import weakref
 
 import numpy as np
@@ -77,6 +78,7 @@ class StudyTally:
         self._replaced: set[int] = set()  # lost trials whose finished re-runs count instead
         self._evidence: list[Evidence] = []  # of the finished trials, read once each
         self._running: list[FrozenTrial] = []  # as the last update read them
+        self._lock = threading.Lock()  # trial threads of one worker (--trials-per-gpu) update it, too
 
     @property
     def budget_used(self) -> int:
@@ -86,6 +88,11 @@ class StudyTally:
 
     def update(self) -> StudyTally:
         """Read the trials that finished since the last update; returns self."""
+        with self._lock:
+            self._update()
+        return self
+
+    def _update(self) -> None:
         trials = self.study.get_trials(deepcopy=False)
         fresh = [trials[n] for n in self._unfinished] + trials[self._read_below :]
         self._read_below = len(trials)
@@ -99,7 +106,6 @@ class StudyTally:
         joining = [t for t in done if t.state == TrialState.COMPLETE and _feasible(t)]
         if joining:
             self._join(joining)
-        return self
 
     def others(self, *, exclude: int) -> list[Evidence]:
         """The stopping evidence of every trial but `exclude`, as of the last update: finished trials as read
@@ -116,13 +122,15 @@ class StudyTally:
         self._front_loss = loss[order]
 
 
+_TALLIES_LOCK = threading.Lock()
 _TALLIES: weakref.WeakKeyDictionary[optuna.Study, StudyTally] = weakref.WeakKeyDictionary()
 
 
 def tally_of(study: optuna.Study) -> StudyTally:
     """This process's one tally of `study`: the progress line and Pareto-aware stopping share it, so each
     finished trial is read once per worker, not once per reader."""
-    tally = _TALLIES.get(study)
-    if tally is None:
-        tally = _TALLIES[study] = StudyTally(study)
-    return tally
+    with _TALLIES_LOCK:
+        tally = _TALLIES.get(study)
+        if tally is None:
+            tally = _TALLIES[study] = StudyTally(study)
+        return tally

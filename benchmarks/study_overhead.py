@@ -44,7 +44,7 @@ from nas.arch.cost import estimate
 from nas.arch.external import ExternalNet
 from nas.cli.main import configure_libraries
 from nas.data.datasets import LoadedData, load_data
-from nas.search import records, runner
+from nas.search import records, runner, trial_life
 from nas.search.storage import ClaimLock, fail_stale_trials, open_storage
 from nas.search.study import Objective, open_study
 from nas.search.studyfile import StudyFile
@@ -207,11 +207,11 @@ def measure(journal: Path, size: int, new_trials: int, data: LoadedData, folder:
             with clock.step("stale check"):
                 fail_stale_trials(study, heartbeat_seconds=sf.heartbeat_seconds)
             with clock.step("claim"):
-                trial = runner._claim(study, lock, budget)
+                trial = trial_life.claim(study, lock, budget)
             if trial is None:
                 raise RuntimeError("the claim refused a trial: the budget should leave room")
             with clock.step("trial"):
-                frozen = runner.run_claimed_trial(study, trial, objective, sf)
+                frozen = trial_life.run_claimed_trial(study, trial, objective, sf)
             with clock.step("progress line"):
                 progress(study, frozen)
             row = clock.trials[-1]

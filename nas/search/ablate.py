@@ -29,11 +29,12 @@ from nas.data.datasets import LoadedData, load_data
 from nas.errors import UsageError
 from nas.search import records
 from nas.search.objectives import ACCURACY, FLOPS, MEASURED_COSTS, PARAMS
-from nas.search.runner import check_before_trials, run_claimed_trial
+from nas.search.runner import check_before_trials
 from nas.search.space_file import load_space, resolve_space_path
 from nas.search.storage import ClaimLock
 from nas.search.study import Objective, open_study
 from nas.search.studyfile import StudyFile
+from nas.search.trial_life import run_claimed_trial
 
 MAX_WIDTH = 4096
 

@@ -426,7 +426,7 @@ def test_a_baseline_that_failed_runs_again_on_the_next_run(tmp_path: Path) -> No
 
 
 def test_machine_failures_are_told_from_the_network_s() -> None:
-    from nas.search.runner import machine_failure
+    from nas.search.trial_life import machine_failure
 
     assert machine_failure(OSError(28, "No space left on device"))
     assert machine_failure(RuntimeError("CUDA error: an illegal memory access was encountered"))

@@ -218,6 +218,28 @@ def cmd_trials(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_repair(args: argparse.Namespace) -> int:
+    from nas.search.journal import repair_journal
+    from nas.search.storage import is_journal
+
+    target = Path(args.target)
+    if target.suffix == ".toml":  # a study file: its journal (or --storage)
+        url = args.storage or _study_file(args.target).storage_url()
+        if not is_journal(url):
+            raise UsageError(
+                f"nas repair: study {args.target} is stored in a database ({url}), which keeps its own integrity; "
+                "only a journal file is repaired",
+                owner="nas repair",
+                value=args.target,
+                allowed="a study file stored in a journal, or a journal file",
+            )
+        target = Path(url)
+    elif args.storage:
+        raise UsageError("nas repair: --storage goes with a study file, not with a journal file", owner="--storage")
+    print(repair_journal(target).summary())
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from collections import Counter
 
@@ -360,6 +382,15 @@ def add_study_commands(sub: Any) -> None:
     trials.add_argument("--csv", help="write a CSV file here")
     trials.add_argument("--parquet", help="write a Parquet file here")
     trials.set_defaults(func=cmd_trials)
+
+    repair = sub.add_parser(
+        "repair", help="set aside the lines of a study's journal that are not records, keeping every other one"
+    )
+    repair.add_argument(
+        "target", help="a study file (TOML; its journal) or a journal file, e.g. runs/quickstart/journal.log"
+    )
+    repair.add_argument("--storage", help="with a study file: its journal, when not the default")
+    repair.set_defaults(func=cmd_repair)
 
     status = sub.add_parser("status", help="trials per status, running trials and the front so far")
     _study_args(status)

@@ -86,3 +86,14 @@ def on_front(loss: np.ndarray) -> np.ndarray:
 
 
 __all__ = ["CHECKED_AGAINST", "grid_size", "heartbeat_storage", "hypervolume", "on_front", "storage_of", "trial_id_of"]
+
+
+def journal_create_trial_op() -> int:
+    """The op_code of a journal line that creates a trial.
+
+    `optuna.storages.journal._storage.JournalOperation.CREATE_TRIAL` (Optuna 5.0.0, 5.1.0): the journal's record
+    format has no public description; the integrity check (nas.search.journal) finds a line repeating one.
+    """
+    from optuna.storages.journal._storage import JournalOperation
+
+    return int(JournalOperation.CREATE_TRIAL)

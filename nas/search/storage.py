@@ -17,8 +17,9 @@ PostgreSQL (or other SQLAlchemy) URL serves workers on many machines. For both:
   budget: its re-run does. A trial is re-queued at most MAX_RERUNS times in a row, so a network
   that crashes every worker that runs it ends as failed instead of taking every worker down.
 
-A journal whose last line was torn by a crash is repaired before use: the torn bytes are moved
-to `<journal>.torn` and the file is cut back to its last complete line.
+A journal is read whole before use (nas.search.journal): a line that is not a record refuses it in one line
+naming `nas repair`; a last line torn by a crash is moved to `<journal>.torn` and the file cut back to its last
+complete line.
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.errors import UsageError
 from nas.search import optuna_internals, records
+from nas.search.journal import cut_torn_line, open_journal
 from nas.search.records import RETRY_HISTORY, rerun_system_attrs, stored
 from nas.text import plural
 
@@ -54,28 +55,6 @@ def is_journal(url: str) -> bool:
     return "://" not in url
 
 
-def repair_journal(path: Path) -> int:
-    """Cut a torn last line (a crash mid-write) off the journal; returns the bytes moved aside."""
-    if not path.is_file() or path.stat().st_size == 0:
-        return 0
-    lock = JournalFileSymlinkLock(str(path))
-    while not lock.acquire():
-        time.sleep(0.01)
-    try:
-        with path.open("rb+") as f:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) == b"\n":
-                return 0
-            data = path.read_bytes()
-            keep = data.rfind(b"\n") + 1
-            with path.with_name(path.name + ".torn").open("ab") as torn:
-                torn.write(data[keep:] + b"\n")
-            f.truncate(keep)
-            return len(data) - keep
-    finally:
-        lock.release()
-
-
 def open_storage(url: str, *, heartbeat_seconds: int = 30) -> optuna.storages.BaseStorage:
     """A journal file path (the default) or any Optuna storage URL, PostgreSQL included."""
     if is_journal(url):
@@ -84,10 +63,11 @@ def open_storage(url: str, *, heartbeat_seconds: int = 30) -> optuna.storages.Ba
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise StorageError(f"cannot open storage {url}: {err.strerror}") from err
-        moved = repair_journal(path)
+        storage = open_journal(path)  # a bad line refuses the study before anything is written to the file
+        moved = cut_torn_line(path)
         if moved:
             print(f"journal {path}: cut {moved} torn bytes after a crash (kept in {path.name}.torn)", flush=True)
-        return JournalStorage(JournalFileBackend(str(path)))
+        return storage
     try:
         return optuna.storages.RDBStorage(
             url,

@@ -139,7 +139,7 @@ def open_study(
             pruner=pruner,
             load_if_exists=True,
         )
-    except StorageError:
+    except UsageError:  # already says what is wrong with the storage (StorageError, JournalDamaged)
         raise
     except Exception as err:
         raise StorageError(f"cannot open study {sf.name!r} in {url}: {type(err).__name__}: {err}") from err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import tomllib
 from pathlib import Path
 
@@ -84,3 +85,12 @@ def test_grid_size_counts_every_combination() -> None:
 def test_on_front_keeps_equal_rows_and_drops_dominated_ones() -> None:
     loss = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 0.5], [0.5, 2.0]])
     assert optuna_internals.on_front(loss).tolist() == [True, True, True, False, True, False]
+
+
+def test_journal_create_trial_op_is_the_op_code_of_the_lines_that_create_trials(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.log"
+    study = optuna.create_study(storage=open_storage(str(journal)))
+    study.ask()
+    study.ask()
+    ops = [json.loads(line)["op_code"] for line in journal.read_text().splitlines()]
+    assert ops.count(optuna_internals.journal_create_trial_op()) == 2 == len(study.trials)

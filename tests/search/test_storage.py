@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 from nas.report.data import compute_report_data
 from nas.report.page import write_report
 from nas.search import records as R
+from nas.search.journal import cut_torn_line
 from nas.search.records import FAILED_TRIAL, WORKER
 from nas.search.runner import run_worker
 from nas.search.storage import (
@@ -30,7 +31,6 @@ from nas.search.storage import (
     budget_used,
     fail_stale_trials,
     open_storage,
-    repair_journal,
 )
 from nas.search.study import open_study
 from nas.search.studyfile_reader import load_study_file
@@ -331,7 +331,7 @@ def test_torn_journal_line_is_repaired(tmp_path: Path) -> None:
     intact = storage.read_bytes()
     with storage.open("ab") as f:
         f.write(b'{"op_code": 5, "worker_id": "crash", "trial_id": 1, "us')  # a crash mid-write
-    assert repair_journal(storage) > 0
+    assert cut_torn_line(storage) > 0
     assert storage.read_bytes() == intact
     assert (tmp_path / "runs" / "journal.log.torn").read_bytes().startswith(b'{"op_code": 5')
     with storage.open("ab") as f:

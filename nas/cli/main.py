@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from nas.cli.arch import add_arch_command
 from nas.cli.final import add_final_commands
@@ -28,6 +29,44 @@ def configure_libraries() -> None:
     # which torch now calls deprecated: a notice about fvcore's code that users can do nothing about.
     warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated", category=FutureWarning)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our progress lines say what happened
+
+
+class StdoutMayClose:
+    """Standard output that its reader may close (`nas status | head -1`): once the pipe is gone, the rest goes to
+    /dev/null, so a command that reads ends quietly with exit 0 and `nas run` keeps training (its progress lines are
+    dropped, never the search)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            self._to_devnull()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+
+    def _to_devnull(self) -> None:
+        """Point the stream's file descriptor at /dev/null: what it still holds, and the interpreter's last flush,
+        go there instead of raising again."""
+        try:
+            fd = self._stream.fileno()
+        except (OSError, ValueError, AttributeError):  # a stream without a descriptor (a test's StringIO)
+            return
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, fd)
+        finally:
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, ...: the stream's own
+        return getattr(self._stream, name)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -77,6 +116,8 @@ def _storage_problem(err: Exception) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     configure_libraries()
+    if not isinstance(sys.stdout, StdoutMayClose):
+        sys.stdout = StdoutMayClose(sys.stdout)
     args = build_parser().parse_args(argv)
     if args.debug:
         return int(args.func(args))  # every exception keeps its traceback

@@ -17,6 +17,7 @@ import optuna
 import pandas
 
 from nas.errors import UsageError
+from nas.files import is_stream
 from nas.search.records import INTERVAL_KEYS, TrialRecord, load_records
 from nas.search.study_attrs import study_objectives
 
@@ -79,20 +80,27 @@ def trials_frame(records: list[TrialRecord], *, objectives: list[str] | None = N
     return frame
 
 
+def _write(frame: pandas.DataFrame, path: Path, fmt: str) -> None:
+    if fmt == "csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+
+
 def export_trials(*, study: optuna.Study, path: Path, fmt: str) -> Path:
     """Write the study's trials table as CSV or Parquet, atomically (temporary file, then rename)."""
     if fmt not in FORMATS:
         raise UsageError(owner="export", field="fmt", value=fmt, allowed=f"choose one of {', '.join(FORMATS)}")
     frame = trials_frame(load_records(study), objectives=study_objectives(study))
     path = Path(path)
+    if is_stream(path):  # /dev/stdout, a pipe: written in place
+        _write(frame, path, fmt)
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        if fmt == "csv":
-            frame.to_csv(tmp, index=False)
-        else:
-            frame.to_parquet(tmp, index=False)
+        _write(frame, Path(tmp), fmt)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import json
 import os
-import pickle
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +29,30 @@ def _data_config(args: argparse.Namespace, saved: dict[str, Any] | None = None) 
 
 
 def _writable_file(option: str, path: Path) -> None:
-    """A file the command will write after training: refused now, not after the weights are trained."""
+    """A file the command will write after training: refused now, not after the weights are trained. A file is
+    created and removed beside where it will go (in the nearest folder that exists), since permissions alone do
+    not say whether a place takes files (/proc, a read-only mount)."""
     if path.is_dir():
         raise UsageError(owner=option, value=str(path), allowed="a file path (this is a folder)")
     parent = next(p for p in (path.parent, *path.parent.parents) if p.exists())
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(owner=option, value=str(path), allowed=f"a path this user can write ({parent} is not)")
+    try:
+        if not parent.is_dir():
+            raise NotADirectoryError(f"{parent} is not a folder")
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        why = err.strerror or str(err)
+        raise UsageError(
+            owner=option,
+            value=str(path),
+            allowed=f"a path this user can write (a file cannot be made in {parent}: {why})",
+        ) from None
+
+
+def _listed(classes: list[str]) -> str:
+    shown = ", ".join(str(c) for c in classes[:6])
+    return f"[{shown}{', ...' if len(classes) > 6 else ''}]"
 
 
 def _recipe_fields(items: list[str]) -> dict[str, Any]:
@@ -92,7 +110,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 value=getattr(config, name),
                 allowed=f"{wanted}, from the dataset (or leave it unset)",
             )
-    extra = {"data_config": dataclasses.asdict(data_config)}
+    extra = {"data_config": dataclasses.asdict(data_config), "classes": list(data.classes)}
     result = train_trial(
         config=config,
         data=data,
@@ -129,15 +147,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     path = Path(args.checkpoint)
     if not path.is_file():
         raise UsageError(f"no checkpoint at {args.checkpoint}", owner="checkpoint", value=args.checkpoint)
-    try:
-        model, config, payload = load_checkpoint(path)
-    except (pickle.UnpicklingError, EOFError, KeyError, RuntimeError) as err:  # torch.load's ways to refuse a file
+    model, config, payload = load_checkpoint(path)
+    data = load_data(_data_config(args, payload.get("extra", {}).get("data_config")))
+    trained_on = payload.get("extra", {}).get("classes")  # checkpoints before 2026-12-04 do not say
+    if trained_on is not None and list(trained_on) != list(data.classes):
         raise UsageError(
-            f"{path} is not a checkpoint written by nas train --save ({type(err).__name__})",
+            f"{path} was trained on the classes {_listed(trained_on)}, but {data.name} has {_listed(data.classes)}: "
+            "an accuracy between them would mean nothing; give --data-root the data it was trained on",
             owner="checkpoint",
             value=str(path),
-        ) from err
-    data = load_data(_data_config(args, payload.get("extra", {}).get("data_config")))
+        )
     c, _, _ = data.input_size
     if (config.in_channels, config.num_classes) != (c, data.num_classes):
         raise UsageError(

@@ -236,16 +236,35 @@ def _refuse_sharing(sf: StudyFile, k: int, field: str, value: Any, why: str) -> 
     )
 
 
+def sample_networks(sf: StudyFile, data: LoadedData, count: int = AUTO_SAMPLES) -> list[ArchConfig]:
+    """`count` networks drawn from the space at random, the same for a study seed (an in-memory study draws them)."""
+    c, _, _ = data.input_size
+    probe = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=sf.seed))
+    return [
+        ArchConfig(**{**sf.space.suggest(probe.ask()), "in_channels": c, "num_classes": data.num_classes})
+        for _ in range(count)
+    ]
+
+
+def ignored_knob_warnings(sf: StudyFile, data: LoadedData) -> list[str]:
+    """A warning for each searched knob that no network of the space uses (a fixed `plain` connectivity has no
+    place for `compression`): its trials are one network, trained once and then reused."""
+    nets = sample_networks(sf, data)
+    searched = [knob.name for knob in sf.space.knobs]
+    return [
+        f"warning: {sf.path}: the space searches {name}, which no network it draws uses "
+        f"({', '.join(sorted({n.connectivity for n in nets}))} connectivity with this space's other knobs): "
+        "trials that differ only in it are one network, trained once and reused"
+        for name in searched
+        if all(name in net.ignored_knobs() for net in nets)
+    ]
+
+
 def _auto_trials_at_once(sf: StudyFile, data: LoadedData, device: torch.device) -> int:
     if device.type != "cuda":
         return 1
     c, _, _ = data.input_size
-    sampler = optuna.samplers.RandomSampler(seed=sf.seed)
-    probe = optuna.create_study(sampler=sampler)  # in memory: only to draw from the space
-    nets = [
-        ArchConfig(**{**sf.space.suggest(probe.ask()), "in_channels": c, "num_classes": data.num_classes})
-        for _ in range(AUTO_SAMPLES)
-    ]
+    nets = sample_networks(sf, data)
     nets += [
         net
         for name in sf.baselines

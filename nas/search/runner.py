@@ -242,6 +242,8 @@ def check_before_trials(sf: StudyFile, data: LoadedData, *, device: str) -> None
     preflight.check_device(sf, device)
     preflight.check_data(sf, data)
     preflight.check_networks_fit(sf, data)
+    for line in preflight.ignored_knob_warnings(sf, data):
+        print(line, file=sys.stderr, flush=True)
 
 
 PARENT_ENV = "NAS_PARENT_PID"  # set for the workers `nas run --workers N` starts: the pid they belong to

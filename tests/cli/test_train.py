@@ -159,3 +159,59 @@ def test_evaluate_refuses_data_with_other_classes_naming_both(tmp_path: Path) ->
         f"nas evaluate: error: {path} holds a network for 3 channels and 3 classes, but imagefolder has 3 "
         "channels and 2 classes: give --data-root the data it was trained on"
     ]
+
+
+@pytest.mark.parametrize(("held", "why"), [(torch.zeros(3), "it holds a Tensor"), ({"a": 1}, "it holds a dict")])
+def test_evaluate_refuses_a_torch_file_that_holds_no_checkpoint(tmp_path: Path, held: object, why: str) -> None:
+    path = tmp_path / "other.pt"
+    torch.save(held, path)
+    run = nas_here("evaluate", str(path))
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [
+        f"nas evaluate: error: {path} is not a checkpoint written by nas train --save "
+        f"({why}, without a network's config and weights)"
+    ]  # was a traceback (IndexError, TypeError)
+
+
+def folder_of(root: Path, classes: tuple[str, ...]) -> Path:
+    """Five 8x8 pictures a class, every channel varying (a channel constant over a dataset has no spread to
+    normalise by)."""
+    for name in classes:
+        (root / name).mkdir(parents=True)
+        for i in range(5):
+            Image.new("RGB", (8, 8), (40 * i, 20 * i + 10, 250 - 30 * i)).save(root / name / f"{i}.png")
+    return root
+
+
+def test_evaluate_refuses_a_folder_of_other_classes_with_as_many_of_them(tmp_path: Path) -> None:
+    """Trained on a/b, evaluated on cat/dog: two classes each, so the network fits, but the accuracy would be
+    of nothing (it printed one)."""
+    folder_of(tmp_path / "ab", ("a", "b"))
+    folder_of(tmp_path / "pets", ("cat", "dog"))
+    path = tmp_path / "ab.pt"
+    config = tmp_path / "net.json"
+    config.write_text(
+        json.dumps(ArchConfig(connectivity="plain", stem="cifar", block_config=(1,), init_features=4).to_dict())
+    )
+    common = ["--dataset", "imagefolder", "--set", "num_classes=2", "--set", "in_channels=3"]
+    train = nas_here(
+        "train", str(config), *common, "--data-root", str(tmp_path / "ab"), "--epochs", "1", "--save", str(path)
+    )
+    assert train.returncode == 0, train.stderr
+    same = nas_here("evaluate", str(path), "--data-root", str(tmp_path / "ab"))
+    assert same.returncode == 0, same.stderr
+    other = nas_here("evaluate", str(path), "--data-root", str(tmp_path / "pets"))
+    assert other.returncode == 2
+    assert other.stderr.splitlines() == [
+        f"nas evaluate: error: {path} was trained on the classes [a, b], but imagefolder has [cat, dog]: an accuracy "
+        "between them would mean nothing; give --data-root the data it was trained on"
+    ]
+
+
+def test_train_refuses_a_save_path_where_no_file_can_be_made_before_training(tmp_path: Path) -> None:
+    run = nas_here("train", "d2l_densenet", "--dataset", "digits", "--epochs", "1", "--save", "/proc/nas/w.pt")
+    assert run.returncode == 2 and run.stdout == ""  # nothing trained
+    assert run.stderr.splitlines() == [
+        "nas train: error: --save = '/proc/nas/w.pt' is invalid: a path this user can write (a file cannot be made "
+        "in /proc: No such file or directory)"
+    ]

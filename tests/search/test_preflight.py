@@ -135,3 +135,27 @@ def test_a_study_stored_before_a_recipe_or_data_field_existed_resumes_when_the_f
     fast = load_study_file(fast_file)
     with pytest.raises(UsageError, match=r"recipe\.alternate_flips differs: stored False, file True"):
         check_resume(fast, stored)
+
+
+@pytest.mark.parametrize(
+    ("fixed", "knobs", "warned"),
+    [
+        ('connectivity = "plain"', "[knobs.compression]\nchoices = [0.5, 0.75]", ["compression"]),
+        ('connectivity = "dense"', "[knobs.compression]\nchoices = [0.5, 0.75]", []),
+        ('connectivity = "dense"', "[knobs.width_multiplier]\nchoices = [1.0, 2.0]", ["width_multiplier"]),
+        ("", '[knobs.connectivity]\nchoices = ["plain", "dense"]\n[knobs.compression]\nchoices = [0.5, 0.75]', []),
+    ],
+)
+def test_a_searched_knob_no_network_uses_is_named_at_the_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fixed: str, knobs: str, warned: list[str]
+) -> None:
+    (tmp_path / "k.toml").write_text(f'name = "k"\n[fixed]\nstem = "cifar"\nblock_config = [1, 1]\n{fixed}\n{knobs}\n')
+    path = tmp_path / "study.toml"
+    path.write_text('[study]\nname = "k"\nspace = "k.toml"\ntrials = 1\ndevice = "cpu"\n[data]\nname = "digits"\n')
+    sf = load_study_file(path)
+    check_before_trials(sf, load_data(sf.data), device="cpu")
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split("the space searches ")[1].split(",")[0] for line in lines] == warned
+    for line in lines:
+        assert line.startswith(f"warning: {path}: the space searches ")
+        assert line.endswith("trials that differ only in it are one network, trained once and reused")

@@ -27,9 +27,16 @@ class UsageError(ValueError):
         self.value = value if self.has_value else None
         if message is None:
             where = ".".join(part for part in (owner, field) if part)
-            shown = f" = {value!r}" if self.has_value else ""
+            shown = f" = {shown_value(value)}" if self.has_value else ""
             message = f"{where}{shown} is invalid: {allowed}"
         super().__init__(message)
+
+
+def shown_value(value: object) -> str:
+    """The value as the user wrote it, or, for an integer too long to read, how long it is."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        return f"a {len(str(abs(value)))}-digit integer (more than 64 bits)"
+    return repr(value)
 
 
 def bad_value(owner: str, name: str, value: object, allowed: str) -> UsageError:

@@ -11,10 +11,25 @@ from nas.arch.config import ArchConfig
 from nas.arch.cost import CostEstimate, estimate, human
 from nas.arch.modes import MODES
 from nas.arch.presets import PRESETS, get_preset
-from nas.errors import UsageError
+from nas.checks import INT64_MAX, INT64_MIN, is_int
+from nas.errors import UsageError, shown_value
 from nas.files import write_text_atomic
 from nas.report.diagram import config_svg
 from nas.text import plural
+
+
+def int_arg(text: str) -> int:
+    """argparse's `type` for every integer option: an integer that fits 64 bits (what torch, numpy and the
+    storages take), so that `--trials 1000...0` is one line, not a traceback from deep inside a run."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if not is_int(value):
+        raise argparse.ArgumentTypeError(
+            f"{shown_value(value)} is out of range: an integer from {INT64_MIN} to {INT64_MAX} is required"
+        )
+    return value
 
 
 def parse_input_size(text: str) -> tuple[int, int, int]:
@@ -188,8 +203,8 @@ def add_arch_command(sub: Any) -> None:
     arch = sub.add_parser("arch", help="show a network's stages, parameters, FLOPs and memory")
     arch.add_argument("target", nargs="?", help="preset name or CONFIG.json")
     arch.add_argument("--list", action="store_true", help="list the presets")
-    arch.add_argument("--num-classes", type=int, help="override the number of classes")
-    arch.add_argument("--in-channels", type=int, help="override the number of input channels")
+    arch.add_argument("--num-classes", type=int_arg, help="override the number of classes")
+    arch.add_argument("--in-channels", type=int_arg, help="override the number of input channels")
     arch.add_argument("--input-size", help="C,H,W (default: the preset's, else 224x224 or 32x32 by stem)")
     arch.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any knob")
     shown = arch.add_mutually_exclusive_group()

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from nas.cli.arch import int_arg
 from nas.cli.study import _at_least_one, _load_existing, _stop_on_sigterm, _study_file, _writable_folder, _write_report
 from nas.errors import UsageError
 from nas.text import plural
@@ -161,7 +162,7 @@ def add_final_commands(sub: Any) -> None:
     """Register `nas show` and `nas finalize` on the `nas` subparsers."""
     show = sub.add_parser("show", help="print one trial's network: its stage table, or --json for nas arch/train")
     show.add_argument("study", help="a study file (TOML)")
-    show.add_argument("--trial", type=int, required=True, metavar="N", help="the trial number")
+    show.add_argument("--trial", type=int_arg, required=True, metavar="N", help="the trial number")
     show.add_argument("--json", action="store_true", help="print the ArchConfig JSON that nas arch and nas train take")
     show.add_argument("--storage", help="an Optuna storage URL (default: the study file's)")
     show.set_defaults(func=cmd_show)
@@ -176,8 +177,8 @@ def add_final_commands(sub: Any) -> None:
         metavar="front|N,M,...",
         help="the study's feasible Pareto front (default) or trial numbers; reused twins fold into one network",
     )
-    fin.add_argument("--seeds", type=int, default=3, help="training runs per network (default: 3)")
-    fin.add_argument("--epochs", type=int, help="epochs per run (default: the study's recipe)")
+    fin.add_argument("--seeds", type=int_arg, default=3, help="training runs per network (default: 3)")
+    fin.add_argument("--epochs", type=int_arg, help="epochs per run (default: the study's recipe)")
     fin.add_argument("--storage", help="an Optuna storage URL (default: the study file's)")
     fin.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the study file's)")
     fin.add_argument("--out", default="reports", help="folder for the HTML report (default: reports)")

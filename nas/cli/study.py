@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nas.cli.arch import int_arg
 from nas.errors import UsageError
 from nas.search.studyfile import StudyFile
 from nas.text import plural
@@ -63,9 +64,10 @@ def _workers(text: str) -> int | str:
     if text == "auto":
         return text
     try:
-        return int(text)
+        int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid value {text!r}: an integer >= 1 or auto is required") from None
+    return int_arg(text)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -323,7 +325,7 @@ def add_study_commands(sub: Any) -> None:
     """Register the study commands on the `nas` subparsers."""
     run = sub.add_parser("run", help="create or resume a search study and run it, then write its report")
     _study_args(run, out=True)
-    run.add_argument("--trials", type=int, help="trial budget (default: the study file's)")
+    run.add_argument("--trials", type=int_arg, help="trial budget (default: the study file's)")
     run.add_argument(
         "--allow-changed",
         action="append",
@@ -341,7 +343,7 @@ def add_study_commands(sub: Any) -> None:
     )
     run.add_argument(
         "--workers-per-gpu",
-        type=int,
+        type=int_arg,
         metavar="K",
         help="with --workers auto: K workers per GPU (default 1); with --workers N: at most K on each GPU",
     )
@@ -352,7 +354,7 @@ def add_study_commands(sub: Any) -> None:
 
     worker = sub.add_parser("worker", help="join a study's storage and run trials (one per machine or process)")
     _study_args(worker)
-    worker.add_argument("--trials", type=int, help="trial budget of the whole study (default: the study file's)")
+    worker.add_argument("--trials", type=int_arg, help="trial budget of the whole study (default: the study file's)")
     worker.add_argument(
         "--allow-changed",
         action="append",

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from nas.cli.arch import load_config, parse_pairs
+from nas.cli.arch import int_arg, load_config, parse_pairs
 from nas.data.datasets import DATASETS, DataConfig
 from nas.errors import UsageError
 from nas.text import plural
@@ -193,11 +193,11 @@ def add_train_commands(sub: Any) -> None:
     train.add_argument("--dataset", default="digits", help=f"one of {', '.join(DATASETS)}")
     train.add_argument("--data-root", help="where the dataset is, or is downloaded to")
     train.add_argument("--no-download", action="store_true", help="never download")
-    train.add_argument("--epochs", type=int)
-    train.add_argument("--batch-size", type=int)
+    train.add_argument("--epochs", type=int_arg)
+    train.add_argument("--batch-size", type=int_arg)
     train.add_argument("--lr", type=float)
     train.add_argument("--optimizer", help=f"one of {', '.join(OPTIMIZERS)}")
-    train.add_argument("--seed", type=int)
+    train.add_argument("--seed", type=int_arg)
     train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override an arch knob")
     train.add_argument(

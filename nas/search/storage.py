@@ -77,7 +77,9 @@ def open_storage(url: str, *, heartbeat_seconds: int = 30) -> optuna.storages.Ba
             engine_kwargs={"pool_pre_ping": True},
         )
     except Exception as err:  # SQLAlchemy and the drivers raise many kinds; the user needs the URL and why
-        hint = ' (pip install "psycopg[binary]")' if "psycopg" in str(err) else ""
+        # Only a missing driver gets the install hint, not a server that is not there.
+        hint = ' (a database driver is missing; for postgresql:// URLs: pip install "psycopg[binary]")'
+        hint = hint if isinstance(err, ImportError) else ""
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise StorageError(f"cannot open storage {url}: {type(err).__name__}: {first}{hint}") from err
 

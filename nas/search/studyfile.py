@@ -135,6 +135,9 @@ class Ablation:
         object.__setattr__(self, "tolerance", float(self.tolerance))
 
 
+MAX_SEED = 2**32 - 1  # Optuna's samplers seed numpy, which takes no more
+
+
 @dataclass(frozen=True)
 class StudyFile:
     """One search, as its study file describes it; validated on construction."""
@@ -210,8 +213,8 @@ class StudyFile:
             object.__setattr__(self, "trial_timeout_minutes", float(self.trial_timeout_minutes))
         if not is_int(self.heartbeat_seconds) or self.heartbeat_seconds < 1:
             raise bad_value("StudyFile", "heartbeat_seconds", self.heartbeat_seconds, "an integer >= 1 is required")
-        if not is_int(self.seed) or self.seed < 0:
-            raise bad_value("StudyFile", "seed", self.seed, "an integer >= 0 is required")
+        if not is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
+            raise bad_value("StudyFile", "seed", self.seed, f"an integer from 0 to {MAX_SEED} is required")
         if self.storage is not None and (not isinstance(self.storage, str) or "://" not in self.storage):
             journal = '"" for the journal file runs/<name>/journal.log'
             raise bad_value("StudyFile", "storage", self.storage, f"an Optuna storage URL (sqlite:///...) or {journal}")

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from nas.errors import UsageError
+from nas.errors import UsageError, shown_value
 
 
 def same(a: object, b: object) -> bool:
@@ -26,7 +26,7 @@ def show(value: object) -> str:
         return "[" + ", ".join(show(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k} = {show(v)}" for k, v in value.items()) + "}"
-    return repr(value)
+    return shown_value(value)
 
 
 def jsonable(value: Any) -> Any:

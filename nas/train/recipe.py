@@ -45,6 +45,10 @@ def _optional_amount(value: Any) -> bool:
     return value is None or (is_number(value) and value >= 0)
 
 
+def _optional_positive(value: Any) -> bool:
+    return value is None or (is_number(value) and value > 0)
+
+
 def _flag(value: Any) -> bool:
     return isinstance(value, bool)
 
@@ -60,6 +64,8 @@ def _choice(table: dict[str, str]) -> _Rule:
 _POSITIVE_INT: _Rule = (_positive_int, "a positive integer is required")
 _FRACTION: _Rule = (_fraction, "a number in [0, 1) is required")
 _OPTIONAL_AMOUNT: _Rule = (_optional_amount, "a finite number >= 0 (or None for the default) is required")
+# One rule, so that the message of a negative value never suggests 0, which a second rule would then refuse.
+_OPTIONAL_POSITIVE: _Rule = (_optional_positive, "a finite number > 0 (or None for the default) is required")
 _FLAG: _Rule = (_flag, "True or False is required")
 
 # Every field's checks, in order; the first one a value fails names what is allowed.
@@ -67,7 +73,7 @@ _RULES: dict[str, list[_Rule]] = {
     "epochs": [_POSITIVE_INT],
     "batch_size": [_POSITIVE_INT],
     "optimizer": [_choice(OPTIMIZERS)],
-    "lr": [_OPTIONAL_AMOUNT, (lambda value: value != 0, "a number > 0 is required")],
+    "lr": [_OPTIONAL_POSITIVE],
     "momentum": [_FRACTION],
     "weight_decay": [_OPTIONAL_AMOUNT],
     "schedule": [_choice(SCHEDULES)],
@@ -81,7 +87,7 @@ _RULES: dict[str, list[_Rule]] = {
     "amp": [_FLAG],
     "channels_last": [_FLAG],
     "compile": [_choice(COMPILE_MODES)],
-    "memory_budget_gb": [_OPTIONAL_AMOUNT],
+    "memory_budget_gb": [_OPTIONAL_POSITIVE],  # 0 would make every network infeasible
     "eval_batch_size": [_POSITIVE_INT],
     "measure_latency": [_FLAG],
     "latency_batch_size": [_POSITIVE_INT],

@@ -22,6 +22,8 @@ BASE = {
     "recipe": ["epochs = 1", "measure_latency = false"],
 }
 
+HUGE = 10**400
+
 FILE_CASES: list[tuple[str, str, str]] = [  # (table, `key = value`, what the one line must contain)
     ("study", 'name = "../up"', "study.name"),
     ("study", 'name = "<b>"', "study.name"),
@@ -90,6 +92,17 @@ FILE_CASES: list[tuple[str, str, str]] = [  # (table, `key = value`, what the on
     ("ablation", 'modes = ["dense"]\nmatch = "params"\ntarget = 1000\nseeds = 0', "ablation.seeds"),
     ("ablation", 'modes = ["dense"]\nmatch = "params"', "ablation.target"),
     ("colours", "red = 1", "[colours]"),
+    # Numbers beyond what the machine takes (issue 20): each failed every trial, or crashed while loading.
+    ("recipe", f"epochs = {HUGE}", "recipe.epochs = a 401-digit integer (more than 64 bits)"),
+    ("recipe", f"seed = {HUGE}", "recipe.seed"),
+    ("recipe", f"memory_budget_gb = {HUGE}", "recipe.memory_budget_gb"),
+    ("recipe", "memory_budget_gb = 0", "recipe.memory_budget_gb"),
+    ("recipe", "lr = -1", "a finite number > 0 (or None for the default)"),  # no longer suggests 0, then refuses it
+    ("study", f"trials = {HUGE}", "study.trials"),
+    ("study", f"seed = {HUGE}", "study.seed"),
+    ("study", "seed = 4294967296", "study.seed = 4294967296 is invalid: an integer from 0 to 4294967295"),
+    ("study", f"heartbeat_seconds = {HUGE}", "study.heartbeat_seconds"),
+    ("data", f"split_seed = {HUGE}", "data.split_seed"),
 ]
 
 
@@ -119,7 +132,7 @@ def assert_one_line(code: int, err: list[str], command: str, names: str, cwd: Pa
     assert not (cwd / "runs").exists()  # no storage created
 
 
-@pytest.mark.parametrize(("table", "line", "names"), FILE_CASES, ids=[f"{t}:{line}" for t, line, _ in FILE_CASES])
+@pytest.mark.parametrize(("table", "line", "names"), FILE_CASES, ids=[f"{t}:{line}"[:60] for t, line, _ in FILE_CASES])
 def test_every_study_file_field_refuses_a_bad_value(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -142,6 +155,15 @@ OPTION_CASES: list[tuple[list[str], str]] = [
     (["run", STUDY, "--trials", "0"], "--trials"),
     (["run", STUDY, "--trials", "x"], "--trials"),
     (["run", STUDY, "--workers", "0"], "--workers"),
+    (["run", STUDY, "--trials", str(HUGE)], "--trials: a 401-digit integer (more than 64 bits) is out of range"),
+    (["run", STUDY, "--workers", str(HUGE)], "--workers"),
+    (["run", STUDY, "--trials-per-gpu", str(HUGE)], "--trials-per-gpu"),
+    (["worker", STUDY, "--trials", str(HUGE)], "--trials"),
+    (["train", "densenet121", "--seed", str(HUGE)], "--seed"),
+    (["train", "densenet121", "--epochs", str(HUGE)], "--epochs"),
+    (["train", "densenet121", "--recipe", f"epochs={HUGE}"], "Recipe.epochs"),
+    (["arch", "densenet121", "--set", f"growth_rate={HUGE}"], "ArchConfig.growth_rate"),
+    (["finalize", STUDY, "--seeds", str(HUGE)], "--seeds"),
     (["run", STUDY, "--device", "tpu"], "device"),
     (["run", STUDY, "--out", "{tmp}/g.pt"], "--out"),
     (["run", "{tmp}/nosuch.toml"], "nosuch.toml"),
@@ -197,7 +219,7 @@ def bad_files(tmp: Path) -> None:
     (tmp / "images" / "b" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"cut short")
 
 
-@pytest.mark.parametrize(("args", "names"), OPTION_CASES, ids=[" ".join(a) for a, _ in OPTION_CASES])
+@pytest.mark.parametrize(("args", "names"), OPTION_CASES, ids=[" ".join(a)[:60] for a, _ in OPTION_CASES])
 def test_every_option_refuses_a_bad_value(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: list[str], names: str
 ) -> None:

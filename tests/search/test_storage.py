@@ -28,6 +28,7 @@ from nas.search.records import FAILED_TRIAL, WORKER
 from nas.search.runner import run_worker
 from nas.search.storage import (
     MAX_RERUNS,
+    StorageError,
     budget_used,
     fail_stale_trials,
     open_storage,
@@ -467,3 +468,17 @@ def test_read_only_commands_refuse_a_database_without_studies_and_create_nothing
             with engine.begin() as conn:
                 conn.execute(sqlalchemy.text(f"DROP SCHEMA {schema} CASCADE"))
             engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "hint"),
+    [
+        ("postgresql://nas:nas@127.0.0.1:1/none", False),  # psycopg is installed: the server is simply not there
+        ("postgresql+psycopg2://nas:nas@127.0.0.1:1/none", True),  # a driver this venv does not have
+    ],
+)
+def test_the_install_hint_only_for_a_missing_driver(url: str, hint: bool) -> None:
+    with pytest.raises(StorageError) as err:
+        open_storage(url)
+    assert str(err.value).startswith(f"cannot open storage {url}: ")
+    assert ('pip install "psycopg[binary]"' in str(err.value)) is hint

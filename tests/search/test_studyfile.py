@@ -257,7 +257,7 @@ BAD_STUDY = {
     ),
     "unknown device": (study_text(device="gpu"), 'study.device = "gpu" is invalid: auto, cpu, cuda or cuda:N'),
     "zero time limit": (study_text(time_limit_minutes=0), "study.time_limit_minutes = 0 is invalid: a number > 0"),
-    "negative seed": (study_text(seed=-1), "study.seed = -1 is invalid: an integer >= 0"),
+    "negative seed": (study_text(seed=-1), "study.seed = -1 is invalid: an integer from 0 to 4294967295"),
     "constraint zero": (
         study_text() + "[constraints]\nmax_params = 0\n",
         "constraints.max_params = 0 is invalid: an integer > 0",

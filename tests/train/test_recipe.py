@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from nas.arch import build_model
-from nas.errors import UsageError
+from nas.errors import UsageError, shown_value
 from nas.train.recipe import RECIPES, Recipe, make_optimizer, make_scheduler
 from tests.conftest import digits_net
 
@@ -19,6 +19,7 @@ FIELDS = [f.name for f in dataclasses.fields(Recipe)]
 POSITIVE = "a positive integer is required"
 FRACTION = "a number in [0, 1) is required"
 AMOUNT = "a finite number >= 0 (or None for the default) is required"
+POSITIVE_AMOUNT = "a finite number > 0 (or None for the default) is required"
 FLAG = "True or False is required"
 
 INVALID: list[tuple[str, object, str]] = [
@@ -29,12 +30,16 @@ INVALID: list[tuple[str, object, str]] = [
     ("batch_size", "64", POSITIVE),
     ("optimizer", "lamb", "choose one of ['adamw', 'sgd']"),
     ("optimizer", ["sgd"], "choose one of ['adamw', 'sgd']"),
-    ("lr", -1.0, AMOUNT),
-    ("lr", 0.0, "a number > 0 is required"),
-    ("lr", 0, "a number > 0 is required"),
-    ("lr", True, AMOUNT),
-    ("lr", "0.1", AMOUNT),
-    ("lr", float("inf"), AMOUNT),
+    ("lr", -1.0, POSITIVE_AMOUNT),  # was ">= 0", then 0 was refused as well
+    ("lr", 0.0, POSITIVE_AMOUNT),
+    ("lr", 0, POSITIVE_AMOUNT),
+    ("lr", True, POSITIVE_AMOUNT),
+    ("lr", "0.1", POSITIVE_AMOUNT),
+    ("lr", float("inf"), POSITIVE_AMOUNT),
+    ("memory_budget_gb", 0, POSITIVE_AMOUNT),  # every network would be infeasible
+    ("memory_budget_gb", -2.0, POSITIVE_AMOUNT),
+    ("epochs", 10**400, POSITIVE),  # more than 64 bits: every trial failed with OverflowError
+    ("memory_budget_gb", 10**400, POSITIVE_AMOUNT),
     ("momentum", "x", FRACTION),
     ("momentum", 1.0, FRACTION),
     ("momentum", False, FRACTION),
@@ -59,8 +64,8 @@ INVALID: list[tuple[str, object, str]] = [
     ("channels_last", 7, FLAG),
     ("compile", "maybe", "choose one of ['auto', 'graphs', 'off', 'on']"),
     ("compile", True, "choose one of ['auto', 'graphs', 'off', 'on']"),
-    ("memory_budget_gb", float("nan"), AMOUNT),
-    ("memory_budget_gb", -2, AMOUNT),
+    ("memory_budget_gb", float("nan"), POSITIVE_AMOUNT),
+    ("memory_budget_gb", -2, POSITIVE_AMOUNT),
     ("eval_batch_size", 0, POSITIVE),
     ("measure_latency", None, FLAG),
     ("latency_batch_size", 1.5, POSITIVE),
@@ -78,7 +83,7 @@ def test_every_invalid_value_is_a_usage_error_naming_field_value_and_what_is_all
 ) -> None:
     with pytest.raises(UsageError) as err:
         Recipe(**{field: value})  # type: ignore[arg-type]
-    assert str(err.value) == f"Recipe.{field} = {value!r} is invalid: {allowed}"
+    assert str(err.value) == f"Recipe.{field} = {shown_value(value)} is invalid: {allowed}"
     assert (err.value.owner, err.value.field, err.value.allowed) == ("Recipe", field, allowed)
     assert err.value.value is value
 

@@ -2,7 +2,7 @@
 compute, over many seeds, replayed against the recorded learning-curve table (`curve_table.py`).
 
 A strategy is a sampler and an early-stopping rule, both the project's own: the samplers come from
-`nas.search.study.make_sampler` and stopping from `nas.search.stopping.stop_reason`, given exactly
+`nas.search.samplers.make_sampler` and stopping from `nas.search.stopping.stop_reason`, given exactly
 the evidence a study's trial is given. One simulated worker asks Optuna for a trial, looks its network
 up in the table and "trains" it epoch by epoch: each epoch adds the network's cost to the compute
 spent and reveals that epoch's recorded validation accuracy, and the stopping rule may end the trial
@@ -48,8 +48,8 @@ from nas.cli.arch import parse_pairs
 from nas.cli.main import configure_libraries
 from nas.report.data import hypervolume
 from nas.search.objectives import COSTS_BEFORE_TRAINING
+from nas.search.samplers import make_sampler
 from nas.search.stopping import Evidence, stop_reason
-from nas.search.study import make_sampler
 from nas.search.studyfile import StudyFile
 from nas.search.studyfile_reader import load_study_file
 

@@ -137,10 +137,12 @@ def _finished_trials(sf: StudyFile, storage: str | None) -> int:
     """Finished trials in the study's storage that keep their result (a re-queued one does not)."""
     import optuna
 
+    from nas.search.generations import current_name
     from nas.search.storage import open_storage
 
     try:
-        study = optuna.load_study(study_name=sf.name, storage=open_storage(storage or sf.storage_url()))
+        opened = open_storage(storage or sf.storage_url())
+        study = optuna.load_study(study_name=current_name(opened, sf.name), storage=opened)
     except KeyError:
         return 0
     from nas.search.records import replaced_trials
@@ -168,8 +170,11 @@ def _open_existing(path: str, storage: str | None) -> Any:
         )
     import optuna
 
+    from nas.search.generations import current_name
+
+    opened = open_storage(url)
     try:
-        return optuna.load_study(study_name=sf.name, storage=open_storage(url))
+        return optuna.load_study(study_name=current_name(opened, sf.name), storage=opened)  # its newest generation
     except KeyError as err:
         raise UsageError(f"no study {sf.name!r} in {url}: run `nas run {path}` first") from err
 
@@ -248,6 +253,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from nas.search.objectives import ACCURACY, PARAMS
     from nas.search.records import load_records
     from nas.search.storage import budget_used
+    from nas.search.study_attrs import generation_number
     from nas.search.tally import StudyTally
     from nas.search.twins import fold_twins
 
@@ -256,6 +262,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     counts = Counter(r.status for r in records)
     used = budget_used(study.get_trials(deepcopy=False))
     print(f"study {study.study_name}: {plural(used, 'trial')} counted against the budget")
+    generation = generation_number(study.study_name)
+    if generation > 1:  # a grown search space (nas.search.generations)
+        carried = Counter(r.generation for r in records if r.generation is not None)
+        earlier = ", ".join(f"{plural(n, 'trial')} from generation {g}" for g, n in sorted(carried.items()))
+        print(f"  generation {generation}: {earlier or 'no trial'} carried over, not retrained")
     print("  " + ", ".join(f"{status} {n}" for status, n in sorted(counts.items())))
     for r in records:
         if r.status == "running":

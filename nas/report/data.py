@@ -35,7 +35,7 @@ from nas.search.records import (
     TrialRecord,
     load_records,
 )
-from nas.search.study_attrs import study_objectives, study_provenance
+from nas.search.study_attrs import generation_number, study_objectives, study_provenance
 from nas.search.twins import fold_twins
 from nas.text import plural
 
@@ -336,6 +336,13 @@ def compute_report_data(*, study: optuna.Study, ablation: list[dict[str, Any]] |
     objectives = tuple(study_objectives(study))
     directions = tuple("maximize" if d == StudyDirection.MAXIMIZE else "minimize" for d in study.directions)
     notes: list[str] = []
+    carried = sum(r.generation is not None for r in records)
+    if carried:  # a grown search space (nas.search.generations): one search across the generations
+        notes.append(
+            f"generation {generation_number(study.study_name)} of this study: {plural(carried, 'trial')} of earlier "
+            "generations carried over into it (their networks fit the grown space; nothing retrained) are shown with "
+            "the trials trained since"
+        )
 
     complete = [r for r in records if r.feasible and all(n in r.values for n in objectives)]
     loss = np.array([_loss(r, objectives, directions) for r in complete]).reshape(len(complete), len(objectives))

@@ -7,6 +7,7 @@ written as text.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -19,11 +20,12 @@ import pandas
 from nas.errors import UsageError
 from nas.files import is_stream
 from nas.search.records import INTERVAL_KEYS, TrialRecord, load_records
-from nas.search.study_attrs import study_objectives
+from nas.search.study_attrs import generation_number, study_objectives
 
 FORMATS = ("csv", "parquet")
 BASE_COLUMNS = (
     "number", "status", "feasible", "reason", "connectivity", "baseline", "reused_from", "arch_hash", "recipe_hash",
+    "generation",
 )  # fmt: skip
 
 
@@ -64,9 +66,13 @@ def _uniform(column: pandas.Series) -> pandas.Series:
     return column.map(lambda v: v if v is None or (isinstance(v, float) and v != v) else str(v))
 
 
-def trials_frame(records: list[TrialRecord], *, objectives: list[str] | None = None) -> pandas.DataFrame:
+def trials_frame(
+    records: list[TrialRecord], *, objectives: list[str] | None = None, generation: int | None = None
+) -> pandas.DataFrame:
     """One row per trial, every status; objectives default to the names any record has values for.
-    After the objectives: the validation split size and the accuracy's 95% Wilson interval."""
+    After the objectives: the validation split size and the accuracy's 95% Wilson interval. `generation`: the
+    study's own (nas.search.generations), for the trials that ran in it rather than being carried over."""
+    records = [dataclasses.replace(r, generation=r.generation or generation) for r in records]
     if objectives is None:
         objectives = list(dict.fromkeys(name for r in records for name in r.values))
     rows = [_row(r, objectives) for r in records]
@@ -91,7 +97,9 @@ def export_trials(*, study: optuna.Study, path: Path, fmt: str) -> Path:
     """Write the study's trials table as CSV or Parquet, atomically (temporary file, then rename)."""
     if fmt not in FORMATS:
         raise UsageError(owner="export", field="fmt", value=fmt, allowed=f"choose one of {', '.join(FORMATS)}")
-    frame = trials_frame(load_records(study), objectives=study_objectives(study))
+    frame = trials_frame(
+        load_records(study), objectives=study_objectives(study), generation=generation_number(study.study_name)
+    )
     path = Path(path)
     if is_stream(path):  # /dev/stdout, a pipe: written in place
         _write(frame, path, fmt)

@@ -60,6 +60,7 @@ ACCURACY_HIGH = f"{ACCURACY}_high"
 INTERVAL_KEYS = (VAL_IMAGES, ACCURACY_LOW, ACCURACY_HIGH)  # also the names of TrialRecord's fields for them
 
 # Trial system-attribute keys Optuna's retry callback writes on a re-run of a trial whose worker died.
+CARRIED_FROM = "carried_from"  # {"study", "trial", "generation"}: a trial copied into a later generation of its study
 FAILED_TRIAL = "failed_trial"  # the number of the first trial this re-run replaces
 RETRY_HISTORY = "retry_history"  # every number it replaces
 GRID_ID = "grid_id"  # the grid point Optuna's GridSampler gave a trial
@@ -323,6 +324,7 @@ class TrialRecord:
     val_accuracy_low: float | None = None  # its accuracy's 95% Wilson interval
     val_accuracy_high: float | None = None
     recipe_hash: str | None = None  # trials with equal ones trained the same way (None: not trained here)
+    generation: int | None = None  # the study generation it ran in, when carried into a later one (None: this one)
 
 
 def grid_point(trial: FrozenTrial) -> int | None:
@@ -394,6 +396,7 @@ def record_from_trial(
         val_accuracy_low=low,
         val_accuracy_high=high,
         recipe_hash=attrs.recipe_hash,
+        generation=carried["generation"] if isinstance(carried := trial.user_attrs.get(CARRIED_FROM), dict) else None,
     )
 
 

@@ -25,7 +25,6 @@ import json
 import math
 import subprocess
 import time
-from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -40,49 +39,22 @@ from nas.arch.cost import estimate
 from nas.arch.external import ExternalNet, resolve_baseline
 from nas.data.datasets import LoadedData
 from nas.errors import UsageError
-from nas.search import preflight, records, study_attrs
+from nas.search import generations, optuna_internals, preflight, records, study_attrs
 from nas.search.faults import injected_fault, step_hook
 from nas.search.objectives import COSTS_BEFORE_TRAINING, FLOPS, PARAMS
 from nas.search.records import stored
+from nas.search.samplers import make_sampler
 from nas.search.stopping import judges_at, stop_reason
 from nas.search.storage import ClaimLock, StorageError, fail_stale_trials, open_storage
 from nas.search.studyfile import StudyFile
 from nas.search.tally import tally_of
+from nas.text import plural
 from nas.train.loop import StepHook
 from nas.train.results import EpochMetrics, TrialResult
 from nas.train.sharing import ALONE, DeviceShare
 from nas.train.trainer import train_trial
 
 WAIT_POLL_SECONDS = 1.0  # how often a trial waiting for its network's twin looks again
-
-
-def make_sampler(sf: StudyFile) -> optuna.samplers.BaseSampler:
-    seed = sf.seed
-    if sf.sampler == "tpe":
-        return optuna.samplers.TPESampler(
-            seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=8
-        )
-    if sf.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
-    if sf.sampler == "gp":
-        return optuna.samplers.GPSampler(seed=seed)
-    if sf.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return GridToTheEnd(sf.space.grid(), seed=seed)
-
-
-class GridToTheEnd(optuna.samplers.GridSampler):
-    """Optuna's grid sampler, with the end of the grid left to the runner.
-
-    Optuna's calls `study.stop()` after the last grid point, which works only inside
-    `study.optimize()`; our workers ask for trials themselves, so they stop claiming once every
-    point of the grid has been taken (`nas.search.runner`) and the sampler never stops the study.
-    """
-
-    def after_trial(
-        self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
-    ) -> None:
-        return None
 
 
 def _commit() -> str:
@@ -129,26 +101,16 @@ def open_study(
     A resumed study keeps the space, recipe and data it was created with, but for the dotted keys
     in `allow_changed` (nas run --allow-changed)."""
     url = storage or sf.storage_url()
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=sf.pruning.min_epochs)
     try:
-        study = optuna.create_study(
-            storage=open_storage(url, heartbeat_seconds=sf.heartbeat_seconds),
-            study_name=sf.name,
-            directions=[StudyDirection[d.upper()] for d in sf.directions()],
-            sampler=make_sampler(sf),
-            pruner=pruner,
-            load_if_exists=True,
-        )
+        opened = open_storage(url, heartbeat_seconds=sf.heartbeat_seconds)
+        study = _create_or_load(sf, opened, generations.current_name(opened, sf.name))
     except UsageError:  # already says what is wrong with the storage (StorageError, JournalDamaged)
         raise
     except Exception as err:
         raise StorageError(f"cannot open study {sf.name!r} in {url}: {type(err).__name__}: {err}") from err
     existing = study_attrs.stored_objectives(study)
     if existing is None:
-        study_attrs.write_study_objectives(study, list(sf.objectives))
-        study_attrs.write_study_settings(study, preflight.settings(sf))
-        if data is not None:
-            study_attrs.write_study_provenance(study, provenance(sf, data))
+        _write_new_study_attrs(study, sf, data)
     elif list(existing) != list(sf.objectives):
         raise UsageError(
             f"study {sf.name!r} in {url} optimises {existing}, but {sf.path} asks for {list(sf.objectives)}; "
@@ -160,7 +122,10 @@ def open_study(
         )
     else:
         changed = preflight.check_resume(sf, study_attrs.study_settings(study), allow_changed=allow_changed)
-        if changed:
+        knobs = generations.incompatible_knobs(study, sf.space) if changed else []
+        if knobs:
+            study = _next_generation(sf, study, url, knobs, data)
+        elif changed:
             print(f"study {sf.name!r} resumes with changed {', '.join(changed)} (--allow-changed)", flush=True)
     with ClaimLock(url, sf.name).hold():  # workers starting together enqueue each baseline once
         # A baseline whose every trial failed is queued again on the next run: it is a reference point
@@ -170,6 +135,48 @@ def open_study(
             if name not in queued:
                 study.enqueue_trial({}, user_attrs=records.baseline_attrs(name), skip_if_exists=False)
     return study
+
+
+def _create_or_load(sf: StudyFile, storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
+    return optuna.create_study(
+        storage=storage,
+        study_name=name,
+        directions=[StudyDirection[d.upper()] for d in sf.directions()],
+        sampler=make_sampler(sf),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=sf.pruning.min_epochs),
+        load_if_exists=True,
+    )
+
+
+def _write_new_study_attrs(study: optuna.Study, sf: StudyFile, data: LoadedData | None) -> None:
+    study_attrs.write_study_objectives(study, list(sf.objectives))
+    study_attrs.write_study_settings(study, preflight.settings(sf))
+    if data is not None:
+        study_attrs.write_study_provenance(study, provenance(sf, data))
+
+
+def _next_generation(
+    sf: StudyFile, study: optuna.Study, url: str, knobs: list[str], data: LoadedData | None
+) -> optuna.Study:
+    """The study's next generation (nas.search.generations), its trials carried over; made once under the claim
+    lock, so that workers starting together find it made."""
+    storage = optuna_internals.storage_of(study)
+    with ClaimLock(url, sf.name).hold():
+        name = generations.current_name(storage, sf.name)
+        if name != study.study_name:  # another worker made it meanwhile
+            return _create_or_load(sf, storage, name)
+        name = study_attrs.generation_name(sf.name, study_attrs.generation_number(study.study_name) + 1)
+        new = _create_or_load(sf, storage, name)
+        _write_new_study_attrs(new, sf, data)
+        carried = generations.carry_trials(study, new, sf.space)
+    print(
+        f"study {sf.name!r}: the space changed {', '.join(knobs)} in a way Optuna cannot resume; it continues as "
+        f"generation {study_attrs.generation_number(name)} ({name}) with {plural(carried.carried, 'trial')} of "
+        f"{carried.previous} carried over (nothing retrained)"
+        + (f", {carried.left} whose networks the new space cannot express left there" if carried.left else ""),
+        flush=True,
+    )
+    return new
 
 
 def recipe_hash(sf: StudyFile) -> str:

@@ -6,6 +6,7 @@ module reads or writes these keys, through the typed functions below.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import optuna
@@ -69,3 +70,14 @@ def write_final_run(study: optuna.Study, *, trial: int, seed: int, recipe_key: s
 def final_runs(study: optuna.Study) -> list[dict[str, Any]]:
     """Every stored run of `nas finalize`, as written."""
     return [dict(v) for k, v in study.user_attrs.items() if k.startswith(f"{FINAL_RUN}:") and isinstance(v, dict)]
+
+
+# A later generation of a study (nas.search.generations) is an Optuna study named `<study>@<n>`.
+def generation_name(base: str, number: int) -> str:
+    return base if number == 1 else f"{base}@{number}"
+
+
+def generation_number(name: str) -> int:
+    """1 for `study`, n for `study@n`."""
+    match = re.fullmatch(r".+@(\d+)", name)
+    return int(match[1]) if match else 1

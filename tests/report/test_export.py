@@ -38,8 +38,9 @@ def test_round_trip(fmt: str, tmp_path: Path) -> None:
     path = export_trials(study=study, path=tmp_path / "out" / f"trials.{fmt}", fmt=fmt)
     assert path.exists() and [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary files
     back = pandas.read_csv(path) if fmt == "csv" else pandas.read_parquet(path)
-    frame = trials_frame(load_records(study), objectives=["val_accuracy", "flops"])
+    frame = trials_frame(load_records(study), objectives=["val_accuracy", "flops"], generation=1)
     assert list(back.columns) == list(frame.columns)
+    assert list(back["generation"]) == [1] * len(study.trials)  # a study never grown: every trial ran in it
     assert len(back) == len(study.trials)
     assert list(back["number"]) == list(frame["number"])
     assert list(back["status"]) == list(frame["status"])

@@ -56,11 +56,13 @@ def worker_pids(study: optuna.Study) -> set[int]:
 
 
 def running(tmp_path: Path) -> int:
-    """Trials running in workers that announced themselves (0 before the study exists)."""
+    """Trials running in workers that announced themselves and have drawn their network (0 before the study
+    exists): one interrupted before its draw has no parameters for its re-run to repeat."""
     if not (tmp_path / "runs" / "sig" / "journal.log").exists():
         return 0
     try:
-        return sum(bool(stored(t).worker) for t in load(tmp_path).get_trials(states=(TrialState.RUNNING,)))
+        trials = load(tmp_path).get_trials(states=(TrialState.RUNNING,))
+        return sum(bool(stored(t).worker) and stored(t).arch_hash is not None for t in trials)
     except KeyError:  # the journal file is there, the study not yet written into it
         return 0
 

@@ -23,7 +23,7 @@ from nas.search import records
 from nas.search.space import SearchSpace
 from nas.search.study_attrs import generation_name, generation_number
 
-_CARRIED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+_CARRIED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.WAITING)  # a re-run, too
 
 
 def current_name(storage: optuna.storages.BaseStorage, base: str) -> str:
@@ -57,7 +57,7 @@ class Carried:
 
     previous: str
     carried: int  # trials copied
-    left: int  # finished trials whose network the new space cannot express
+    left: int  # finished or waiting trials whose network the new space cannot express
 
 
 def _expressible(trial: FrozenTrial, space: SearchSpace) -> bool:
@@ -82,7 +82,8 @@ def _renumbered(attrs: dict[str, Any], numbers: dict[int, int], keys: tuple[str,
 
 
 def carry_trials(previous: optuna.Study, new: optuna.Study, space: SearchSpace) -> Carried:
-    """Copy every finished trial of `previous` whose network `space` can express into `new`, in order."""
+    """Copy every finished or waiting (re-queued) trial of `previous` whose network `space` can express into `new`,
+    in order; running ones stay with their workers in `previous`."""
     trials = [t for t in previous.get_trials(deepcopy=False, states=_CARRIED_STATES)]
     kept = [t for t in trials if _expressible(t, space)]
     numbers = {t.number: i for i, t in enumerate(kept, start=len(new.get_trials(deepcopy=False)))}

@@ -12,6 +12,7 @@ import pytest
 from optuna.trial import TrialState
 
 from nas.report.data import compute_report_data
+from nas.search.generations import carry_trials
 from nas.search.records import CARRIED_FROM, load_records
 from nas.search.space_file import load_space
 from nas.search.storage import open_storage
@@ -116,3 +117,33 @@ def test_the_generations_read_as_one_search(grown: tuple[Path, str, str]) -> Non
     assert csv.returncode == 0
     with (folder / "t.csv").open() as f:
         assert [row["generation"] for row in csv_module.DictReader(f)] == ["1"] * 10 + ["2"] * 4
+
+
+def test_carrying_renumbers_what_points_at_trials_and_leaves_what_the_space_cannot_draw(tmp_path: Path) -> None:
+    """A lost trial and its waiting re-run keep pointing at each other under their new numbers; a trial whose
+    growth rate the new space lacks stays behind."""
+    (tmp_path / "s.toml").write_text(SPACE.format(modes='["plain", "dense"]'))
+    space = load_space(str(tmp_path / "s.toml"))
+    old_dists = {**space.distributions(), "growth_rate": optuna.distributions.CategoricalDistribution([4, 8, 16])}
+    previous = optuna.create_study(study_name="x", directions=["maximize", "minimize"])
+    params: dict[str, object] = {"connectivity": "plain", "growth_rate": 4, "init_features": 8}
+
+    def add(state: TrialState, params: dict[str, object], system: dict[str, object] | None = None) -> None:
+        values = [0.5, 1.0] if state == TrialState.COMPLETE else None
+        dists = {k: old_dists[k] for k in params}
+        trial = optuna.trial.create_trial(
+            state=state, values=values, params=params, distributions=dists, system_attrs=system or {}
+        )
+        previous.add_trial(trial)
+
+    add(TrialState.COMPLETE, {**params, "growth_rate": 16})  # 0: not in the new space
+    add(TrialState.FAIL, params)  # 1: lost with its worker
+    add(TrialState.COMPLETE, params)  # 2
+    add(TrialState.WAITING, params, {"failed_trial": 1, "retry_history": [1]})  # 3: its re-run, waiting
+    new = optuna.create_study(study_name="x@2", directions=["maximize", "minimize"])
+    carried = carry_trials(previous, new, space)
+    assert (carried.carried, carried.left) == (3, 1)
+    lost, done, rerun = new.trials
+    assert [lost.state, done.state, rerun.state] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.WAITING]
+    assert (rerun.system_attrs["failed_trial"], rerun.system_attrs["retry_history"]) == (lost.number, [lost.number])
+    assert [t.user_attrs[CARRIED_FROM]["trial"] for t in new.trials] == [1, 2, 3]

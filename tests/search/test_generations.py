@@ -147,3 +147,15 @@ def test_carrying_renumbers_what_points_at_trials_and_leaves_what_the_space_cann
     assert [lost.state, done.state, rerun.state] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.WAITING]
     assert (rerun.system_attrs["failed_trial"], rerun.system_attrs["retry_history"]) == (lost.number, [lost.number])
     assert [t.user_attrs[CARRIED_FROM]["trial"] for t in new.trials] == [1, 2, 3]
+
+
+def test_a_widened_range_resumes_the_same_study(tmp_path: Path) -> None:
+    """Optuna follows a changed numeric range: no new generation, as before."""
+    (tmp_path / "s.toml").write_text(SPACE.format(modes='["plain", "residual"]'))
+    (tmp_path / "st.toml").write_text(STUDY.replace("trials = 10", "trials = 2"))
+    assert nas_here("run", "st.toml", "--no-report", cwd=tmp_path).returncode == 0
+    (tmp_path / "s.toml").write_text(SPACE.format(modes='["plain", "residual"]').replace("high = 16", "high = 32"))
+    again = nas_here("run", "st.toml", "--trials", "3", "--allow-changed", "space", "--no-report", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[0] == "study 'gen' resumes with changed space.knobs (--allow-changed)"
+    assert sorted(studies(tmp_path)) == ["gen"] and len(studies(tmp_path)["gen"].trials) == 3

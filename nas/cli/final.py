@@ -36,7 +36,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from nas.cli.arch import format_table
     from nas.search.finalize import numbering
     from nas.search.objectives import ACCURACY
-    from nas.search.records import record_from_trial
+    from nas.search.records import UNFINISHED, record_from_trial
 
     study = _load_existing(args)
     trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
@@ -48,7 +48,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     status = record.status + (f" (from trial {record.reused_from})" if record.reused_from is not None else "")
     if not record.arch:
         why = f": {record.reason}" if record.reason else ""
-        when = "has not built it yet" if record.status == "running" else "ended before its network was built"
+        when = "has not built it yet" if record.status in UNFINISHED else "ended before its network was built"
         raise UsageError(
             f"study {study.study_name!r} trial {number} has no network: it is {status}{why} and {when}; "
             f"{numbering(study, len(trials))}",

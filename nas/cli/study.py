@@ -251,7 +251,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from collections import Counter
 
     from nas.search.objectives import ACCURACY, PARAMS
-    from nas.search.records import load_records
+    from nas.search.records import load_records, replaces, stored
     from nas.search.storage import budget_used
     from nas.search.study_attrs import generation_number
     from nas.search.tally import StudyTally
@@ -268,9 +268,18 @@ def cmd_status(args: argparse.Namespace) -> int:
         earlier = ", ".join(f"{plural(n, 'trial')} from generation {g}" for g, n in sorted(carried.items()))
         print(f"  generation {generation}: {earlier or 'no trial'} carried over, not retrained")
     print("  " + ", ".join(f"{status} {n}" for status, n in sorted(counts.items())))
-    for r in records:
+    now = time.time()
+    for r, t in zip(records, study.get_trials(deepcopy=False), strict=True):
+        what = r.baseline or r.connectivity or r.params.get("connectivity") or "network not drawn yet"
         if r.status == "running":
-            print(f"  running: trial {r.number} {r.connectivity or ''} since {r.datetime_start}")
+            attrs = stored(t)
+            where = f" on {attrs.worker['host']}:{attrs.worker['pid']}" if attrs.worker else ""
+            beat = f", last heartbeat {now - attrs.heartbeat:.0f} s ago" if attrs.heartbeat is not None else ""
+            since = t.datetime_start.strftime("%Y-%m-%d %H:%M:%S") if t.datetime_start else "?"
+            print(f"  running: trial {r.number} {what}{where} since {since}{beat}")
+        elif r.status == "queued":
+            rerun = f", re-run of trial {replaces(t)[-1]}" if replaces(t) else ""
+            print(f"  queued: trial {r.number} {what}{rerun} (waits for a worker)")
     by_number = {r.number: r for r in records}
     best = StudyTally(study).update().front
     networks = fold_twins((t.number, by_number[t.number].reused_from) for t in best)

@@ -32,6 +32,7 @@ from nas.search.objectives import ACCURACY, COSTS_BEFORE_TRAINING, OBJECTIVES
 from nas.search.records import (
     INTERVAL_KEYS,
     STATUSES,
+    UNFINISHED,
     TrialRecord,
     load_records,
 )
@@ -217,7 +218,7 @@ def _hypervolume_history(
     if len(finite) < len(usable):
         left_out = plural(len(usable) - len(finite), "feasible trial")
         notes.append(f"hypervolume leaves out {left_out} with non-finite values")
-    finished = [r for r in records if r.status != "running"]
+    finished = [r for r in records if r.status not in UNFINISHED]
     if not finite:
         return tuple((r.number, 0.0) for r in finished), ()
     ref = reference_point(np.array([_loss(r, objectives, directions) for r in finite]))

@@ -65,7 +65,8 @@ FAILED_TRIAL = "failed_trial"  # the number of the first trial this re-run repla
 RETRY_HISTORY = "retry_history"  # every number it replaces
 GRID_ID = "grid_id"  # the grid point Optuna's GridSampler gave a trial
 
-STATUSES = ("complete", "reused", "pruned", "failed", "infeasible", "rejected", "running")
+STATUSES = ("complete", "reused", "pruned", "failed", "infeasible", "rejected", "running", "queued")
+UNFINISHED = ("running", "queued")  # a worker trains it now; it waits for one (a baseline, a re-run)
 
 
 # ----- writing: a live trial ------------------------------------------------------------------
@@ -358,8 +359,10 @@ def record_from_trial(
     `val_images`: the split size for a trial stored without one (the study provenance's); it gives
     an interval only to a trial that trained (one with a learning curve), never to a rejected one."""
     attrs = stored(trial)
-    if trial.state == TrialState.RUNNING or trial.state == TrialState.WAITING:
+    if trial.state == TrialState.RUNNING:
         status = "running"
+    elif trial.state == TrialState.WAITING:  # re-queued or a baseline: nothing runs it yet
+        status = "queued"
     else:
         status = attrs.status or {
             TrialState.COMPLETE: "complete",

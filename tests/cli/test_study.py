@@ -97,3 +97,36 @@ def test_status_lists_each_front_network_once_with_its_twins(tmp_path: Path) -> 
     assert [line.split(":")[0] for line in front] == ["trial 11", "trial 1", "trial 0", "trial 2", "trial 4"]
     assert front[1].endswith(", reused by 1 trial (6)")
     assert "  Pareto front: 5 networks" in status.stdout
+
+
+def test_status_shows_queued_trials_as_queued_and_running_ones_with_their_worker(tmp_path: Path) -> None:
+    """A baseline and a re-run that wait for a worker were listed as `running: trial 5 since None`."""
+    import os
+    import socket
+
+    from nas.search import records
+    from nas.search.storage import fail_and_requeue
+    from nas.search.study import open_study
+    from nas.search.studyfile_reader import load_study_file
+
+    (tmp_path / "s.toml").write_text('name = "s"\n[fixed]\nstem = "cifar"\n[knobs.connectivity]\nchoices = ["dense"]\n')
+    path = tmp_path / "st.toml"
+    path.write_text(
+        '[study]\nname = "q"\nspace = "s.toml"\ntrials = 3\ndevice = "cpu"\nbaselines = ["preact_resnet20"]\n'
+        '[data]\nname = "digits"\n'
+    )
+    storage = str(tmp_path / "journal.log")
+    study = open_study(load_study_file(path), storage=storage)  # trial 0: the baseline, queued
+    running = study.ask()  # trial 0 is waiting: the ask takes it (a worker runs the baseline)
+    records.write_worker(running)
+    records.write_heartbeat(study, running)
+    lost = study.ask()  # trial 1, lost with its worker: failed and re-queued as trial 2
+    lost.suggest_categorical("connectivity", ["dense"])
+    fail_and_requeue(study, study.trials[lost.number], "its worker died")
+    status = nas_here("status", str(path), "--storage", storage, cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    assert lines[1] == "  failed 1, queued 1, running 1"
+    assert lines[2].startswith(f"  running: trial 0 preact_resnet20 on {socket.gethostname()}:{os.getpid()} since 20")
+    assert lines[2].endswith(" s ago") and ", last heartbeat " in lines[2]
+    assert lines[3] == "  queued: trial 2 dense, re-run of trial 1 (waits for a worker)"

@@ -69,7 +69,7 @@ class _Progress:
         what = record.baseline or record.connectivity or "?"
         print(
             " ".join([f"{self.label}[{done}/{self.budget}] trial {trial.number} {what} {record.status}", *shown])
-            + f" | front {plural(len(front), 'trial')}, best {best:.1%}"
+            + (f" | front {plural(len(front), 'trial')}, best {best:.1%}" if front else " | no front yet")
             + f" | {elapsed:.0f}s elapsed, ~{left:.0f}s left"
             + (
                 f"\n{self.label}  reason: {record.reason}"

@@ -92,3 +92,13 @@ def test_every_cost_objective_in_the_study_order_and_a_failure_with_its_reason(
     assert lines(progress, study, failed, capsys) == (
         "[2/3] trial 1 dense failed | front 1 trial, best 50.0% | 10s elapsed, ~5s left\n  reason: loss is nan\n"
     )
+
+
+def test_before_any_feasible_trial_there_is_no_front_not_one_of_zero_trials(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    study = study_of(tmp_path, ["val_accuracy", "params"])
+    failed = finish(study, TrialState.FAIL, {R.STATUS: "failed", R.BASELINE: "resnet18", R.REASON: "out of memory"})
+    assert lines(_Progress(2, 0, ""), study, failed, capsys) == (
+        "[1/2] trial 0 resnet18 failed | no front yet | 10s elapsed, ~10s left\n  reason: out of memory\n"
+    )  # was "front 0 trials, best 0.0%"

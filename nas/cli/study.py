@@ -250,7 +250,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from nas.search.objectives import ACCURACY, PARAMS
+    from nas.search.objectives import ACCURACY, OBJECTIVES, PARAMS
     from nas.search.records import load_records, replaces, stored
     from nas.search.storage import budget_used
     from nas.search.study_attrs import generation_number
@@ -287,7 +287,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"  Pareto front: {plural(len(front), 'network')}")
     for r in front[:10]:
         params = r.metrics.get(PARAMS)
-        values = (f"{name} {value:.4g}{_interval(r) if name == ACCURACY else ''}" for name, value in r.values.items())
+        values = (
+            OBJECTIVES[name].show(value) + (_interval(r) if name == ACCURACY else "")
+            for name, value in r.values.items()
+        )
         twins = [n for n in networks[r.number] if n != r.number]
         print(
             f"    trial {r.number}: {r.baseline or r.connectivity}, "
@@ -299,9 +302,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _interval(record: TrialRecord) -> str:
-    """An accuracy's 95% interval, compactly: " [0.911-0.954]" (nothing when it is not known)."""
+    """An accuracy's 95% interval, as the accuracy is shown: " [91.1-95.4%]" (nothing when it is not known)."""
     low, high = record.val_accuracy_low, record.val_accuracy_high
-    return f" [{low:.3f}-{high:.3f}]" if low is not None and high is not None else ""
+    return f" [{low:.1%}-{high:.1%}]".replace("%-", "-") if low is not None and high is not None else ""
 
 
 def cmd_ablate(args: argparse.Namespace) -> int:

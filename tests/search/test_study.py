@@ -448,7 +448,11 @@ def test_report_and_trials_commands(tmp_path: Path) -> None:
     status = nas_here("status", str(path), cwd=tmp_path)
     assert status.returncode == 0, status.stderr
     assert "study t: 2 trials counted against the budget" in status.stdout and "Pareto front:" in status.stdout
-    assert re.search(r"trial \d: \w+, val_accuracy [0-9.]+ \[[0-9.]+-[0-9.]+\], flops ", status.stdout), status.stdout
+    # Each objective as the progress lines show it: a percentage and its interval, FLOPs in K/M (was "val_accuracy
+    # 1 [0.974-1.000]" beside four-decimal values).
+    assert re.search(r"trial \d: \w+, val [0-9.]+% \[[0-9.]+-[0-9.]+%\], [0-9.]+[KM]? FLOPs", status.stdout), (
+        status.stdout
+    )
     missing = write_study(tmp_path, name="never_run")
     none = nas_here("report", str(missing), cwd=tmp_path)
     assert none.returncode == 2 and "no study 'never_run'" in none.stderr

@@ -46,8 +46,9 @@ class _Progress:
     so far, time left. The front and count come from a `StudyTally`, so a line costs the same at trial
     20,000 as at trial 2."""
 
-    def __init__(self, budget: int, done_before: int, label: str) -> None:
+    def __init__(self, budget: int, done_before: int, label: str, deadline: float | None = None) -> None:
         self.budget, self.done_before, self.label = budget, done_before, label
+        self.deadline = deadline  # time.monotonic() of the study's time limit for this run: the time left stops there
         self.start = time.monotonic()
         self._lock = threading.Lock()  # trial threads of one worker print whole lines, one at a time
 
@@ -66,6 +67,8 @@ class _Progress:
         elapsed = time.monotonic() - self.start
         ran = max(done - self.done_before, 1)
         left = max(self.budget - done, 0) * elapsed / ran
+        if self.deadline is not None:  # this run stops at its time limit, whatever the budget leaves
+            left = min(left, max(self.deadline - time.monotonic(), 0.0))
         what = record.baseline or record.connectivity or "?"
         print(
             " ".join([f"{self.label}[{done}/{self.budget}] trial {trial.number} {what} {record.status}", *shown])
@@ -121,13 +124,14 @@ def run_worker(
     study = open_study(sf, storage=url, data=data, allow_changed=allow_changed)
     lock = ClaimLock(url, sf.name)
     budget = trials if trials is not None else sf.trials
+    deadline = time.monotonic() + sf.time_limit_minutes * 60 if sf.time_limit_minutes else None
     claiming = _Claiming(
         sf=sf,
         study=study,
         lock=lock,
         budget=budget,
-        deadline=time.monotonic() + sf.time_limit_minutes * 60 if sf.time_limit_minutes else None,
-        progress=_Progress(budget, len(study.get_trials(deepcopy=False, states=_FINISHED)), label),
+        deadline=deadline,
+        progress=_Progress(budget, len(study.get_trials(deepcopy=False, states=_FINISHED)), label, deadline),
         label=label,
     )
     share = DeviceShare(k)
@@ -173,7 +177,12 @@ class _Claiming:
             for number, why in fail_stale_trials(study, heartbeat_seconds=sf.heartbeat_seconds).items():
                 print(f"{label}trial {number} lost: {why}", flush=True)
             if self.deadline is not None and time.monotonic() >= self.deadline:
-                self.say_once(f"time limit of {plural(float(sf.time_limit_minutes or 0), 'minute')} reached")
+                left = max(self.budget - tally_of(study).update().budget_used, 0)
+                limit = plural(float(sf.time_limit_minutes or 0), "minute")
+                go_on = f"{plural(left, 'trial')} of the budget left; run `nas run {sf.path}` again to go on"
+                self.say_once(
+                    f"time limit of {limit} reached (it bounds each run): {go_on if left else 'budget spent'}"
+                )
                 break
             trial = claim(study, self.lock, self.budget)
             if trial is None:

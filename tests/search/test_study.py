@@ -465,10 +465,18 @@ def test_single_objective_study_stops_at_its_time_limit(tmp_path: Path) -> None:
         'objectives = ["val_accuracy", "flops"]', 'objectives = ["val_accuracy"]\ntime_limit_minutes = 0.02'
     )
     path.write_text(text)
-    sf = load_study_file(path)
-    study = run_worker(sf)
+    run = nas_here("run", str(path), "--no-report", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    study = optuna.load_study(study_name="so", storage=open_storage(str(tmp_path / "runs" / "so" / "journal.log")))
     assert 1 <= len(study.trials) < 50  # stopped by the 1.2 s limit, not the budget
     assert study.best_trial.values == [max(t.values[0] for t in study.trials if t.values)]
+    left = 50 - len(study.trials)
+    assert run.stdout.splitlines()[-2] == (  # what it did, what is left and how to go on (it said only the first)
+        f"time limit of 0.02 minutes reached (it bounds each run): {left} trials of the budget left; "
+        f"run `nas run {path}` again to go on"
+    )
+    for line in run.stdout.splitlines()[:-2]:  # each progress line's time left stops at the limit
+        assert float(line.rsplit("~", 1)[1].removesuffix("s left")) <= 1.2, line
 
 
 def test_cifar_stem_resnet_baseline() -> None:

@@ -84,7 +84,7 @@ def _renumbered(attrs: dict[str, Any], numbers: dict[int, int], keys: tuple[str,
 def carry_trials(previous: optuna.Study, new: optuna.Study, space: SearchSpace) -> Carried:
     """Copy every finished or waiting (re-queued) trial of `previous` whose network `space` can express into `new`,
     in order; running ones stay with their workers in `previous`."""
-    trials = [t for t in previous.get_trials(deepcopy=False, states=_CARRIED_STATES)]
+    trials = previous.get_trials(deepcopy=False, states=_CARRIED_STATES)
     kept = [t for t in trials if _expressible(t, space)]
     numbers = {t.number: i for i, t in enumerate(kept, start=len(new.get_trials(deepcopy=False)))}
     distributions = space.distributions()

@@ -73,8 +73,12 @@ def _why_bad(line: bytes, number: int, creates: dict[bytes, int]) -> str | None:
     if record["op_code"] == CREATE_TRIAL:
         first = creates.setdefault(line.strip(), number)
         if first != number:
-            return f"repeats line {first}, which creates a trial (Optuna would create it twice)"
+            return _repeats(first)
     return None
+
+
+def _repeats(first: int) -> str:
+    return f"repeats line {first}, which creates a trial (Optuna would create it twice)"
 
 
 def first_bad_line(path: Path) -> BadLine | None:
@@ -100,7 +104,7 @@ def _repeated_create(path: Path) -> BadLine | None:
         return None
     for number, line in _lines(path):
         if start.match(line) and line.endswith(b"\n") and creates.setdefault(line.strip(), number) != number:
-            return BadLine(number, _why_bad(line, number, {line.strip(): creates[line.strip()]}) or "", line)
+            return BadLine(number, _repeats(creates[line.strip()]), line)
     return None
 
 

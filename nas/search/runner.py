@@ -134,16 +134,16 @@ def run_worker(
         progress=_Progress(budget, len(study.get_trials(deepcopy=False, states=_FINISHED)), label, deadline),
         label=label,
     )
-    share = DeviceShare(k)
+    share, dev = DeviceShare(k), resolve_device(device)
     if not share.shared:
-        warm_up_device(resolve_device(device), recipe=sf.recipe)
+        warm_up_device(dev, recipe=sf.recipe)
         claiming.loop(Objective(sf, data, device=device, lock=lock), None)
         return study
 
     def objective_for(slot: TrialSlot) -> Objective:
         return Objective(sf, data, device=device, lock=lock, share=share, check=slot.check)
 
-    _run_slots(claiming, objective_for, share, resolve_device(device))
+    _run_slots(claiming, objective_for, share, dev)
     return study
 
 
@@ -159,9 +159,10 @@ class _Claiming:
     progress: _Progress
     label: str
     said: set[str] = dataclasses.field(default_factory=set)  # what the worker said once, whatever its threads
+    said_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
     def say_once(self, line: str) -> None:
-        with _SAID_LOCK:
+        with self.said_lock:
             if line in self.said:
                 return
             self.said.add(line)
@@ -202,7 +203,6 @@ class _Claiming:
             self.progress(study, finished)
 
 
-_SAID_LOCK = threading.Lock()
 STOP_GRACE_SECONDS = 20.0  # after Ctrl-C, how long trial threads have to reach a step and re-queue their trials
 
 

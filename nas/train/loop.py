@@ -301,8 +301,8 @@ class _EpochLoop:
             self.warmup_left -= 1
             return warm_up_on_side_stream(lambda: self._step(xb, yb, flips))
 
-    def _capture(self, xb: Tensor, yb: Tensor, flips: Tensor | None) -> bool:
-        """Capture the step (nothing is trained); False, with a note, when it cannot be captured."""
+    def _capture(self, xb: Tensor, yb: Tensor, flips: Tensor | None) -> None:
+        """Capture the step (nothing is trained); when it cannot be captured, a note, and steps stay eager."""
         average, device = self.average, self.run.device
         try:
             sgd = TensorLrSGD(self.opt)  # type: ignore[arg-type]  # graphs_unsupported let only SGD through
@@ -322,13 +322,12 @@ class _EpochLoop:
             self.attempt.notes.append(
                 f"compile=graphs: trained eagerly: the capture failed ({type(err).__name__}: {err})"
             )
-            return False
+            return
         self.graphed, self.graph_sgd, self.graph_ema_weight = graphed, sgd, weight
         self.attempt.notes.append(
             f"compile=graphs: training step captured as a CUDA graph in {seconds:.2f} s "
             f"after {WARMUP_STEPS} eager steps"
         )
-        return True
 
     def _replay(self, xb: Tensor, yb: Tensor, flips: Tensor | None) -> tuple[Tensor, Tensor]:
         """The captured step on this batch, with this step's learning rates and weight-average weight."""

@@ -64,6 +64,7 @@ class _Progress:
         front = tally.front if objectives else []
         best = max((float(records.metrics_of(t).get(ACCURACY, 0.0)) for t in front), default=0.0)
         done = tally.budget_used
+        place = tally.position(trial)  # this trial's own number: lines from other workers and threads never repeat it
         elapsed = time.monotonic() - self.start
         ran = max(done - self.done_before, 1)
         left = max(self.budget - done, 0) * elapsed / ran
@@ -71,7 +72,7 @@ class _Progress:
             left = min(left, max(self.deadline - time.monotonic(), 0.0))
         what = record.baseline or record.connectivity or "?"
         print(
-            " ".join([f"{self.label}[{done}/{self.budget}] trial {trial.number} {what} {record.status}", *shown])
+            " ".join([f"{self.label}[{place}/{self.budget}] trial {trial.number} {what} {record.status}", *shown])
             + (f" | front {plural(len(front), 'trial')}, best {best:.1%}" if front else " | no front yet")
             + f" | {elapsed:.0f}s elapsed, ~{left:.0f}s left"
             + (

@@ -19,8 +19,10 @@ trial, and afresh on each update for the trials still running (their curves grow
 
 from __future__ import annotations
 
+import bisect
 import threading
 import weakref
+from datetime import datetime
 
 import numpy as np
 import optuna
@@ -44,6 +46,11 @@ def _loss(trials: list[FrozenTrial], directions: list[StudyDirection]) -> np.nda
 
 def _feasible(trial: FrozenTrial) -> bool:
     return all(v <= 0.0 for v in trial.constraints.values())
+
+
+def _finish_key(trial: FrozenTrial) -> tuple[datetime, int]:
+    """When a trial finished (in the storage's clock; a trial finished without a time sorts last) and its number."""
+    return (trial.datetime_complete or datetime.max, trial.number)
 
 
 def evidence_of(trial: FrozenTrial) -> Evidence | None:
@@ -78,6 +85,9 @@ class StudyTally:
         self._replaced: set[int] = set()  # lost trials whose finished re-runs count instead
         self._evidence: list[Evidence] = []  # of the finished trials, read once each
         self._running: list[FrozenTrial] = []  # as the last update read them
+        self._finish_order: list[tuple[datetime, int]] = []  # (finished at, number) of every finished trial, sorted
+        self._finish_key: dict[int, tuple[datetime, int]] = {}  # the same, by number
+        self._lost: set[int] = set()  # trials lost with their worker whose re-run is queued, running or finished
         self._lock = threading.Lock()  # trial threads of one worker (--trials-per-gpu) update it, too
 
     @property
@@ -97,15 +107,30 @@ class StudyTally:
         fresh = [trials[n] for n in self._unfinished] + trials[self._read_below :]
         self._read_below = len(trials)
         self._unfinished = [t.number for t in fresh if not t.state.is_finished()]
+        for t in fresh:
+            self._lost.update(records.replaces(t))
         done = [t for t in fresh if t.state.is_finished()]
         self._running = [t for t in fresh if t.state == TrialState.RUNNING]
         self._evidence += [e for e in map(evidence_of, done) if e is not None]
         self.finished += len(done)
         for t in done:
             self._replaced.update(records.replaces(t))
+            self._finish_key[t.number] = _finish_key(t)
+            bisect.insort(self._finish_order, self._finish_key[t.number])
         joining = [t for t in done if t.state == TrialState.COMPLETE and _feasible(t)]
         if joining:
             self._join(joining)
+
+    def position(self, trial: FrozenTrial) -> int:
+        """Where `trial` finished among the study's finished trials, as of the last update: the count of those
+        that finished at or before it, less the ones lost with a worker (their re-runs count, where they
+        finish). Every trial of a study gets its own number however many workers and threads print lines,
+        and a trial that finished later a larger one; `budget_used` would count trials that finished after
+        this one too, so two lines printed after one update showed the same number."""
+        with self._lock:
+            key = _finish_key(trial)
+            lost = sum(1 for n in self._lost if n in self._finish_key and self._finish_key[n] <= key)
+            return bisect.bisect_right(self._finish_order, key) - lost
 
     def others(self, *, exclude: int) -> list[Evidence]:
         """The stopping evidence of every trial but `exclude`, as of the last update: finished trials as read

@@ -14,7 +14,7 @@ from nas.search import records as R
 from nas.search import study_attrs
 from nas.search.objectives import OBJECTIVES
 from nas.search.runner import _Progress
-from nas.search.storage import open_storage
+from nas.search.storage import fail_and_requeue, open_storage
 
 
 def study_of(tmp_path: Path, objectives: list[str]) -> optuna.Study:
@@ -102,3 +102,39 @@ def test_before_any_feasible_trial_there_is_no_front_not_one_of_zero_trials(
     assert lines(_Progress(2, 0, ""), study, failed, capsys) == (
         "[1/2] trial 0 resnet18 failed | no front yet | 10s elapsed, ~10s left\n  reason: out of memory\n"
     )  # was "front 0 trials, best 0.0%"
+
+
+def test_the_counter_is_each_trials_place_in_finishing_order_never_a_repeat(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two trials finishing before either line is printed (two threads, or another worker's trial) showed the
+    same count, `[2/4]` twice: each line now shows where its own trial finished."""
+    study = study_of(tmp_path, ["val_accuracy", "params"])
+    attrs = {R.STATUS: "complete", R.CONNECTIVITY: "dense", R.METRICS: {"val_accuracy": 0.9, "params": 100}}
+    first, second = finish(study, TrialState.COMPLETE, attrs), finish(study, TrialState.COMPLETE, attrs)
+    progress = _Progress(4, 0, "")
+    assert lines(progress, study, first, capsys).startswith("[1/4] trial 0 dense complete")
+    assert lines(progress, study, second, capsys).startswith("[2/4] trial 1 dense complete")
+    other_worker = optuna.load_study(study_name=study.study_name, storage=open_storage(str(tmp_path / "journal.log")))
+    third = finish(other_worker, TrialState.COMPLETE, attrs)
+    assert lines(_Progress(4, 0, "w1 "), other_worker, third, capsys).startswith("w1 [3/4] trial 2")
+    assert lines(progress, study, first, capsys).startswith("[1/4] trial 0")  # later trials do not move it
+
+
+def test_a_trial_lost_with_its_worker_leaves_its_place_to_its_rerun(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Lost trial 0 is failed and re-queued; trial 2 finishes first, then the re-run (trial 1): 1, 2, never 2 twice."""
+    study = study_of(tmp_path, ["val_accuracy", "params"])
+    running = study.ask()
+    assert fail_and_requeue(study, study.get_trials(deepcopy=False)[running.number], "worker gone")
+    attrs = {R.STATUS: "complete", R.CONNECTIVITY: "dense", R.METRICS: {"val_accuracy": 0.9, "params": 100}}
+    other = finish(study, TrialState.COMPLETE, attrs)
+    progress = _Progress(4, 0, "")
+    assert lines(progress, study, other, capsys).startswith(f"[1/4] trial {other.number} dense")
+    rerun = study.ask()
+    assert rerun.number == 1  # the queued re-run
+    for key, value in attrs.items():
+        rerun.set_user_attr(key, value)
+    study.tell(rerun, [0.9, 100])
+    assert lines(progress, study, study.get_trials(deepcopy=False)[1], capsys).startswith("[2/4] trial 1 dense")

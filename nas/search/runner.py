@@ -60,7 +60,12 @@ class _Progress:
         tally = tally_of(study).update()
         record = records.record_from_trial(trial)
         objectives = study_attrs.stored_objectives(study)
-        shown = [OBJECTIVES[n].show(record.metrics[n]) for n in objectives or () if record.metrics.get(n) is not None]
+        untrained = {ACCURACY} if record.status == "rejected" else set()  # its stored accuracy 0 was never measured
+        shown = [
+            OBJECTIVES[n].show(record.metrics[n])
+            for n in objectives or ()
+            if record.metrics.get(n) is not None and n not in untrained
+        ]
         front = tally.front if objectives else []
         best = max((float(records.metrics_of(t).get(ACCURACY, 0.0)) for t in front), default=0.0)
         done = tally.budget_used

@@ -138,3 +138,14 @@ def test_a_trial_lost_with_its_worker_leaves_its_place_to_its_rerun(
         rerun.set_user_attr(key, value)
     study.tell(rerun, [0.9, 100])
     assert lines(progress, study, study.get_trials(deepcopy=False)[1], capsys).startswith("[2/4] trial 1 dense")
+
+
+def test_a_rejected_trial_shows_its_costs_and_no_accuracy_it_never_measured(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    study = study_of(tmp_path, ["val_accuracy", "flops"])
+    attrs = {R.STATUS: "rejected", R.CONNECTIVITY: "plain", R.METRICS: {"val_accuracy": 0.0, "flops": 952_230}}
+    trial = finish(study, TrialState.COMPLETE, attrs)
+    assert lines(_Progress(2, 0, ""), study, trial, capsys).startswith(
+        "[1/2] trial 0 plain rejected 952.23K FLOPs | "
+    )  # was "rejected val 0.0% 952.23K FLOPs"

@@ -11,7 +11,6 @@ is no worse in every objective and better in one, so ties stay on the front toge
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import math
 import warnings
 from collections import Counter
@@ -23,10 +22,9 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from nas.arch import ArchConfig
-from nas.errors import UsageError
 from nas.report.final import FinalEvaluation, final_evaluation
 from nas.report.networks import FrontNetwork, front_networks
+from nas.report.rows import measured, trial_rows
 from nas.search import optuna_internals
 from nas.search.objectives import ACCURACY, COSTS_BEFORE_TRAINING, OBJECTIVES
 from nas.search.records import (
@@ -39,8 +37,6 @@ from nas.search.records import (
 from nas.search.study_attrs import generation_number, study_objectives, study_provenance
 from nas.search.twins import fold_twins
 from nas.text import plural
-
-KEY_KNOBS = ("growth_rate", "bn_size", "block_config", "compression", "width_multiplier", "init_features", "stem")
 
 
 @dataclass(frozen=True)
@@ -90,14 +86,6 @@ class ReportData:
 def group_of(point: FrontPoint) -> str:
     """The colour group of a point: its connectivity mode, or its own name for a baseline."""
     return point.baseline or point.connectivity or "unknown"
-
-
-def measured(record: TrialRecord, name: str) -> float | None:
-    """An objective's value for a trial: its Optuna value, else the metric of that name."""
-    value = record.values.get(name, record.metrics.get(name))
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
 
 
 def finite_values(record: TrialRecord) -> dict[str, float]:
@@ -274,42 +262,6 @@ def _importances(
     return result
 
 
-def _ignored_knobs(arch: dict[str, Any], known: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
-    """The knobs a stored network does not use (its canonical form resets them); none for a baseline or an
-    unreadable config. `known` caches them per distinct config: a study repeats few."""
-    key = json.dumps(arch, sort_keys=True, default=str)
-    if key not in known:
-        try:
-            known[key] = ArchConfig.from_dict(arch).ignored_knobs()
-        except (UsageError, TypeError):
-            known[key] = ()
-    return known[key]
-
-
-def _row(record: TrialRecord, objectives: tuple[str, ...], known: dict[str, tuple[str, ...]]) -> dict[str, Any]:
-    """One trial as the table shows it: the knobs its network ignores are left blank (None)."""
-    block = record.arch.get("block_config")
-    ignored = _ignored_knobs(record.arch, known) if record.arch else ()
-    row: dict[str, Any] = {
-        "number": record.number,
-        "status": record.status,
-        "feasible": record.feasible,
-        "reason": record.reason,
-        "mode": record.connectivity,
-        "baseline": record.baseline,
-        "reused_from": record.reused_from,
-    }
-    for knob in KEY_KNOBS:
-        value = None if knob in ignored else block if knob == "block_config" else record.arch.get(knob)
-        row[knob] = ",".join(str(b) for b in value) if isinstance(value, list | tuple) else value
-    for name in dict.fromkeys((*objectives, *OBJECTIVES)):
-        row[name] = measured(record, name)
-    row.update({key: getattr(record, key) for key in INTERVAL_KEYS})
-    row["constraints"] = "; ".join(f"{k}={v:g}" for k, v in sorted(record.constraints.items())) or None
-    row["duration_s"] = record.duration_s
-    return row
-
-
 def _provenance(study: optuna.Study, records: list[TrialRecord]) -> dict[str, Any]:
     provenance = study_provenance(study)
     for package in ("optuna", "torch"):
@@ -377,7 +329,6 @@ def compute_report_data(*, study: optuna.Study, ablation: list[dict[str, Any]] |
         for n in pareto
     }
     provenance = _provenance(study, records)
-    known: dict[str, tuple[str, ...]] = {}
     if any(group_of(p) == "unknown" for p in points):
         notes.append("some feasible trials record no connectivity mode: drawn as 'unknown'")
     return ReportData(
@@ -390,7 +341,7 @@ def compute_report_data(*, study: optuna.Study, ablation: list[dict[str, Any]] |
         reference_point=ref,
         importances=_importances(records, study, objectives, directions, notes),
         learning_curves=curves,
-        table=tuple(_row(r, objectives, known) for r in records),
+        table=trial_rows(records, objectives),
         ablation=tuple(dict(row) for row in ablation) if ablation is not None else None,
         provenance=provenance,
         notes=tuple(notes),

@@ -20,8 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nas.report.data import KEY_KNOBS, ReportData
+from nas.report.data import ReportData
 from nas.report.figures import Style, styles
+from nas.report.rows import KEY_KNOBS
 from nas.search.objectives import ACCURACY, OBJECTIVES
 from nas.search.records import ACCURACY_HIGH, ACCURACY_LOW, STATUSES, VAL_IMAGES
 

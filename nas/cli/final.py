@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 from nas.cli.arch import int_arg
+from nas.cli.reproduce import train_command
 from nas.cli.study import _at_least_one, _load_existing, _stop_on_sigterm, _study_file, _writable_folder, _write_report
 from nas.errors import UsageError
 from nas.text import plural
@@ -59,33 +61,33 @@ def cmd_show(args: argparse.Namespace) -> int:
     shown = "not trained" if record.status == "rejected" or accuracy is None else f"val accuracy {accuracy:.2%}"
     what = f"baseline {record.baseline} ({record.connectivity})" if record.baseline else record.connectivity
     header = f"trial {number}: {status}, {shown}, {what}"
-    finalize = f"`nas finalize {args.study} --trials {number}`"
+    # Every command printed here runs as printed (the study's storage too, when it was given).
+    storage = f" --storage {shlex.quote(args.storage)}" if args.storage else ""
+    study_arg = shlex.quote(args.study)
+    train = f"`{train_command(study=args.study, trial=number, storage=args.storage)}`"
+    finalize = f"`nas finalize {study_arg} --trials {number}{storage}`"
     if record.baseline and record.baseline.startswith(TORCHVISION_PREFIX):
         if args.json:
             raise UsageError(
                 f"study {study.study_name!r} trial {number} is the torchvision baseline {record.baseline}: it has "
-                f"no ArchConfig JSON; {finalize} trains and tests it",
+                f"no ArchConfig JSON; {train} trains it as the study did, {finalize} trains and tests it",
                 owner="--trial",
                 value=number,
             )
         print(header)
-        print(f"{record.baseline} is a torchvision model, not an ArchConfig network: no stage table; {finalize} trains")
-        print("it on train+validation and measures it on the test split (nas train takes presets and CONFIG.json)")
+        print(f"{record.baseline} is a torchvision model, not an ArchConfig network: no stage table")
+        print(f"train it as the study did: {train}")
+        print(f"train it on train+validation and measure it on the test split: {finalize}")
         return 0
     config = ArchConfig.from_dict(record.arch)
     if args.json:
         print(json.dumps(config.to_dict(), indent=2))
         return 0
-    dataset = _study_file(args.study).data.name
     print(header)
     print(format_table(estimate(config, input_size=_input_size(study, args))))
-    if record.baseline:
-        print(f"baseline preset {record.baseline}: train it with `nas train {record.baseline} --dataset {dataset}`")
-    else:
-        print(
-            f"train it: `nas show {args.study} --trial {number} --json > trial{number}.json`, "
-            f"then `nas train trial{number}.json --dataset {dataset}`"
-        )
+    print(f"train it as the study did: {train}")
+    if not record.baseline:
+        print(f"its ArchConfig (for nas arch and nas train): `nas show {study_arg} --trial {number} --json{storage}`")
     return 0
 
 

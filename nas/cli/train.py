@@ -6,26 +6,55 @@ import argparse
 import dataclasses
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from nas.arch import ArchConfig
+from nas.arch.external import ExternalNet
 from nas.cli.arch import int_arg, load_config, parse_pairs
-from nas.data.datasets import DATASETS, DataConfig
+from nas.cli.reproduce import StudyTrial, check_fits, departures, network, recorded_line, study_trial
+from nas.data.datasets import DATASETS, IMAGEFOLDER_DEFAULT_SIZE, MAX_IMAGE_SIZE, DataConfig, LoadedData
 from nas.errors import UsageError
 from nas.text import plural
-from nas.train.recipe import BASE_KEY, OPTIMIZERS, RECIPES, Recipe
+from nas.train.recipe import BASE_KEY, OPTIMIZERS, RECIPES, Recipe, named_recipe
+
+# The command-line options of the DataConfig fields that `nas train` and `nas evaluate` take.
+DATA_OPTIONS = {"name": "--dataset", "root": "--data-root", "image_size": "--image-size"}
+IMAGEFOLDER = "imagefolder"
 
 
 def _data_config(args: argparse.Namespace, saved: dict[str, Any] | None = None) -> DataConfig:
+    """The data to read: `saved` (a study's or a checkpoint's), then the options given; a mistake names the option."""
     fields: dict[str, Any] = dict(saved or {})
     if getattr(args, "dataset", None):
         fields["name"] = args.dataset
     if args.data_root:
         fields["root"] = args.data_root
+    size = getattr(args, "image_size", None)
+    if size is not None:
+        fields["image_size"] = size
     if getattr(args, "no_download", False):
         fields["download"] = False
-    return DataConfig(**fields)
+    name = fields.get("name", DataConfig.name)
+    if name == IMAGEFOLDER and not fields.get("root"):
+        allowed = "the folder of class subfolders (or of train/ and test/), e.g. --data-root data/my_images"
+        raise UsageError(
+            f"--dataset {IMAGEFOLDER} needs --data-root: {allowed}", owner="--data-root", value=None, allowed=allowed
+        )
+    if size is not None and name in DATASETS and name != IMAGEFOLDER:
+        allowed = f"--image-size resizes --dataset {IMAGEFOLDER} only; {name} keeps its native size"
+        raise UsageError(owner="--image-size", value=size, allowed=allowed)
+    if size is not None and not 1 <= size <= MAX_IMAGE_SIZE:
+        raise UsageError(owner="--image-size", value=size, allowed=f"an integer from 1 to {MAX_IMAGE_SIZE} is required")
+    try:
+        return DataConfig(**fields)
+    except UsageError as err:
+        option = DATA_OPTIONS.get(err.field or "") if err.owner == "DataConfig" else None
+        if option is None or not err.has_value:
+            raise
+        raise UsageError(owner=option, value=err.value, allowed=err.allowed) from None
 
 
 def _writable_file(option: str, path: Path) -> None:
@@ -76,28 +105,76 @@ def _recipe_fields(items: list[str]) -> dict[str, Any]:
     return fields
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from nas.data.datasets import load_data
-    from nas.train.trainer import train_trial
-
-    data_config = _data_config(args)
-    recipe_fields = _recipe_fields(args.recipe)
+def _recipe(args: argparse.Namespace, study: Recipe | None) -> Recipe:
+    """The recipe: the options given, over the study's (--from-study) or over the named recipe or the defaults;
+    a `--recipe NAME` over a study's recipe sets that recipe's fields."""
+    fields = _recipe_fields(args.recipe)
     for name in ("epochs", "batch_size", "lr", "optimizer", "seed"):
         if getattr(args, name) is not None:
-            recipe_fields[name] = getattr(args, name)
-    recipe = Recipe.from_dict(recipe_fields)  # a mistake names its key, before the data loads
-    if args.save is not None:
-        _writable_file("--save", Path(args.save))
-    data = load_data(data_config)
-    if data.num_classes < 2:
+            fields[name] = getattr(args, name)
+    if study is None:
+        return Recipe.from_dict(fields)  # a mistake names its key, before the data loads
+    named = fields.pop(BASE_KEY, None)
+    return Recipe.from_dict({**dataclasses.asdict(study), **(named_recipe(named) if named else {}), **fields})
+
+
+def _from_study(args: argparse.Namespace) -> StudyTrial | None:
+    """The study trial to train (--from-study STUDY --trial N), or None for a TARGET; a mix is refused."""
+    if args.from_study is None:
+        if args.target is None:
+            raise UsageError(
+                "nas train needs what to train: a TARGET (a preset name or CONFIG.json), "
+                "or --from-study STUDY --trial N",
+                owner="target",
+                allowed="a preset name, CONFIG.json, or --from-study STUDY --trial N",
+            )
+        for option, value in (("--trial", args.trial), ("--storage", args.storage)):
+            if value is not None:
+                raise UsageError(owner=option, value=value, allowed="it goes with --from-study STUDY")
+        return None
+    if args.target is not None:
+        allowed = "a TARGET (preset or CONFIG.json) or --from-study STUDY --trial N, not both"
         raise UsageError(
-            f"dataset {data.name!r} has {plural(data.num_classes, 'class', 'classes')}: "
-            "training a classifier needs at least 2",
-            owner="--dataset",
-            value=data.name,
-            allowed="a dataset with at least 2 classes",
+            f"nas train got both a TARGET ({args.target}) and --from-study {args.from_study}: {allowed}",
+            owner="--from-study",
+            value=args.from_study,
+            allowed=allowed,
         )
-    c, _, _ = data.input_size
+    if args.trial is None:
+        raise UsageError(
+            f"--from-study {args.from_study} needs --trial N: the trial to train again (nas status and the report "
+            "number them)",
+            owner="--trial",
+            allowed="a trial number of the study",
+        )
+    if args.dataset is not None:
+        allowed = "no --dataset with --from-study (give --data-root to read the study's data from elsewhere)"
+        raise UsageError(
+            f"--dataset {args.dataset}: --from-study trains on the study's dataset; {allowed}",
+            owner="--dataset",
+            value=args.dataset,
+            allowed=allowed,
+        )
+    return study_trial(path=args.from_study, storage=args.storage, number=args.trial)
+
+
+def _network(
+    args: argparse.Namespace, source: StudyTrial | None, data: LoadedData, *, recipe: Recipe, data_config: DataConfig
+) -> ArchConfig | ExternalNet:
+    """What to train: TARGET sized for the data, or the study trial's network (its departures said on stderr)."""
+    c, h, w = data.input_size
+    if source is not None:
+        net = network(source, in_channels=c, num_classes=data.num_classes, overrides=parse_pairs(args.set))
+        check_fits(source, net, channels=c, classes=data.num_classes, name=data.name)
+        what = f"baseline {source.baseline}" if source.baseline else f"{net.connectivity} network"
+        print(
+            f"nas train: {source.label}, {what}, on {data.name} {c}x{h}x{w}, {plural(recipe.epochs, 'epoch')}, "
+            f"seed {recipe.seed}",
+            file=sys.stderr,
+        )
+        for note in departures(source, data=data_config, recipe=recipe, net=net):
+            print(f"nas train: note: {note}", file=sys.stderr)
+        return net
     overrides = {"num_classes": data.num_classes, "in_channels": c, **parse_pairs(args.set)}
     config, _ = load_config(args.target, overrides)
     for name, wanted in (("in_channels", c), ("num_classes", data.num_classes)):
@@ -110,24 +187,67 @@ def cmd_train(args: argparse.Namespace) -> int:
                 value=getattr(config, name),
                 allowed=f"{wanted}, from the dataset (or leave it unset)",
             )
-    extra = {"data_config": dataclasses.asdict(data_config), "classes": list(data.classes)}
+    return config
+
+
+def _threads_as_trained(threads: int) -> None:
+    """On a CPU, train with the trial's torch threads: how many threads share a sum changes its rounding, and so
+    the accuracy (the CLI owns this process-wide setting)."""
+    import torch
+
+    if torch.get_num_threads() != threads:
+        print(f"nas train: {plural(threads, 'CPU thread')}, as the trial trained", file=sys.stderr)
+        torch.set_num_threads(threads)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from nas.data.datasets import load_data
+    from nas.train.measure import resolve_device
+    from nas.train.trainer import train_trial
+
+    source = _from_study(args)
+    data_config = _data_config(args, dataclasses.asdict(source.data) if source else None)
+    recipe = _recipe(args, source.recipe if source else None)
+    if args.save is not None:
+        _writable_file("--save", Path(args.save))
+    data = load_data(data_config)
+    if data.num_classes < 2:
+        raise UsageError(
+            f"dataset {data.name!r} has {plural(data.num_classes, 'class', 'classes')}: "
+            "training a classifier needs at least 2",
+            owner="--dataset",
+            value=data.name,
+            allowed="a dataset with at least 2 classes",
+        )
+    config = _network(args, source, data, recipe=recipe, data_config=data_config)
+    extra: dict[str, Any] = {"data_config": dataclasses.asdict(data_config), "classes": list(data.classes)}
+    if source is not None:
+        extra["from_study"] = {"study": source.study, "trial": source.number}
+    device = resolve_device(args.device or (source.device if source else "auto"))
+    if source is not None and source.cpu_threads is not None and device.type == "cpu":
+        _threads_as_trained(source.cpu_threads)
     result = train_trial(
         config=config,
         data=data,
         recipe=recipe,
-        device=args.device,
+        device=device,
         progress=True,
         checkpoint_path=args.save,
         checkpoint_extra=extra,
     )
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        shown = result.to_dict()
+        if source is not None:
+            shown["from_study"] = {"study": source.study, "trial": source.number, "recorded": source.recorded}
+        print(json.dumps(shown, indent=2))
     else:
         acc = "-" if result.best_val_accuracy is None else f"{result.best_val_accuracy:.2%}"
         print(
             f"{result.status}: best validation accuracy {acc} (epoch {result.best_epoch}) on {data.name}, "
             f"{result.params:,} parameters, {result.flops:,} FLOPs, {result.wall_seconds:.1f} s"
         )
+        if source is not None:
+            print(recorded_line(source))
         if result.reason:
             print(f"reason: {result.reason}")
         for note in result.notes:
@@ -188,17 +308,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def add_train_commands(sub: Any) -> None:
     """Register `nas train` and `nas evaluate` on the `nas` subparsers."""
-    train = sub.add_parser("train", help="train one network and report validation accuracy and costs")
-    train.add_argument("target", help="preset name or CONFIG.json")
-    train.add_argument("--dataset", default="digits", help=f"one of {', '.join(DATASETS)}")
+    train = sub.add_parser(
+        "train",
+        help="train one network and report validation accuracy and costs; --from-study: a study's trial, as it trained",
+    )
+    train.add_argument("target", nargs="?", help="preset name or CONFIG.json (or --from-study STUDY --trial N)")
+    train.add_argument(
+        "--from-study",
+        metavar="STUDY",
+        help="a study file (TOML): train its trial --trial N with the study's data, input size, recipe and seed",
+    )
+    train.add_argument("--trial", type=int_arg, metavar="N", help="with --from-study: the trial number")
+    train.add_argument("--storage", help="with --from-study: an Optuna storage URL (default: the study file's)")
+    train.add_argument("--dataset", help=f"one of {', '.join(DATASETS)} (default: digits; --from-study: the study's)")
     train.add_argument("--data-root", help="where the dataset is, or is downloaded to")
+    train.add_argument(
+        "--image-size",
+        type=int_arg,
+        metavar="PIXELS",
+        help=f"imagefolder: resize to this square (default: {IMAGEFOLDER_DEFAULT_SIZE}; --from-study: the study's)",
+    )
     train.add_argument("--no-download", action="store_true", help="never download")
     train.add_argument("--epochs", type=int_arg)
     train.add_argument("--batch-size", type=int_arg)
     train.add_argument("--lr", type=float)
     train.add_argument("--optimizer", help=f"one of {', '.join(OPTIMIZERS)}")
     train.add_argument("--seed", type=int_arg)
-    train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    train.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: auto; --from-study: the study file's)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override an arch knob")
     train.add_argument(
         "--recipe",

@@ -185,7 +185,7 @@ def load_fashion_mnist(*, root: Path, system_dir: Path, download: bool) -> RawDa
         missing = sorted(FASHION_MNIST_FILES[key] for key in set(FASHION_MNIST_FILES) - set(files))
         looked.append(f"{directory} (has some files but lacks {missing})" if files else str(directory))
     if not download:
-        reason = "download is disabled (DataConfig.download=False)"
+        reason = "download is disabled (--no-download, or [data] download = false)"
     else:
         from torchvision.datasets import FashionMNIST
 
@@ -201,7 +201,8 @@ def load_fashion_mnist(*, root: Path, system_dir: Path, download: bool) -> RawDa
     names = ", ".join(FASHION_MNIST_FILES.values())
     raise DataNotFoundError(
         f"Fashion-MNIST not found. Looked in: {'; '.join(looked)}. Ways to get it: "
-        f"(1) put the four IDX files ({names}; each may be .gz) in {root} (DataConfig.root); "
+        f"(1) put the four IDX files ({names}; each may be .gz) in {root} "
+        "(--data-root, or root in a study file's [data]); "
         f"(2) `apt-get install dataset-fashion-mnist`, which installs them into {system_dir}; "
         f"(3) let torchvision download them into {root}: {reason}."
     )
@@ -233,10 +234,10 @@ def load_torchvision(name: str, *, root: Path, download: bool) -> RawData:
         train = dataset_class(str(root), train=True, download=download)
         test = dataset_class(str(root), train=False, download=download)
     except Exception as exc:  # torchvision raises RuntimeError when absent, urllib errors when offline
-        how = "the download failed" if download else "download is disabled (DataConfig.download=False)"
+        how = "the download failed" if download else "download is disabled (--no-download, or [data] download = false)"
         raise DataNotFoundError(
             f"{class_name} not found in {root / folder}: {type(exc).__name__}: {exc}; {how}. Allow the download "
-            f"or put torchvision's files for {class_name} under {root} (DataConfig.root)"
+            f"or put torchvision's files for {class_name} under {root} (--data-root, or root in a study file's [data])"
         ) from exc
     return RawData(
         [str(c) for c in train.classes],
@@ -323,7 +324,7 @@ def _scan(directory: Path, *, size: int) -> tuple[list[str], ImageFiles]:
 def scan_image_folder(root: Path, *, size: int) -> FolderScan:
     """List an ImageFolder tree (torchvision semantics: sorted class subfolders) without decoding it."""
     if not root.is_dir():
-        raise DataNotFoundError(f"image folder {root} does not exist (DataConfig.root)")
+        raise DataNotFoundError(f"image folder {root} does not exist (--data-root, or root in a study file's [data])")
     test_dir = next((root / name for name in ("test", "val") if (root / name).is_dir()), None)
     if (root / "train").is_dir() and test_dir is not None:
         classes, files = _scan(root / "train", size=size)

@@ -63,11 +63,11 @@ def test_the_table_is_nas_arch_s_after_one_line_about_the_trial(
     config = tmp_path / "config.json"
     config.write_text(json.dumps(stored.arch))
     assert main(["arch", str(config), "--input-size", "1,8,8"]) == 0
-    assert lines[1:-1] == capsys.readouterr().out.splitlines()
-    assert lines[-1] == (
-        f"train it: `nas show {study_file} --trial {trial.number} --json > trial{trial.number}.json`, "
-        f"then `nas train trial{trial.number}.json --dataset digits`"
-    )
+    assert lines[1:-2] == capsys.readouterr().out.splitlines()
+    assert lines[-2:] == [
+        f"train it as the study did: `nas train --from-study {study_file} --trial {trial.number}`",
+        f"its ArchConfig (for nas arch and nas train): `nas show {study_file} --trial {trial.number} --json`",
+    ]
 
 
 def test_a_reused_trial_names_the_trial_it_reused(
@@ -107,7 +107,7 @@ def test_a_preset_baseline_shows_its_table_and_how_to_train_it(
     assert lines[0].startswith(f"trial {baseline.number}: complete, val accuracy ")
     assert lines[0].endswith(", baseline plain20 (plain)")
     assert lines[1].startswith("plain network, input 1x8x8, 10 classes")
-    assert lines[-1] == "baseline preset plain20: train it with `nas train plain20 --dataset digits`"
+    assert lines[-1] == f"train it as the study did: `nas train --from-study {study_file} --trial {baseline.number}`"
 
 
 def test_a_torchvision_baseline_has_a_name_and_no_config(own_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -125,15 +125,17 @@ def test_a_torchvision_baseline_has_a_name_and_no_config(own_copy: Path, capsys:
     assert code == 0
     assert lines == [
         f"trial {trial.number}: failed, not trained, baseline torchvision:resnet18 (baseline)",
-        "torchvision:resnet18 is a torchvision model, not an ArchConfig network: no stage table; "
-        f"`nas finalize {study_file} --trials {trial.number}` trains",
-        "it on train+validation and measures it on the test split (nas train takes presets and CONFIG.json)",
+        "torchvision:resnet18 is a torchvision model, not an ArchConfig network: no stage table",
+        f"train it as the study did: `nas train --from-study {study_file} --trial {trial.number}`",
+        "train it on train+validation and measure it on the test split: "
+        f"`nas finalize {study_file} --trials {trial.number}`",
     ]
     code, out, err = run(capsys, "show", str(study_file), "--trial", str(trial.number), "--json")
     assert (code, out) == (2, [])
     assert err == [
         f"nas show: error: study 'final' trial {trial.number} is the torchvision baseline torchvision:resnet18: it "
-        f"has no ArchConfig JSON; `nas finalize {study_file} --trials {trial.number}` trains and tests it"
+        f"has no ArchConfig JSON; `nas train --from-study {study_file} --trial {trial.number}` trains it as the study "
+        f"did, `nas finalize {study_file} --trials {trial.number}` trains and tests it"
     ]
 
 

@@ -57,7 +57,7 @@ def test_train_save_then_evaluate_on_the_test_split(tmp_path: Path) -> None:
 
 def test_train_and_evaluate_errors(tmp_path: Path) -> None:
     for args, message in [
-        (("train", "densenet121", "--dataset", "imagenet"), "DataConfig.name = 'imagenet'"),
+        (("train", "densenet121", "--dataset", "imagenet"), "--dataset = 'imagenet' is invalid: choose one of"),
         (("train", "densenet121", "--recipe", "optimizer=lamb"), "Recipe.optimizer = 'lamb'"),
         (("train", "densenet121"), "input 8x8 is too small"),
         (("evaluate", str(tmp_path / "none.pt")), "no checkpoint at"),

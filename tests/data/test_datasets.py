@@ -299,7 +299,7 @@ def test_fashion_mnist_missing_names_every_way(tmp_path: Path, no_system_fashion
     assert isinstance(info.value, FileNotFoundError)
     for fragment in (str(root), "lacks", str(no_system_fashion), "apt-get install dataset-fashion-mnist", "download"):
         assert fragment in message, fragment
-    assert "DataConfig.download=False" in message
+    assert "download is disabled (--no-download, or [data] download = false)" in message
 
 
 @pytest.mark.skipif(not SYSTEM_FASHION.is_dir(), reason="Debian package dataset-fashion-mnist not installed")

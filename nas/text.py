@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["plural"]
+__all__ = ["binary_size", "plural"]
 
 
 def plural(n: float, noun: str, many: str | None = None) -> str:
@@ -10,3 +10,11 @@ def plural(n: float, noun: str, many: str | None = None) -> str:
     separated ("20,000 trials"), as a reader expects."""
     shown = f"{n:,g}" if isinstance(n, float) else f"{n:,}"
     return f"{shown} {noun if n == 1 else (many or noun + 's')}"
+
+
+def binary_size(n_bytes: float) -> str:
+    """Bytes as memory is read: "970 MiB", "1.5 GiB" (3 significant figures), never "970M" that reads as a count."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n_bytes) >= scale:
+            return f"{n_bytes / scale:.3g} {unit}"
+    return f"{n_bytes:.0f} B"

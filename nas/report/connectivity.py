@@ -18,8 +18,9 @@ from nas.arch.modes import MODES
 from nas.checks import is_int, is_number
 from nas.errors import bad_value
 from nas.report.data import FrontPanel, FrontPoint, ReportData, group_of
-from nas.search.ablate import INTERVAL_COLUMNS, MEAN_COLUMN
-from nas.search.objectives import ACCURACY, FLOPS, OBJECTIVES, PARAMS
+from nas.report.forest import ForestRow, forest_rows, unfinished_modes
+from nas.search.objectives import ACCURACY, OBJECTIVES, PEAK_MEMORY
+from nas.text import binary_size, plural
 
 LEVELS = 5  # budget levels per cost panel: enough to see a trend, few enough to read as a table
 FIGURES = 2  # significant figures of a level ("50K", "1.2M"), rounded up so the top level holds every network
@@ -65,6 +66,28 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class OverBudget:
+    """A baseline over a budget of the study: trained as a reference, so shown, but at no budget level."""
+
+    group: str
+    budgets: str  # "max_params", "max_params and max_flops"
+    best: Best  # its best network (at its own cost, above every level)
+
+
+@dataclass(frozen=True)
+class Absent:
+    """A mode of the study's space with no feasible network in this table."""
+
+    mode: str
+    trials: int  # searched trials of this mode, any status: 0 = the search never sampled it
+
+    def why(self, cost: str) -> str:
+        if self.trials == 0:
+            return "never sampled by the search"
+        return f"{plural(self.trials, 'trial')}, none feasible with {cost} measured"
+
+
+@dataclass(frozen=True)
 class BudgetTable:
     """One cost panel's answer: best accuracy per group at each budget, and the summary it supports."""
 
@@ -75,18 +98,8 @@ class BudgetTable:
     levels: tuple[Level, ...]
     comparisons: tuple[Comparison, ...]  # one per level where two or more modes have a network
     summary: tuple[str, ...]  # plain sentences generated from the numbers above
-
-
-@dataclass(frozen=True)
-class ForestRow:
-    """One mode of the matched-cost ablation."""
-
-    mode: str
-    mean: float  # mean validation accuracy over seeds
-    interval: tuple[float, float]  # 95% Student-t interval of the mean, clipped to [0, 1] (the ablation's)
-    seeds: int
-    params: float | None
-    flops: float | None
+    over: tuple[OverBudget, ...] = ()  # baselines over a budget of the study, in name order
+    absent: tuple[Absent, ...] = ()  # the space's modes with no row: never sampled, or nothing feasible
 
 
 @dataclass(frozen=True)
@@ -172,14 +185,25 @@ def _compare(level: Level, modes: Sequence[str]) -> Comparison | None:
     return Comparison(level.budget, leader, runner_up, first.accuracy - second.accuracy, interval)
 
 
-def budget_table(*, panel: FrontPanel, levels: int = LEVELS) -> BudgetTable:
-    """The panel's best accuracy per group at each budget level, and the summary those numbers support."""
+def budget_table(
+    *,
+    panel: FrontPanel,
+    levels: int = LEVELS,
+    space_modes: Sequence[str] = (),
+    mode_trials: dict[str, int] | None = None,
+) -> BudgetTable:
+    """The panel's best accuracy per group at each budget level, and the summary those numbers support.
+
+    `space_modes`: the modes the study's space can sample, so one with no feasible network is named (with
+    `mode_trials`, its count of searched trials) rather than silently missing. Baselines over a budget of the
+    study are listed apart: no budget level is theirs."""
     by_group: dict[str, list[FrontPoint]] = {}
+    over: dict[str, list[FrontPoint]] = {}
     for p in panel.points:
-        by_group.setdefault(group_of(p), []).append(p)
+        (over if p.over else by_group).setdefault(group_of(p), []).append(p)
     modes = tuple(m for m in MODES if any(_is_mode(p) for p in by_group.get(m, ())))
     groups = (*modes, *sorted(set(by_group) - set(modes)))
-    costs = [p.values[panel.cost] for p in panel.points]
+    costs = [p.values[panel.cost] for ps in by_group.values() for p in ps]
     budgets = budget_levels(low=min(costs), high=max(costs), count=levels) if costs else ()
     rows = []
     for budget in budgets:
@@ -187,6 +211,13 @@ def budget_table(*, panel: FrontPanel, levels: int = LEVELS) -> BudgetTable:
         rows.append(Level(budget, best))
     comparisons = tuple(c for row in rows if (c := _compare(row, modes)) is not None)
     networks = {g: len(by_group[g]) for g in groups}
+    over_rows = []
+    for g, ps in sorted(over.items()):
+        top = min(ps, key=lambda p: (-p.values[ACCURACY], p.values[panel.cost], p.number))
+        own = Best(top.values[ACCURACY], top.interval, top.number, top.values[panel.cost], len(ps))
+        over_rows.append(OverBudget(g, " and ".join(top.over), own))
+    counts = mode_trials or {}
+    absent = tuple(Absent(m, counts.get(m, 0)) for m in space_modes if m not in modes)
     return BudgetTable(
         cost=panel.cost,
         groups=groups,
@@ -195,46 +226,25 @@ def budget_table(*, panel: FrontPanel, levels: int = LEVELS) -> BudgetTable:
         levels=tuple(rows),
         comparisons=comparisons,
         summary=_summary(panel.cost, tuple(rows), modes, comparisons, groups),
+        over=tuple(over_rows),
+        absent=absent,
     )
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if is_number(value) else None
-
-
-def forest_rows(ablation: Sequence[dict[str, Any]]) -> tuple[ForestRow, ...]:
-    """One row per ablation mode with a finished run (a mean and an interval); other rows are left out."""
-    rows = []
-    for row in ablation:
-        mode, mean = row.get("mode"), _number(row.get(MEAN_COLUMN))
-        low, high = (_number(row.get(c)) for c in INTERVAL_COLUMNS)
-        if not isinstance(mode, str) or mean is None or low is None or high is None:
-            continue
-        seeds = row.get("seeds")
-        rows.append(
-            ForestRow(
-                mode=mode,
-                mean=mean,
-                interval=(low, high),
-                seeds=seeds if isinstance(seeds, int) and is_int(seeds) else 0,
-                params=_number(row.get(PARAMS)),
-                flops=_number(row.get(FLOPS)),
-            )
-        )
-    return tuple(rows)
-
-
-def _unfinished(ablation: Sequence[dict[str, Any]]) -> tuple[str, ...]:
-    shown = {row.mode for row in forest_rows(ablation)}
-    return tuple(m for row in ablation if isinstance(m := row.get("mode"), str) and m not in shown)
 
 
 def connectivity_data(*, data: ReportData, levels: int = LEVELS) -> ConnectivityData:
     """The section's numbers: a budget table per cost panel, and the ablation's forest when there is one."""
+    mode_trials: dict[str, int] = {}
+    for row in data.table:  # searched trials only: a baseline is not a sample of its mode
+        if row.get("baseline") is None and isinstance(row.get("mode"), str):
+            mode_trials[row["mode"]] = mode_trials.get(row["mode"], 0) + 1
+    space_modes = data.space_modes or ()
     return ConnectivityData(
-        tables=tuple(budget_table(panel=panel, levels=levels) for panel in data.panels),
+        tables=tuple(
+            budget_table(panel=panel, levels=levels, space_modes=space_modes, mode_trials=mode_trials)
+            for panel in data.panels
+        ),
         forest=forest_rows(data.ablation) if data.ablation is not None else None,
-        unfinished=_unfinished(data.ablation or ()),
+        unfinished=unfinished_modes(data.ablation or ()),
         caveat=CAVEAT,
     )
 
@@ -250,8 +260,15 @@ def short(value: float) -> str:
     return f"{value:.3g}"
 
 
+def level_text(cost: str, value: float) -> str:
+    """A budget or cost as people say it: 50K, 1.2M; memory in binary units (970 MiB), never "970M" bytes."""
+    return binary_size(value) if cost == PEAK_MEMORY else short(value)
+
+
 def unit_noun(cost: str) -> str:
-    """What a cost counts, after its number: "parameters", "FLOPs", "ms"."""
+    """What a cost counts, after its number: "parameters", "FLOPs", "ms", "of memory" (its number says MiB)."""
+    if cost == PEAK_MEMORY:
+        return "of memory"
     spec = OBJECTIVES.get(cost)
     return spec.unit if spec is not None else cost
 
@@ -265,7 +282,7 @@ def points(fraction: float) -> str:
 
 def _budgets(cost: str, budgets: Sequence[float], *, start: bool) -> str:
     """ "At <= 50K parameters", "At <= 50K and <= 120K parameters", "From <= 50K to <= 1.2M parameters"."""
-    shown = [f"<= {short(b)}" for b in budgets]
+    shown = [f"<= {level_text(cost, b)}" for b in budgets]
     unit = unit_noun(cost)
     if len(shown) == 1:
         text = f"at {shown[0]} {unit}"
@@ -357,6 +374,6 @@ def _baselines_ahead(
 
 
 def _list_budgets(cost: str, budgets: Sequence[float]) -> str:
-    shown = [f"<= {short(b)}" for b in budgets]
+    shown = [f"<= {level_text(cost, b)}" for b in budgets]
     listed = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
     return f"at {listed} {unit_noun(cost)}"

@@ -12,9 +12,10 @@ from collections.abc import Callable, Sequence
 import plotly.graph_objects as go
 
 from nas.arch.modes import MODES
-from nas.report.connectivity import BudgetTable, ForestRow, Level, connectivity_data, short, unit_noun
+from nas.report.connectivity import BudgetTable, Level, connectivity_data, level_text, short, unit_noun
 from nas.report.data import ReportData
-from nas.search.objectives import FLOPS, OBJECTIVES, PARAMS
+from nas.report.forest import ForestRow
+from nas.search.objectives import FLOPS, OBJECTIVES, PARAMS, PEAK_MEMORY
 from nas.text import plural
 
 OTHER_COLOUR = "#7f7f7f"  # a mode the modes table does not know (an old study's)
@@ -33,7 +34,7 @@ ABLATION_CAVEAT = (
 )
 
 
-def _cell(level: Level, group: str, unit: str, leading: float | None) -> str:
+def _cell(level: Level, group: str, cost_name: str, leading: float | None) -> str:
     best = level.best.get(group)
     if best is None:
         return '<td class="none">-</td>'
@@ -44,7 +45,9 @@ def _cell(level: Level, group: str, unit: str, leading: float | None) -> str:
     if best.accuracy == leading:
         text = f"<b>{text}</b>"
     cost = f"{best.cost:,.0f}" if float(best.cost).is_integer() else f"{best.cost:.4g}"
-    title = html.escape(f"trial {best.trial}: {cost} {unit}", quote=True)
+    if cost_name == PEAK_MEMORY:
+        cost = f"{level_text(cost_name, best.cost)} ({cost} bytes)"
+    title = html.escape(f"trial {best.trial}: {cost} {unit_noun(cost_name)}", quote=True)
     count = html.escape(f"best of {plural(best.networks, 'network')}")
     return f'<td title="{title}" style="white-space: nowrap">{text}<br><small>{count}</small></td>'
 
@@ -53,14 +56,29 @@ def budget_table_html(table: BudgetTable) -> str:
     """A row per group (modes, then baselines) with its network count, a column per budget level, so the
     table stays narrow at 1,280 px however many groups there are; the leader of each budget in bold."""
     unit = unit_noun(table.cost)
-    head = "".join(f"<th>{html.escape(f'<= {short(level.budget)}')}</th>" for level in table.levels)
+    head = "".join(f"<th>{html.escape(f'<= {level_text(table.cost, level.budget)}')}</th>" for level in table.levels)
     leading = [max((b.accuracy for b in level.best.values()), default=None) for level in table.levels]
     rows = []
     for g in table.groups:
         name = f"{html.escape(g)}<br><small>{html.escape(plural(table.networks[g], 'network'))}</small>"
-        cells = "".join(_cell(level, g, unit, lead) for level, lead in zip(table.levels, leading, strict=True))
+        cells = "".join(_cell(level, g, table.cost, lead) for level, lead in zip(table.levels, leading, strict=True))
         rows.append(f"<tr><th>{name}</th>{cells}</tr>")
-    corner = html.escape(f"budget ({unit})")
+    span = len(table.levels)
+    for over in table.over:  # a reference over the study's budget: its result, at no budget level
+        best = over.best
+        shown = f"{best.accuracy:.1%}"
+        if best.interval is not None:
+            shown += f" ({100 * best.interval[0]:.1f}-{100 * best.interval[1]:.1f})"
+        text = (
+            f"{shown} #{best.trial} at {level_text(table.cost, best.cost)} {unit}: over the study's {over.budgets}, "
+            "so at no budget here"
+        )
+        name = f"{html.escape(over.group)}<br><small>{html.escape(f'over {over.budgets}')}</small>"
+        rows.append(f'<tr class="over"><th>{name}</th><td colspan="{span}">{html.escape(text)}</td></tr>')
+    for absent in table.absent:  # a mode of the space with no row would read as "not shown"; say why
+        why = html.escape(absent.why(table.cost))
+        rows.append(f'<tr class="absent"><th>{html.escape(absent.mode)}</th><td colspan="{span}">{why}</td></tr>')
+    corner = html.escape(f"budget ({unit.removeprefix('of ')})")
     return (
         f'<div class="scroll"><table class="budget"><thead><tr><th>{corner}</th>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"

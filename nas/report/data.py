@@ -26,7 +26,7 @@ from nas.report.final import FinalEvaluation, final_evaluation
 from nas.report.networks import FrontNetwork, front_networks
 from nas.report.rows import measured, trial_rows
 from nas.search import optuna_internals
-from nas.search.objectives import ACCURACY, COSTS_BEFORE_TRAINING, OBJECTIVES
+from nas.search.objectives import ACCURACY, COSTS_BEFORE_TRAINING, FLOPS, OBJECTIVES, PARAMS
 from nas.search.records import (
     INTERVAL_KEYS,
     STATUSES,
@@ -34,7 +34,8 @@ from nas.search.records import (
     TrialRecord,
     load_records,
 )
-from nas.search.study_attrs import generation_number, study_objectives, study_provenance
+from nas.search.space import stored_modes
+from nas.search.study_attrs import generation_number, study_objectives, study_provenance, study_settings
 from nas.search.twins import fold_twins
 from nas.text import plural
 
@@ -50,6 +51,7 @@ class FrontPoint:
     hover: dict[str, Any]  # trial, mode, every arch knob and metric (raw: the drawing escapes)
     interval: tuple[float, float] | None = None  # 95% Wilson interval of the accuracy; None if not known
     reused_by: tuple[int, ...] = ()  # the twins folded into this point (trials that reused its result)
+    over: tuple[str, ...] = ()  # the study's budgets a baseline exceeds (max_params, ...): drawn hollow, on no front
 
 
 @dataclass(frozen=True)
@@ -57,9 +59,14 @@ class FrontPanel:
     """One chart: validation accuracy (y) against one cost (x)."""
 
     cost: str
-    points: tuple[FrontPoint, ...]  # every feasible trial with this cost and accuracy measured
-    pareto: tuple[int, ...]  # trial numbers on the 2-D front (max accuracy, min cost), by cost
-    mode_fronts: dict[str, tuple[int, ...]]  # group (mode, or baseline name) -> its own 2-D front
+    points: tuple[
+        FrontPoint, ...
+    ]  # every feasible trial with this cost and accuracy measured, and over-budget baselines
+    pareto: tuple[int, ...]  # trial numbers on the 2-D front (max accuracy, min cost), by cost; feasible only
+    mode_fronts: dict[str, tuple[int, ...]]  # group (mode, or baseline name) -> its own 2-D front; feasible only
+    # True when accuracy and this cost are the study's only objectives, so the chart's 2-D front is the study's
+    # Pareto set; otherwise it is only this chart's front (a third objective, or a cost nobody optimised).
+    is_study_front: bool = True
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,20 @@ class ReportData:
     final: FinalEvaluation | None = None  # the runs of `nas finalize`; None when nothing was finalized
     networks: tuple[FrontNetwork, ...] = ()  # the front's networks and the baselines, to draw
     input_size: tuple[int, int, int] | None = None  # what the study trained at (its provenance), for the drawings
+    space_modes: tuple[str, ...] | None = None  # the modes the study's space can sample; None for an older study
+
+
+BUDGETS = {PARAMS: "max_params", FLOPS: "max_flops"}  # a trial's constraint -> the study file's budget it measures
+
+
+def over_budgets(record: TrialRecord) -> tuple[str, ...]:
+    """The study's budgets a trained baseline exceeds. Baselines are references, trained whatever the budgets
+    say, so the report draws them (hollow, on no front) rather than leaving them out like infeasible trials;
+    () for every other trial, and for a baseline that did not fit the device's memory (nothing was measured)."""
+    trained = record.baseline is not None and record.status in ("complete", "reused")
+    if not trained or record.constraints.get("memory", -1.0) > 0:
+        return ()
+    return tuple(BUDGETS.get(k, k) for k, v in sorted(record.constraints.items()) if v > 0 and k != "memory")
 
 
 def group_of(point: FrontPoint) -> str:
@@ -154,6 +175,8 @@ def _point(record: TrialRecord, twins: tuple[int, ...]) -> FrontPoint:
     hover: dict[str, Any] = {"trial": record.number, "connectivity": record.connectivity}
     if record.baseline:
         hover["baseline"] = record.baseline
+    if over_budgets(record):
+        hover["over"] = ", ".join(over_budgets(record))
     if record.reused_from is not None:
         hover["reused_from"] = record.reused_from
     if twins:
@@ -171,6 +194,7 @@ def _point(record: TrialRecord, twins: tuple[int, ...]) -> FrontPoint:
         hover=hover,
         interval=_interval(record),
         reused_by=twins,
+        over=over_budgets(record),
     )
 
 
@@ -179,16 +203,18 @@ def _interval(record: TrialRecord) -> tuple[float, float] | None:
     return (low, high) if low is not None and high is not None else None
 
 
-def _panel(points: list[FrontPoint], cost: str) -> FrontPanel:
+def _panel(points: list[FrontPoint], cost: str, objectives: tuple[str, ...]) -> FrontPanel:
     mine = [p for p in points if ACCURACY in p.values and cost in p.values]
     groups: dict[str, list[FrontPoint]] = {}
     for p in mine:
-        groups.setdefault(group_of(p), []).append(p)
+        if not p.over:
+            groups.setdefault(group_of(p), []).append(p)
     return FrontPanel(
         cost=cost,
         points=tuple(mine),
-        pareto=_pareto_2d(mine, cost),
+        pareto=_pareto_2d([p for p in mine if not p.over], cost),
         mode_fronts={g: _pareto_2d(ps, cost) for g, ps in sorted(groups.items())},
+        is_study_front=set(objectives) == {ACCURACY, cost},
     )
 
 
@@ -304,9 +330,16 @@ def compute_report_data(*, study: optuna.Study, ablation: list[dict[str, Any]] |
     pareto = tuple(sorted(front_twins))
 
     # One point per network: a reused twin folds into the trial that trained it (the table keeps both).
-    feasible = {r.number: r for r in records if r.feasible}
-    networks = fold_twins((r.number, r.reused_from) for r in feasible.values())
-    points = [_point(feasible[n], tuple(m for m in members if m != n)) for n, members in sorted(networks.items())]
+    drawn = {r.number: r for r in records if r.feasible or over_budgets(r)}
+    networks = fold_twins((r.number, r.reused_from) for r in drawn.values())
+    points = [_point(drawn[n], tuple(m for m in members if m != n)) for n, members in sorted(networks.items())]
+    for p in points:
+        if p.over:
+            notes.append(
+                f"baseline {p.baseline} (trial {p.number}) is over the study's {' and '.join(p.over)}: trained as "
+                "a reference all the same, drawn as a hollow marker on no front, and listed as over budget in "
+                "the budget tables"
+            )
     costs = [*COSTS_BEFORE_TRAINING]  # counted for every trained network
     for cost, spec in OBJECTIVES.items():
         if cost == ACCURACY or spec.before_training:
@@ -314,9 +347,9 @@ def compute_report_data(*, study: optuna.Study, ablation: list[dict[str, Any]] |
         wanted = spec.panel_when_measured or cost in objectives
         if wanted and any(cost in p.values for p in points):
             costs.append(cost)
-        elif spec.panel_when_measured:
+        elif cost in objectives:  # a cost nobody asked for needs no word when it is not there
             notes.append(f"no panel for {cost}: no feasible trial measured it")
-    panels = tuple(_panel(points, cost) for cost in costs)
+    panels = tuple(_panel(points, cost, objectives) for cost in costs)
 
     history, ref = _hypervolume_history(records, objectives, directions, notes)
     by_number = {r.number: r for r in records}
@@ -349,4 +382,5 @@ def compute_report_data(*, study: optuna.Study, ablation: list[dict[str, Any]] |
         final=final_evaluation(study),
         networks=front_networks(records=records, pareto=pareto, twins=front_twins),
         input_size=_input_size(provenance),
+        space_modes=stored_modes((study_settings(study) or {}).get("space")),
     )

@@ -29,6 +29,7 @@ OTHER_COLOURS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79
 BASELINE_SYMBOL = "star"
 UNKNOWN_SYMBOL = "x"
 PUBLISHED_SYMBOL = "hexagon"  # no mode's shape, so a published result never reads as one of ours
+FRONT_NAME = "Pareto front of the study"  # a chart whose two axes are the study's only objectives
 SAME_LISTED = 10  # trial numbers a hover lists of those sharing one marker; the rest are counted
 
 
@@ -88,6 +89,8 @@ class FrontChart:
     fronts: tuple[GroupFront, ...]  # each group's front: a small trace with its error bars
     overall: tuple[int, ...]  # the overall 2-D front, by cost, one row per distinct point
     same: dict[int, tuple[int, ...]]  # row -> trial numbers drawn under its marker (ties and folded twins)
+    over: tuple[tuple[int, str], ...] = ()  # (row, the budgets it exceeds) of each over-budget baseline: hollow
+    front_name: str = FRONT_NAME  # the overall front's legend entry: the study's, or only this chart's
 
 
 def front_chart(panel: FrontPanel, rows_of: dict[int, int]) -> FrontChart:
@@ -98,7 +101,8 @@ def front_chart(panel: FrontPanel, rows_of: dict[int, int]) -> FrontChart:
         first = stand.setdefault((group_of(p), p.values[panel.cost], p.values[ACCURACY]), p.number)
         same.setdefault(first, []).extend([p.number] if first != p.number else [])
         same[first].extend(p.reused_by)
-    drawn = set(stand.values())
+    over = {p.number: " and ".join(p.over) for p in panel.points if p.over}
+    drawn = set(stand.values()) - set(over)
     on_front = {n for numbers in panel.mode_fronts.values() for n in numbers}
     values = {p.number: (p.values[panel.cost], p.values[ACCURACY]) for p in panel.points}
     overall = {values[n]: n for n in reversed(panel.pareto)}  # the first trial at each point of the front
@@ -111,6 +115,8 @@ def front_chart(panel: FrontPanel, rows_of: dict[int, int]) -> FrontChart:
         ),
         overall=tuple(rows_of[n] for n in sorted(overall.values(), key=lambda n: (values[n], n))),
         same={rows_of[n]: tuple(sorted(members)) for n, members in same.items() if members},
+        over=tuple((rows_of[n], budgets) for n, budgets in sorted(over.items())),
+        front_name=FRONT_NAME if panel.is_study_front else f"front of this chart only (accuracy vs {panel.cost})",
     )
 
 
@@ -142,6 +148,8 @@ def front_spec(chart: FrontChart) -> dict[str, Any]:
         "dominated": list(chart.dominated),
         "fronts": [{"group": f.group, "rows": list(f.rows)} for f in chart.fronts],
         "overall": list(chart.overall),
+        "overallName": html.escape(chart.front_name),
+        "over": [[row, html.escape(budgets)] for row, budgets in chart.over],
         "same": {str(row): [len(numbers), list(numbers[:SAME_LISTED])] for row, numbers in chart.same.items()},
     }
 

@@ -129,8 +129,19 @@
         });
       }
     });
+    // Baselines over a budget of the study: trained as references, so drawn, but hollow and on no front.
+    (spec.over || []).forEach(function (pair) {
+      var r = pair[0], g = group(r), st = look(g);
+      traces.push({
+        type: "scatter", mode: "markers+text", name: esc(g) + " (over " + pair[1] + ")", x: [x[r]], y: [y[r]],
+        marker: { color: "white", symbol: st.symbol + "-open", size: 16, line: { color: st.colour, width: 2 } },
+        text: [esc(g) + " (over " + pair[1] + ")"], textposition: "top left", cliponaxis: false,
+        hovertext: [hover(r, same[String(r)]) + "<br><b>over the study's " + pair[1] + "</b>: trained as a reference, on no front"],
+        hoverinfo: "text"
+      });
+    });
     traces.push({
-      type: "scatter", mode: "lines+markers", name: "overall Pareto front", x: pick(x, spec.overall),
+      type: "scatter", mode: "lines+markers", name: spec.overallName || "overall Pareto front", x: pick(x, spec.overall),
       y: pick(y, spec.overall), line: { color: "black", shape: "hv", width: 2.5 },
       marker: { size: 16, symbol: "circle-open", color: "black", line: { width: 2 } }, hoverinfo: "skip"
     });

@@ -102,7 +102,7 @@ OBJECTIVES: dict[str, ObjectiveSpec] = {
             "minimize",
             "bytes",
             "CUDA max allocated memory while training",
-            "peak training memory (bytes)",
+            "peak training memory",
             _peak_memory,
             cpu=False,
             panel_when_measured=True,

@@ -303,4 +303,29 @@ class SearchSpace:
         }
 
 
-__all__ = ["DATASET_FIELDS", "FIELD_KINDS", "KNOB_TYPES", "NOT_SEARCHABLE", "Knob", "SearchSpace", "field_value"]
+def stored_modes(space: Any) -> tuple[str, ...] | None:
+    """The connectivity modes a space stored by `SearchSpace.to_dict` can build (a knob's choices, or its
+    fixed mode, or ArchConfig's default), or None when `space` is not such a dict (a study from before)."""
+    if not isinstance(space, dict) or not isinstance(space.get("knobs"), list):
+        return None
+    for knob in space["knobs"]:
+        if isinstance(knob, dict) and knob.get("name") == "connectivity":
+            choices = knob.get("choices")
+            return tuple(c for c in choices if isinstance(c, str)) if isinstance(choices, list) else None
+    fixed = space.get("fixed")
+    mode = fixed.get("connectivity") if isinstance(fixed, dict) else None
+    if mode is None:
+        mode = ArchConfig.__dataclass_fields__["connectivity"].default
+    return (mode,) if isinstance(mode, str) else None
+
+
+__all__ = [
+    "DATASET_FIELDS",
+    "FIELD_KINDS",
+    "KNOB_TYPES",
+    "NOT_SEARCHABLE",
+    "Knob",
+    "SearchSpace",
+    "field_value",
+    "stored_modes",
+]

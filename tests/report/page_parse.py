@@ -93,8 +93,11 @@ def front_traces(spec: dict[str, Any], table: dict[str, list[Any]], looks: dict[
                     },
                 }
             )
+    for r, budgets in spec.get("over", []):
+        traces.append({"name": f"{esc(_group(table, r))} (over {budgets})", "x": [x[r]], "y": [y[r]]})
     overall = spec["overall"]
-    traces.append({"name": "overall Pareto front", "x": [x[r] for r in overall], "y": [y[r] for r in overall]})
+    name = spec.get("overallName") or "overall Pareto front"
+    traces.append({"name": name, "x": [x[r] for r in overall], "y": [y[r] for r in overall]})
     return traces
 
 

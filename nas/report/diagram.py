@@ -177,11 +177,15 @@ def _arc(x1: float, x2: float, y: float, rise: float, colour: str, *, dashed: bo
     )
 
 
-def _glyph_items(wiring: Wiring) -> list[str]:
-    """The glyph's nodes left to right: the stage input, three layers, and how the stage ends."""
+GLYPH_LAYERS = 4  # a stage of more layers draws the first two, an ellipsis and the last
+
+
+def _glyph_items(wiring: Wiring, layers: int) -> list[str]:
+    """The glyph's nodes left to right: the stage input, its layers (a long stage elided), how the stage ends."""
     items = ["in"]
-    for _ in range(3):
-        items += ["layer", "add"] if wiring.adds_around_layer else ["layer"]
+    drawn = ["layer"] * layers if layers <= GLYPH_LAYERS else ["layer", "layer", "gap", "layer"]
+    for kind in drawn:
+        items += ["layer", "add"] if kind == "layer" and wiring.adds_around_layer else [kind]
     if wiring.joins_all_outputs:
         items.append("join")
     if wiring.adds_stage_input:
@@ -194,6 +198,8 @@ def _node(kind: str, x: float, y: float, colour: str) -> str:
         return f'<circle cx="{_n(x)}" cy="{_n(y)}" r="3.5" fill="#fff" stroke="{colour}" stroke-width="1.2"/>'
     if kind == "layer":
         return f'<rect x="{_n(x - 4.5)}" y="{_n(y - 6)}" width="9" height="12" rx="1.5" fill="{colour}"/>'
+    if kind == "gap":  # layers left out: an ellipsis on the chain
+        return "".join(f'<circle cx="{_n(x + dx)}" cy="{_n(y)}" r="1.3" fill="{colour}"/>' for dx in (-4, 0, 4))
     if kind == "join":
         return f'<rect x="{_n(x - 2)}" y="{_n(y - 9)}" width="4" height="18" fill="{colour}"/>'
     return (  # add: a circled plus
@@ -203,11 +209,11 @@ def _node(kind: str, x: float, y: float, colour: str) -> str:
     )
 
 
-def _glyph(mode_name: str, x: float, y: float) -> str:
+def _glyph(mode_name: str, x: float, y: float, layers: int) -> str:
     """The mode's wiring in a few lines: arcs above the chain feed layers, arcs below skip the stage."""
     mode = MODES[mode_name]
     wiring, colour = mode.wiring, mode.colour
-    items = _glyph_items(wiring)
+    items = _glyph_items(wiring, layers)
     base = y + 27
     step = (GLYPH_W - 26) / (len(items) - 1)
     xs = [x + 6 + step * i for i in range(len(items))]
@@ -253,7 +259,7 @@ def _stage(stage: StageBox, y: float, height: float) -> str:
         "stage", y, height, lines, f"stage {stage.index}: {mode.summary}", fill=_tint(mode.colour), stroke=mode.colour
     )
     bar = f'<rect x="{X0}" y="{_n(y)}" width="5" height="{_n(height)}" fill="{mode.colour}"/>'
-    glyph = _glyph(stage.mode, X0 + BOX_W - GLYPH_W - 6, y + (height - GLYPH_H) / 2)
+    glyph = _glyph(stage.mode, X0 + BOX_W - GLYPH_W - 6, y + (height - GLYPH_H) / 2, stage.layers)
     return box[: -len("</g>")] + bar + glyph + "</g>"
 
 

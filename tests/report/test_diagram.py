@@ -3,6 +3,7 @@ self-contained, escaped, deterministic element with one group per stage and the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -217,10 +218,26 @@ def test_every_mode_has_its_own_glyph() -> None:
         root = parse(config_svg(config=config, input_size=(3, 16, 16)))
         glyphs = groups(root, "glyph")
         assert len(glyphs) == 3 and all(g.get("class") == f"glyph glyph-{mode}" for g in glyphs)
-        assert glyph_counts(glyphs[0]) == GLYPHS[mode], mode
-        drawn = ET.tostring(glyphs[0], encoding="unicode")
+        assert glyph_counts(glyphs[1]) == GLYPHS[mode], mode  # stage 2: 3 layers
+        drawn = ET.tostring(glyphs[1], encoding="unicode")
         shapes.add(re.sub(r"<title>.*</title>|#[0-9a-f]{6}|glyph-\w+", "", drawn))
     assert len(shapes) == len(MODES)
+
+
+def layer_units(glyph: ET.Element) -> int:
+    return sum(r.get("width") == "9" for r in glyph.iter(f"{SVG}rect"))
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_a_glyph_draws_as_many_layers_as_its_stage_has_and_elides_a_long_one(mode: str) -> None:
+    """Stage glyphs drew 3 layer units beside "2 layers"."""
+    root = parse(config_svg(config=MODE_CONFIGS[mode], input_size=(3, 16, 16)))
+    assert [layer_units(g) for g in groups(root, "glyph")] == [2, 3, 2]
+    deep = dataclasses.replace(MODE_CONFIGS[mode], block_config=(4, 12))
+    glyphs = groups(parse(config_svg(config=deep, input_size=(3, 16, 16))), "glyph")
+    assert [layer_units(g) for g in glyphs] == [4, 3]  # 12 layers: the first two, an ellipsis, the last
+    assert sum(c.get("r") == "1.3" for c in glyphs[1].iter(f"{SVG}circle")) == 3
+    assert sum(c.get("r") == "1.3" for c in glyphs[0].iter(f"{SVG}circle")) == 0
 
 
 def test_bad_arguments_are_usage_errors() -> None:

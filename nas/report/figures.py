@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -20,10 +21,11 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from nas.arch.modes import MODES
+from nas.report.connectivity import short
 from nas.report.data import FrontPanel, ReportData, group_of
 from nas.report.final import FinalEvaluation
-from nas.search.objectives import ACCURACY, OBJECTIVES
-from nas.text import plural
+from nas.search.objectives import ACCURACY, OBJECTIVES, PEAK_MEMORY
+from nas.text import binary_size, plural
 
 OTHER_COLOURS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31")
 BASELINE_SYMBOL = "star"
@@ -91,6 +93,7 @@ class FrontChart:
     same: dict[int, tuple[int, ...]]  # row -> trial numbers drawn under its marker (ties and folded twins)
     over: tuple[tuple[int, str], ...] = ()  # (row, the budgets it exceeds) of each over-budget baseline: hollow
     front_name: str = FRONT_NAME  # the overall front's legend entry: the study's, or only this chart's
+    ticks: tuple[tuple[float, str], ...] = ()  # the cost axis's labelled values: whole numbers with units
 
 
 def front_chart(panel: FrontPanel, rows_of: dict[int, int]) -> FrontChart:
@@ -117,7 +120,37 @@ def front_chart(panel: FrontPanel, rows_of: dict[int, int]) -> FrontChart:
         same={rows_of[n]: tuple(sorted(members)) for n, members in same.items() if members},
         over=tuple((rows_of[n], budgets) for n, budgets in sorted(over.items())),
         front_name=FRONT_NAME if panel.is_study_front else f"front of this chart only (accuracy vs {panel.cost})",
+        ticks=axis_ticks(panel.cost, [p.values[panel.cost] for p in panel.points]),
     )
+
+
+MEMORY_STEPS = tuple(m * 2**20 for m in (1, 2, 5, 10, 20, 50, 100, 200, 500)) + tuple(
+    m * 2**30 for m in (1, 2, 5, 10, 20, 50, 100)
+)
+
+
+def axis_ticks(cost: str, values: list[float]) -> tuple[tuple[float, str], ...]:
+    """Labelled values for a cost axis, each a whole number with its unit: 1-2-5 per decade on a log axis
+    ("50K", "100K", "200K"; plotly's own labels read "5 6 7 8 9 100k 2 3", digits with no decade), MiB/GiB
+    on the memory axis (plotly's read "1B ... 3.5B", as if bytes were counted in billions). () where plotly's
+    own are right (a linear axis of ms or seconds), or with nothing to draw."""
+    spec = OBJECTIVES.get(cost)
+    finite = [v for v in values if v > 0 and math.isfinite(v)]
+    if not finite:
+        return ()
+    low, high = min(finite), max(finite)
+    if cost == PEAK_MEMORY:
+        step = next((s for s in MEMORY_STEPS if high / s <= 6), MEMORY_STEPS[-1])
+        return tuple((k * step, binary_size(k * step)) for k in range(int(high * 1.05 // step) + 1))
+    if spec is None or not spec.log_axis:
+        return ()
+    ticks: list[float] = []
+    for mantissas in ((1, 2, 5), (1, 2, 3, 4, 5, 6, 7, 8, 9)):  # a narrow range gets every digit
+        decades = range(math.floor(math.log10(low / 1.5)), math.ceil(math.log10(high * 1.5)) + 1)
+        ticks = [m * 10.0**e for e in decades for m in mantissas if low / 1.5 <= m * 10.0**e <= high * 1.5]
+        if len(ticks) >= 3:
+            break
+    return tuple((t, short(t)) for t in ticks)
 
 
 def _layout(fig: go.Figure) -> dict[str, Any]:
@@ -134,7 +167,15 @@ def front_spec(chart: FrontChart) -> dict[str, Any]:
     fig = go.Figure()
     fig.update_layout(
         title=html.escape(f"validation accuracy against {title}"),
-        xaxis={"title": html.escape(title), "type": "log" if spec is not None and spec.log_axis else "linear"},
+        xaxis={
+            "title": html.escape(title),
+            "type": "log" if spec is not None and spec.log_axis else "linear",
+            **(
+                {"tickvals": [v for v, _ in chart.ticks], "ticktext": [t for _, t in chart.ticks]}
+                if chart.ticks
+                else {}
+            ),
+        },
         yaxis={"title": "validation accuracy"},
         height=520,
         margin={"r": 20},
@@ -179,7 +220,7 @@ def hypervolume_figure(data: ReportData) -> go.Figure:
     fig.update_layout(
         title="hypervolume of the feasible front so far",
         xaxis={"title": "trial number", "tickformat": ",d", **({"dtick": 1} if len(history) <= 10 else {})},
-        yaxis={"title": "hypervolume"},
+        yaxis={"title": "hypervolume", "rangemode": "tozero"},  # from 0: growth read against the whole
         height=400,
     )
     return fig

@@ -336,7 +336,8 @@ def final_figure(final: FinalEvaluation, looks: dict[str, Style]) -> go.Figure:
                 annotation_font_size=10,
             )
     fig.update_layout(
-        title="test accuracy against parameters: finalized networks (mean +- std over seeds) and published results",
+        title="test accuracy against parameters: finalized networks (mean +- std over seeds)"
+        + (" and published results" if final.published else " (no published results for this dataset)"),
         xaxis={"title": "parameters", "type": "log"},
         yaxis={"title": "test accuracy"},
         height=560,

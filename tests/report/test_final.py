@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 
 import optuna
@@ -135,3 +136,15 @@ def test_the_page_draws_the_section_with_labelled_published_results() -> None:
 def test_no_section_when_nothing_was_finalized() -> None:
     data = compute_report_data(study=study_with_runs([]))
     assert data.final is None and "Final evaluation" not in render(data)
+
+
+def test_a_dataset_without_published_results_promises_none() -> None:
+    """An image-folder study's chart was titled '... and published results' with none to show."""
+    folder = dataclasses.replace(run(3, 0, 0.91), dataset="imagefolder")
+    final = compute_report_data(study=study_with_runs([folder])).final
+    assert final is not None and final.published == ()
+    title = final_figure(final, styles(["dense"])).layout.title.text
+    assert "and published results" not in title and title.endswith("(no published results for this dataset)")
+    with_published = compute_report_data(study=study_with_runs([run(3, 0, 0.91)])).final
+    assert with_published is not None
+    assert final_figure(with_published, styles(["dense"])).layout.title.text.endswith("and published results")

@@ -134,7 +134,7 @@
       var r = pair[0], g = group(r), st = look(g);
       traces.push({
         type: "scatter", mode: "markers+text", name: esc(g) + " (over " + pair[1] + ")", x: [x[r]], y: [y[r]],
-        marker: { color: "white", symbol: st.symbol + "-open", size: 16, line: { color: st.colour, width: 2 } },
+        marker: { color: st.colour, symbol: st.symbol + "-open", size: 16, line: { width: 2 } },  // an open symbol's colour is its outline
         text: [esc(g) + " (over " + pair[1] + ")"], textposition: "top left", cliponaxis: false,
         hovertext: [hover(r, same[String(r)]) + "<br><b>over the study's " + pair[1] + "</b>: trained as a reference, on no front"],
         hoverinfo: "text"

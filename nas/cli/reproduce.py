@@ -57,7 +57,8 @@ def train_command(*, study: str, trial: int, storage: str | None) -> str:
 
 
 def _changed_settings(study: Any, sf: Any) -> list[str]:
-    """Recipe and data keys the study file changed since the study was created (resumed with --allow-changed)."""
+    """Recipe and data keys the study file changed since the study was created (it resumes only with
+    --allow-changed): a trial trained before the change trained otherwise."""
     from nas.search.preflight import check_resume
     from nas.search.study_attrs import study_settings
 
@@ -91,7 +92,11 @@ def study_trial(*, path: str, storage: str | None, number: int) -> StudyTrial:
         )
     ablation = stored(trials[number]).ablation  # a run of `nas ablate` trained with the recipe's seed + its own
     seed = sf.recipe.seed + int(ablation["seed"]) if ablation else sf.recipe.seed
-    notes = [f"{key} changed since the study was created (--allow-changed)" for key in _changed_settings(study, sf)]
+    notes = []
+    changed = _changed_settings(study, sf)
+    if changed:
+        earlier = "trials that ran before the change trained with the earlier settings"
+        notes.append(f"{path} changed {', '.join(changed)} since the study was created; {earlier}")
     if record.status == "rejected":
         notes.append(f"the study rejected this network before training it ({record.reason})")
     elif record.status == "pruned":

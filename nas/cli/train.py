@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.arch import ArchConfig
-from nas.arch.external import ExternalNet
+from nas.arch.external import TORCHVISION_PREFIX, ExternalNet
 from nas.cli.arch import int_arg, load_config, parse_pairs
 from nas.cli.reproduce import StudyTrial, check_fits, departures, network, recorded_line, study_trial
 from nas.data.datasets import DATASETS, IMAGEFOLDER_DEFAULT_SIZE, MAX_IMAGE_SIZE, DataConfig, LoadedData
@@ -210,6 +210,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     recipe = _recipe(args, source.recipe if source else None)
     if args.save is not None:
         _writable_file("--save", Path(args.save))
+        if source is not None and source.baseline and source.baseline.startswith(TORCHVISION_PREFIX):
+            allowed = "no --save with a torchvision baseline: checkpoints hold ArchConfig networks only"
+            raise UsageError(f"{source.label} is {source.baseline}; {allowed}", owner="--save", allowed=allowed)
     data = load_data(data_config)
     if data.num_classes < 2:
         raise UsageError(

@@ -17,6 +17,7 @@ from PIL import Image
 
 from nas.arch import ArchConfig
 from nas.arch.cost import estimate
+from nas.arch.external import ExternalNet
 from nas.search import records
 from nas.search.storage import open_storage
 from tests.cli.conftest import TWO_NETS_SPACE
@@ -294,3 +295,64 @@ def test_a_study_in_another_storage_is_named_in_the_hint_and_read_from_it(study_
     assert hint == f"nas train --from-study study.toml --trial 1 --storage '{journal}'"
     result, _ = trained(*shlex.split(hint)[2:], cwd=folder)
     assert result["from_study"]["trial"] == 1  # type: ignore[index]
+
+
+def test_a_study_file_changed_since_the_study_was_created_is_said(study_file: Path, tmp_path: Path) -> None:
+    """Resumed with --allow-changed recipe.lr, a study holds trials of both rates: the run says so."""
+    folder = tmp_path / "changed"
+    shutil.copytree(study_file.parent, folder)
+    (folder / "study.toml").write_text(STUDY.replace("lr = 0.05", "lr = 0.07"))
+    _, said = trained("--from-study", "study.toml", "--trial", "1", cwd=folder)
+    assert said[-1] == (
+        "nas train: note: study.toml changed recipe.lr since the study was created; trials that ran before the change "
+        "trained with the earlier settings"
+    )
+
+
+def test_a_named_recipe_and_set_apply_over_the_trial_s_and_say_so(here: Path) -> None:
+    trial = searched(here)
+    result, said = trained(
+        "--from-study",
+        "study.toml",
+        "--trial",
+        str(trial.number),
+        "--recipe",
+        "fast",
+        "--set",
+        "growth_rate=4",
+        cwd=here,
+    )
+    assert result["config"]["growth_rate"] == 4 and result["arch_hash"] != records.stored(trial).arch_hash
+    assert said[-1] == (
+        "nas train: note: the options given change recipe.label_smoothing 0.1 -> 0.2, recipe.ema_decay 0.0 -> 0.99, "
+        "recipe.tta_flip False -> True, recipe.decay_norm_and_bias True -> False, recipe.norm_bias_lr_scale 1.0 -> "
+        "8.0, recipe.alternate_flips False -> True, the network (--set): this is not how the study trained it"
+    )
+
+
+def test_a_torchvision_baseline_takes_no_set_and_no_save(study_file: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "tv"
+    shutil.copytree(study_file.parent, folder)
+    study = optuna.load_study(study_name="pictures", storage=open_storage(str(folder / "runs/pictures/journal.log")))
+    net = ExternalNet("resnet18", 3, 3)
+    study.enqueue_trial({}, user_attrs=records.baseline_attrs(net.label))
+    trial = study.ask()
+    records.write_network(
+        trial, arch=net.to_dict(), arch_hash=net.arch_hash(), connectivity="baseline", recipe_hash="x"
+    )
+    records.write_outcome(trial, "failed", "stopped by the test")
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    run = nas_here(
+        "train", "--from-study", "study.toml", "--trial", str(trial.number), "--set", "growth_rate=4", cwd=folder
+    )
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr.splitlines() == [
+        f"nas train: error: trial {trial.number} of study.toml is the torchvision baseline torchvision:resnet18: --set "
+        "changes ArchConfig knobs, and it has none"
+    ]
+    run = nas_here("train", "--from-study", "study.toml", "--trial", str(trial.number), "--save", "net.pt", cwd=folder)
+    assert (run.returncode, run.stdout) == (2, "")  # before the data is read
+    assert run.stderr.splitlines() == [
+        f"nas train: error: trial {trial.number} of study.toml is torchvision:resnet18; no --save with a torchvision "
+        "baseline: checkpoints hold ArchConfig networks only"
+    ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["binary_size", "plural"]
+import shlex
+
+__all__ = ["binary_size", "command", "plural"]
 
 
 def plural(n: float, noun: str, many: str | None = None) -> str:
@@ -10,6 +12,13 @@ def plural(n: float, noun: str, many: str | None = None) -> str:
     separated ("20,000 trials"), as a reader expects."""
     shown = f"{n:,g}" if isinstance(n, float) else f"{n:,}"
     return f"{shown} {noun if n == 1 else (many or noun + 's')}"
+
+
+def command(*words: str | None, storage: str | None = None) -> str:
+    """A command as a hint prints it, so it runs when pasted: each word shell-quoted (a study path with a space),
+    None words left out, and `--storage URL` when the study was opened with one."""
+    shown = [w for w in words if w is not None] + (["--storage", storage] if storage else [])
+    return " ".join(shlex.quote(w) for w in shown)
 
 
 def binary_size(n_bytes: float) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from nas.cli.arch import int_arg
 from nas.cli.reproduce import train_command
 from nas.cli.study import _at_least_one, _load_existing, _stop_on_sigterm, _study_file, _writable_folder, _write_report
 from nas.errors import UsageError
-from nas.text import plural
+from nas.text import command, plural
 
 FRONT = "front"
 
@@ -62,10 +61,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     what = f"baseline {record.baseline} ({record.connectivity})" if record.baseline else record.connectivity
     header = f"trial {number}: {status}, {shown}, {what}"
     # Every command printed here runs as printed (the study's storage too, when it was given).
-    storage = f" --storage {shlex.quote(args.storage)}" if args.storage else ""
-    study_arg = shlex.quote(args.study)
     train = f"`{train_command(study=args.study, trial=number, storage=args.storage)}`"
-    finalize = f"`nas finalize {study_arg} --trials {number}{storage}`"
+    finalize = f"`{command('nas', 'finalize', args.study, '--trials', str(number), storage=args.storage)}`"
     if record.baseline and record.baseline.startswith(TORCHVISION_PREFIX):
         if args.json:
             raise UsageError(
@@ -87,7 +84,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(format_table(estimate(config, input_size=_input_size(study, args))))
     print(f"train it as the study did: {train}")
     if not record.baseline:
-        print(f"its ArchConfig (for nas arch and nas train): `nas show {study_arg} --trial {number} --json{storage}`")
+        as_json = command("nas", "show", args.study, "--trial", str(number), "--json", storage=args.storage)
+        print(f"its ArchConfig (for nas arch and nas train): `{as_json}`")
     return 0
 
 
@@ -143,7 +141,17 @@ def cmd_finalize(args: argparse.Namespace) -> int:
         )
     except KeyboardInterrupt:
         write_final_csv(csv_path, final_rows(stored_runs(study)))
-        print(f"interrupted: finished runs are kept; run `nas finalize {args.study}` again to finish", file=sys.stderr)
+        again = command(  # the same runs: the same networks, seeds and epochs
+            "nas",
+            "finalize",
+            args.study,
+            *(["--trials", args.trials] if args.trials != FRONT else []),
+            "--seeds",
+            str(args.seeds),
+            *(["--epochs", str(args.epochs)] if args.epochs is not None else []),
+            storage=args.storage,
+        )
+        print(f"interrupted: finished runs are kept; run `{again}` again to finish", file=sys.stderr)
         return 130
     rows = final_rows(stored_runs(study))
     for row in rows:

@@ -9,7 +9,6 @@ apply; each one that changes how the network trains is named, so a run that is n
 from __future__ import annotations
 
 import dataclasses
-import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +17,7 @@ from nas.arch.external import ExternalNet, resolve_baseline
 from nas.data.datasets import DataConfig
 from nas.errors import UsageError
 from nas.search.objectives import ACCURACY, FLOPS, PARAMS
+from nas.text import command
 from nas.train.recipe import Recipe
 
 
@@ -52,8 +52,7 @@ class StudyTrial:
 
 def train_command(*, study: str, trial: int, storage: str | None) -> str:
     """`nas train --from-study STUDY --trial N [--storage URL]`, quoted for a shell."""
-    where = f" --storage {shlex.quote(storage)}" if storage else ""
-    return f"nas train --from-study {shlex.quote(study)} --trial {trial}{where}"
+    return command("nas", "train", "--from-study", study, "--trial", str(trial), storage=storage)
 
 
 def _changed_settings(study: Any, sf: Any) -> list[str]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from nas.cli.arch import int_arg
 from nas.errors import UsageError
 from nas.search.studyfile import StudyFile
-from nas.text import plural
+from nas.text import command, plural
 
 if TYPE_CHECKING:
     from nas.search.records import TrialRecord
@@ -95,7 +95,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     except KeyboardInterrupt:
         kept = _finished_trials(sf, args.storage)
-        print(f"interrupted: {plural(kept, 'trial')} kept, run `nas run {args.study}` again to resume", file=sys.stderr)
+        again = command("nas", "run", args.study, storage=args.storage)
+        print(f"interrupted: {plural(kept, 'trial')} kept, run `{again}` again to resume", file=sys.stderr)
         return 130
     stored = len(study.get_trials(deepcopy=False))
     print(f"study {sf.name}: {plural(stored, 'trial')} in storage, {time.monotonic() - start:.0f} s this run")
@@ -162,11 +163,11 @@ def _open_existing(path: str, storage: str | None) -> Any:
     sf = _study_file(path)
     url = storage or sf.storage_url()
     if is_journal(url) and not Path(url).is_file():
-        raise UsageError(f"no study {sf.name!r}: {url} does not exist; run `nas run {path}` first")
+        raise UsageError(f"no study {sf.name!r}: {url} does not exist; run `{command('nas', 'run', path)}` first")
     if not is_journal(url) and holds_no_studies(url):
         raise UsageError(
             f"no study {sf.name!r}: the database {url} holds no Optuna study at all (is the URL right?); "
-            f"run `nas run {path}` first"
+            f"run `{command('nas', 'run', path, storage=storage)}` first"
         )
     import optuna
 
@@ -176,7 +177,8 @@ def _open_existing(path: str, storage: str | None) -> Any:
     try:
         return optuna.load_study(study_name=current_name(opened, sf.name), storage=opened)  # its newest generation
     except KeyError as err:
-        raise UsageError(f"no study {sf.name!r} in {url}: run `nas run {path}` first") from err
+        again = command("nas", "run", path, storage=storage)
+        raise UsageError(f"no study {sf.name!r} in {url}: run `{again}` first") from err
 
 
 def _ablation(path: str) -> list[dict[str, Any]] | None:

@@ -35,7 +35,7 @@ from nas.search.study import Objective, open_study
 from nas.search.studyfile import StudyFile
 from nas.search.tally import tally_of
 from nas.search.trial_life import TrialSlot, claim, grid_left, requeue, run_claimed_trial
-from nas.text import plural
+from nas.text import command, plural
 from nas.train.measure import resolve_device
 from nas.train.sharing import DeviceShare
 from nas.train.trainer import warm_up_device
@@ -139,6 +139,7 @@ def run_worker(
         deadline=deadline,
         progress=_Progress(budget, len(study.get_trials(deepcopy=False, states=_FINISHED)), label, deadline),
         label=label,
+        storage=storage,
     )
     share, dev = DeviceShare(k), resolve_device(device)
     if not share.shared:
@@ -164,6 +165,7 @@ class _Claiming:
     deadline: float | None
     progress: _Progress
     label: str
+    storage: str | None = None  # the URL the worker was given, for the command that goes on
     said: set[str] = dataclasses.field(default_factory=set)  # what the worker said once, whatever its threads
     said_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
@@ -186,7 +188,8 @@ class _Claiming:
             if self.deadline is not None and time.monotonic() >= self.deadline:
                 left = max(self.budget - tally_of(study).update().budget_used, 0)
                 limit = plural(float(sf.time_limit_minutes or 0), "minute")
-                go_on = f"{plural(left, 'trial')} of the budget left; run `nas run {sf.path}` again to go on"
+                again = command("nas", "run", sf.path, storage=self.storage)
+                go_on = f"{plural(left, 'trial')} of the budget left; run `{again}` again to go on"
                 self.say_once(
                     f"time limit of {limit} reached (it bounds each run): {go_on if left else 'budget spent'}"
                 )

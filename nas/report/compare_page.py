@@ -17,6 +17,7 @@ from nas.arch.cost import human
 from nas.errors import bad_value
 from nas.files import write_text_atomic
 from nas.report.compare import ComparedStudy, Comparison, Network
+from nas.report.page import ERRORS_JS
 from nas.search.objectives import ACCURACY, OBJECTIVES
 from nas.text import plural
 
@@ -42,6 +43,15 @@ th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: left; vertica
 th { background: #f3f3f3; }
 td.num { text-align: right; }
 """
+
+
+# nasPlotted() runs after plotly draws each chart: counts it, and once all are drawn records the page's widths.
+PLOTTED_JS = (
+    "function nasWidths(){var d=document.documentElement;"
+    "document.body.dataset.widths=JSON.stringify({window:d.clientWidth,page:d.scrollWidth});}"
+    "function nasPlotted(){var b=document.body,n=Number(b.dataset.plotted)+1;"
+    "if(n===Number(b.dataset.charts))nasWidths();b.dataset.plotted=String(n);}"
+)
 
 
 def style(index: int) -> tuple[str, str, str]:
@@ -212,14 +222,19 @@ def render_comparison(comparison: Comparison, links: dict[str, str]) -> str:
         parts.append("<p>No cost was measured by every study with a feasible network: nothing to overlay.</p>")
     for index, cost in enumerate(comparison.costs):
         piece = comparison_figure(comparison, cost).to_html(
-            full_html=False, include_plotlyjs=index == 0, config={"displaylogo": False, "responsive": True}
+            full_html=False,
+            include_plotlyjs=index == 0,
+            config={"displaylogo": False, "responsive": True},
+            post_script="nasPlotted();",
         )
         parts.append(str(piece))
+    if not comparison.costs:
+        parts.append("<script>nasWidths();</script>")
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{html.escape('densenas comparison: ' + labels)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-        + "\n".join(parts)
-        + "\n</body>\n</html>\n"
+        f"<title>{html.escape('densenas comparison: ' + labels)}</title>\n<style>{CSS}</style>\n</head>\n"
+        f'<body data-charts="{len(comparison.costs)}" data-plotted="0" data-errors="">\n'
+        f"<script>{ERRORS_JS}{PLOTTED_JS}</script>\n" + "\n".join(parts) + "\n</body>\n</html>\n"
     )
 
 

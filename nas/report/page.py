@@ -13,7 +13,6 @@ element), and the file can only land inside `out_dir`, whatever the study is cal
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import json
 import re
@@ -40,7 +39,7 @@ from nas.report.figures import (
     styles,
     template,
 )
-from nas.report.final import FinalEvaluation
+from nas.report.final import Cell, FinalEvaluation, final_table, published_table
 from nas.report.networks import networks_section
 from nas.report.table import TrialTable, encoded, group_counts, group_name, status_counts, trial_table
 from nas.text import plural
@@ -78,13 +77,13 @@ def _prose(text: str) -> str:
 
 
 def _final_section(final: FinalEvaluation, looks: dict[str, Style], figure: _Figures) -> list[str]:
-    published = [dataclasses.asdict(p) for p in final.published]
+    published = published_table(final)
     return [
         "<h2>Final evaluation</h2>",
         f"<p>{_prose(final.note)} Each network was trained again on train+validation once per seed, then measured "
         "once on the test split: mean and sample standard deviation over the seeds (<code>nas finalize</code>, "
         "also in runs/&lt;study&gt;/final.csv).</p>",
-        _table([row.to_dict() for row in final.rows]),
+        _table(final_table(final)),
         figure(final_figure(final, looks)),
         *(["<h3>Published results</h3>", _table(published)] if published else []),
     ]
@@ -177,8 +176,11 @@ def _table(rows: Sequence[dict[str, Any]], *, sortable: bool = True) -> str:
         cells = []
         for c in columns:
             value: Any = row.get(c)
-            numeric = isinstance(value, int | float) and not isinstance(value, bool)
-            sort = f' data-sort="{float(value)!r}"' if numeric else ""
+            if isinstance(value, Cell):  # shown as its text, sorted by its number
+                value, number = value.text, value.sort
+            else:
+                number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+            sort = f' data-sort="{float(number)!r}"' if number is not None else ""
             cells.append(f"<td{sort}>{_e(value)}</td>")
         body.append(f"<tr>{''.join(cells)}</tr>")
     css = ' class="sortable"' if sortable else ""

@@ -1,11 +1,13 @@
 /* densenas report: draws the charts and the trial table from the JSON the page embeds (nas/report/page.py).
 
    nas-trials: every trial once, column by column (nas/report/table.py); a text column whose values repeat
-   comes as {levels, codes}. nas-charts: the plotly template once, then one spec per chart: a "front" spec
-   names the trial-table rows of each trace (nas/report/figures.py FrontChart), a "figure" spec is a plain
-   plotly figure. tests/report/page_parse.py builds the front traces exactly as frontTraces() does below.
+   comes as {levels, codes}; `columns` are the table's, `details` what a trial's details row adds.
+   nas-charts: the plotly template once, then one spec per chart: a "front" spec names the trial-table rows
+   of each trace (nas/report/figures.py FrontChart), a "figure" spec is a plain plotly figure.
+   tests/report/page_parse.py builds the front traces exactly as frontTraces() does below.
    Everything shown from the study is escaped here (esc) or set as text (textContent), never parsed as HTML.
-   When every chart is drawn, body[data-plotted] says how many; errors land in body[data-errors]. */
+   When every chart is drawn, body[data-plotted] says how many; errors land in body[data-errors], and
+   body[data-widths] holds the widths the page was laid out at (widths()), so a test sees a table overflow. */
 (function () {
   "use strict";
 
@@ -23,7 +25,7 @@
   var raw = readJSON("nas-trials");
   var T = {};
   Object.keys(raw.data).forEach(function (key) { T[key] = decode(raw.data[key]); });
-  var ROWS = raw.rows, COLUMNS = raw.columns, GROUPS = raw.groups;
+  var ROWS = raw.rows, COLUMNS = raw.columns, DETAILS = raw.details || [], GROUPS = raw.groups;
   var GLYPHS = {
     circle: "\u25CF", square: "\u25A0", diamond: "\u25C6", "triangle-up": "\u25B2", "triangle-down": "\u25BC",
     pentagon: "\u2B1F", hexagon: "\u2B22", star: "\u2605", cross: "\u271A", x: "\u2716"
@@ -50,6 +52,32 @@
     return String(Number(value.toPrecision(4)));
   }
 
+  function three(value) { return String(Number(value.toPrecision(3))); }
+
+  // In units, by a column's `unit` (nas/report/table.py UNITS): counts in K/M/G, seconds, ms, bytes in KiB/MiB/GiB.
+  function scaled(value, steps, last) {
+    var rounded = Math.abs(Number(value.toPrecision(3)));
+    for (var i = 0; i < steps.length; i++) {
+      if (rounded >= steps[i][0]) return three(value / steps[i][0]) + steps[i][1];
+    }
+    return last(value);
+  }
+  var UNITS = {
+    count: function (v) { return scaled(v, [[1e9, "G"], [1e6, "M"], [1e3, "K"]], show); },
+    ms: function (v) { return three(v) + " ms"; },
+    seconds: function (v) {
+      return Math.abs(v) < 1000 ? three(v) + " s" : Math.abs(v) < 6000 ? three(v / 60) + " min" : three(v / 3600) + " h";
+    },
+    bytes: function (v) {
+      return scaled(v, [[Math.pow(2, 30), " GiB"], [Math.pow(2, 20), " MiB"], [1024, " KiB"]], function (b) { return show(b) + " B"; });
+    }
+  };
+
+  function format(c, value) {
+    if (typeof value === "number" && UNITS[c.unit]) return UNITS[c.unit](value);
+    return show(value);
+  }
+
   function percent(value) { return (100 * value).toFixed(1); }
 
   // "91.2% (88.0-93.6)": the accuracy and its 95% interval, or the accuracy alone without one.
@@ -63,8 +91,8 @@
   function hover(r, same) {
     var g = group(r), lines = ["<b>trial " + T.number[r] + "</b>: " + esc(g) + (look(g).baseline ? " (baseline)" : "")];
     lines.push("validation accuracy: " + accuracy(r));
-    COLUMNS.forEach(function (c) {
-      if ((c.kind === "cost" || c.kind === "knob") && has(col(c.key)[r])) lines.push(esc(c.key) + ": " + esc(show(col(c.key)[r])));
+    COLUMNS.concat(DETAILS).forEach(function (c) {
+      if ((c.kind === "cost" || c.kind === "knob") && has(col(c.key)[r])) lines.push(esc(c.key) + ": " + esc(format(c, col(c.key)[r])));
     });
     if (same) {
       var more = same[0] - same[1].length;
@@ -166,7 +194,23 @@
         return Promise.resolve();
       }
     });
-    Promise.all(drawing).then(function () { document.body.dataset.plotted = String(done); });
+    Promise.all(drawing).then(function () {
+      widths();
+      document.body.dataset.plotted = String(done);
+    });
+  }
+
+  // The window's width and, in px, how wide and tall the page is laid out and where each table's right edge is:
+  // a table wider than the window hides columns off its right edge (or behind a scroll bar), which is what the
+  // browser test catches.
+  function widths() {
+    var d = document.documentElement, out = { window: d.clientWidth, page: d.scrollWidth, height: d.scrollHeight, tables: [] };
+    var heading = "";
+    document.querySelectorAll("h1, h2, h3, table").forEach(function (e) {
+      if (e.tagName !== "TABLE") heading = e.textContent;
+      else out.tables.push([e.id || heading, Math.ceil(e.getBoundingClientRect().right)]);  // [name, right edge]
+    });
+    document.body.dataset.widths = JSON.stringify(out);
   }
 
   // ----- the trial table -----------------------------------------------------------------------------------
@@ -187,7 +231,7 @@
     if (c.kind === "accuracy") return accuracy(r);
     if (c.kind === "network") return group(r);
     if (c.kind === "status") return col("status")[r] || "";
-    return show(col(c.key)[r]);
+    return format(c, col(c.key)[r]);
   }
 
   function search(r) {
@@ -257,6 +301,7 @@
     } else {
       td.textContent = cellText(c, r);
       if (numeric[COLUMNS.indexOf(c)]) td.className = "num";
+      if (c.unit && has(col(c.key)[r])) td.title = show(col(c.key)[r]);  // the exact number behind "2.77M"
     }
     return td;
   }
@@ -272,7 +317,10 @@
       ["mode", col("mode")[r]],
       ["baseline", col("baseline")[r]]
     ];
-    COLUMNS.forEach(function (c) { if (c.kind !== "trial" && c.kind !== "status") facts.push([c.label, cellText(c, r)]); });
+    DETAILS.forEach(function (c) {
+      var value = col(c.key)[r], text = cellText(c, r);
+      facts.push([c.label, c.unit === "count" && text !== show(value) ? text + " (" + show(value) + ")" : text]);  // 16.8K (16,818)
+    });
     facts.forEach(function (fact) {
       if (!has(fact[1]) || fact[1] === "") return;
       var dt = document.createElement("dt"), dd = document.createElement("dd");

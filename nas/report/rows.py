@@ -1,20 +1,24 @@
 """The report's trial table as plain rows: one per trial, every status, the same keys in every row.
 
-A knob the network does not use (its canonical form resets it) is left blank (None), so a reader never
-reads a value that changed nothing.
+Every knob of `ArchConfig` (its connectivity is the row's mode) has a key in every row; a knob the network
+does not use (its canonical form resets it), or a baseline's network does not have, is left blank (None), so a
+reader never reads a value that changed nothing. A trial rejected before training has no accuracy (Optuna
+stores 0 for it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 from nas.arch import ArchConfig
 from nas.errors import UsageError
-from nas.search.objectives import OBJECTIVES
+from nas.search.objectives import ACCURACY, OBJECTIVES
 from nas.search.records import INTERVAL_KEYS, TrialRecord
 
-KEY_KNOBS = ("growth_rate", "bn_size", "block_config", "compression", "width_multiplier", "init_features", "stem")
+# Every knob of a network, in ArchConfig's order: the connectivity is the row's mode, not a knob column.
+KNOBS = tuple(f.name for f in dataclasses.fields(ArchConfig) if f.name != "connectivity")
 
 
 def measured(record: TrialRecord, name: str) -> float | None:
@@ -23,6 +27,11 @@ def measured(record: TrialRecord, name: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
+
+
+def _number(value: float) -> str:
+    """A constraint's value: a whole number with thousands separators (11,115,370, not 1.11154e+07)."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:.4g}"
 
 
 def _ignored_knobs(arch: dict[str, Any], known: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
@@ -50,13 +59,15 @@ def _row(record: TrialRecord, objectives: tuple[str, ...], known: dict[str, tupl
         "baseline": record.baseline,
         "reused_from": record.reused_from,
     }
-    for knob in KEY_KNOBS:
+    for knob in KNOBS:
         value = None if knob in ignored else block if knob == "block_config" else record.arch.get(knob)
         row[knob] = ",".join(str(b) for b in value) if isinstance(value, list | tuple) else value
     for name in dict.fromkeys((*objectives, *OBJECTIVES)):
         row[name] = measured(record, name)
+    if record.status == "rejected":  # never trained: Optuna's 0 is no accuracy
+        row[ACCURACY] = None
     row.update({key: getattr(record, key) for key in INTERVAL_KEYS})
-    row["constraints"] = "; ".join(f"{k}={v:g}" for k, v in sorted(record.constraints.items())) or None
+    row["constraints"] = "; ".join(f"{k}={_number(v)}" for k, v in sorted(record.constraints.items())) or None
     row["duration_s"] = record.duration_s
     return row
 

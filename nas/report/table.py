@@ -2,13 +2,17 @@
 
 The page's charts and its paged trial table both read this one table (`report.js`), so a trial's
 numbers are written once, not once per chart and trace. Numbers are rounded to 5 significant
-digits (the page shows 4; 5 keep an accuracy exact to one image in 100,000), integral floats are
+digits (the page shows fewer; 5 keep an accuracy exact to one image in 100,000), integral floats are
 written as integers, absent values as null, and a text column whose values repeat is written as
-its distinct values and one index per trial.
+its distinct values and one index per trial. report.js formats a number for reading by its column's
+`unit` (2.77M FLOPs, 32.3 s, 970 MiB) and sorts on the number itself.
 
-The columns come in the order a reader compares trials: trial, status (with a short reason),
-network, accuracy with its interval, the costs, then the knobs; a knob the network ignores is blank
-(`ReportData.table` has already left it out).
+The table fits a 1,280 px window: its columns come in the order a reader compares trials, trial,
+status (with a short reason), network, accuracy with its interval, the study's cost objectives in its
+order, then only the knobs whose values differ between trials (a knob the network ignores is blank:
+`ReportData.table` has left it out). Everything else a trial has (the other measured costs, knobs
+equal in every trial, the validation split when it changed, wall time, constraint values) is in its
+details row, opened by a click on its number.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 
 from nas.report.data import ReportData
 from nas.report.figures import Style, styles
-from nas.report.rows import KEY_KNOBS
+from nas.report.rows import KNOBS
 from nas.search.objectives import ACCURACY, OBJECTIVES
 from nas.search.records import ACCURACY_HIGH, ACCURACY_LOW, STATUSES, VAL_IMAGES
 
@@ -38,13 +42,19 @@ class Column:
 
     key: str  # the JSON column it shows
     label: str  # its header
-    kind: str  # how report.js shows it: trial | status | network | accuracy | cost | knob | number
+    kind: str  # how report.js shows it: trial | status | network | accuracy | cost | knob | number | text
     title: str = ""  # the header's hover text
+    unit: str = ""  # how report.js writes a number: one of UNITS' values, or "" (up to 4 significant digits)
+
+
+# An objective's unit (nas.search.objectives) -> how report.js writes its numbers.
+UNITS = {"FLOPs": "count", "parameters": "count", "ms": "ms", "s": "seconds", "bytes": "bytes"}
 
 
 @dataclass(frozen=True)
 class TrialTable:
     columns: tuple[Column, ...]  # shown, in order
+    details: tuple[Column, ...]  # shown in a trial's details row only, in order
     data: dict[str, list[Any]]  # JSON column -> one value per trial (rounded), shown or HIDDEN
     groups: dict[str, Style]  # every group a trial belongs to (see group_name), in name order
 
@@ -89,24 +99,39 @@ def _has_values(rows: Sequence[dict[str, Any]], key: str) -> bool:
     return any(row.get(key) is not None for row in rows)
 
 
+def varies(rows: Sequence[dict[str, Any]], key: str) -> bool:
+    """Whether the trials hold more than one value of `key` (blanks do not count)."""
+    return len({row[key] for row in rows if row.get(key) is not None}) > 1
+
+
+def _cost(name: str) -> Column:
+    return Column(name, name, "cost", OBJECTIVES[name].label, UNITS.get(OBJECTIVES[name].unit, ""))
+
+
 def trial_table(data: ReportData) -> TrialTable:
     """The report's `table` as the page embeds it."""
     rows = data.table
-    costs = [n for n in dict.fromkeys((*data.objectives, *OBJECTIVES)) if n != ACCURACY and _has_values(rows, n)]
+    objectives = [n for n in data.objectives if n != ACCURACY and n in OBJECTIVES and _has_values(rows, n)]
+    others = [n for n in OBJECTIVES if n != ACCURACY and n not in objectives and _has_values(rows, n)]
+    knobs = [k for k in KNOBS if _has_values(rows, k)]
+    knob = {k: Column(k, k, "knob", "blank when the network does not use it") for k in knobs}
     columns = [
         Column("number", "trial", "trial", "click a trial for its details"),
         Column("status", "status", "status", "hover a reason for the whole sentence"),
         Column("group", "network", "network", "connectivity mode, or the baseline's name"),
         Column(ACCURACY, "validation accuracy", "accuracy", "best epoch, with its 95% Wilson interval"),
-        *(Column(n, n, "cost", OBJECTIVES[n].label) for n in costs),
-        *(Column(k, k, "knob", "blank when the network does not use it") for k in KEY_KNOBS if _has_values(rows, k)),
+        *(_cost(n) for n in objectives),
+        *(knob[k] for k in knobs if varies(rows, k)),
     ]
+    details = [*(_cost(n) for n in others), *(knob[k] for k in knobs if not varies(rows, k))]
     if len(data.val_images) > 1:  # one split size is said once at the top of the page
-        columns.append(Column(VAL_IMAGES, "validation images", "number"))
+        details.append(Column(VAL_IMAGES, "validation images", "number"))
     if _has_values(rows, "duration_s"):
-        columns.append(Column("duration_s", "seconds", "number", "wall time of the trial"))
+        details.append(Column("duration_s", "wall time", "number", "wall time of the trial", "seconds"))
+    if _has_values(rows, "constraints"):
+        details.append(Column("constraints", "constraint values (> 0: over)", "text"))
     table: dict[str, list[Any]] = {}
-    for key in dict.fromkeys([c.key for c in columns if c.key != "group"] + list(HIDDEN)):
+    for key in dict.fromkeys([c.key for c in (*columns, *details) if c.key != "group"] + list(HIDDEN)):
         if key == "short_reason":
             table[key] = [short_reason(row.get("reason")) for row in rows]
         else:
@@ -115,7 +140,7 @@ def trial_table(data: ReportData) -> TrialTable:
         del table["reason"], table["short_reason"]
     baselines = {str(row["baseline"]) for row in rows if row.get("baseline")}
     groups = styles({group_name(row) for row in rows}, baselines)
-    return TrialTable(columns=tuple(columns), data=table, groups=groups)
+    return TrialTable(columns=tuple(columns), details=tuple(details), data=table, groups=groups)
 
 
 def status_counts(table: TrialTable) -> dict[str, int]:
@@ -144,6 +169,7 @@ def encoded(table: TrialTable) -> dict[str, Any]:
     return {
         "rows": table.rows,
         "columns": [c.__dict__ for c in table.columns],
+        "details": [c.__dict__ for c in table.details],
         "data": columns,
         "groups": {g: s.__dict__ for g, s in table.groups.items()},
     }

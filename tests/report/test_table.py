@@ -10,9 +10,9 @@ import pytest
 
 from nas.report.data import compute_report_data
 from nas.report.figures import front_chart
-from nas.report.page import pareto_summary, render
 from nas.report.final import Cell, final_table, published_table
 from nas.report.numbers import count_text
+from nas.report.page import pareto_summary, render
 from nas.report.table import SHORT_REASON, compact, encoded, short_reason, trial_table
 from tests.report.page_parse import charts, front_traces, groups
 from tests.report.page_parse import trial_table as read_table
@@ -117,7 +117,7 @@ def knob_study() -> optuna.Study:
         metrics = {"val_accuracy": 0.8 + i / 100, "flops": 1e6 * (i + 1), "params": 1e4 * (i + 1), "latency_ms": 1.5}
         add(study, mode=mode, arch=arch, metrics=metrics)
     tv = {"baseline": "torchvision:resnet18", "connectivity": "baseline", "arch": TORCHVISION}
-    add(study, mode="residual", params=11_173_962, flops=1.8e9, **tv)
+    add(study, mode="residual", params=11_173_962, flops=1.8e9, budget=11_123_962.0, **tv)  # over a 50K budget
     return study
 
 
@@ -149,6 +149,7 @@ def test_only_the_knobs_that_differ_get_a_column_and_the_rest_is_in_the_details_
     assert table.data["width_multiplier"] == [None, None, 2, 2, None]
     assert table.data["drop_rate"] == [0.1, 0, 0.2, 0, None]
     assert table.data["stem"] == ["cifar"] * 4 + [None]  # the baseline's network has no such knob
+    assert table.data["constraints"][4] == "budget=11,123,962"  # not 1.11240e+07
     page = encoded(table)
     assert [c["key"] for c in page["details"]] == [c.key for c in table.details]
     assert set(page["data"]) >= {c.key for c in (*table.columns, *table.details) if c.key != "group"}

@@ -19,7 +19,7 @@ import optuna
 from optuna.distributions import BaseDistribution, check_distribution_compatibility
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.search import records
+from nas.search import optuna_internals, records
 from nas.search.space import SearchSpace
 from nas.search.study_attrs import generation_name, generation_number
 
@@ -95,6 +95,8 @@ def carry_trials(previous: optuna.Study, new: optuna.Study, space: SearchSpace) 
             records.CARRIED_FROM, {"study": previous.study_name, "trial": t.number, "generation": generation}
         )
         system = _renumbered(t.system_attrs, numbers, (records.FAILED_TRIAL, records.RETRY_HISTORY))
+        # A new generation stores constraints as Optuna's list too: a trial carried from a study made before gets it.
+        system.update(optuna_internals.constraint_list_attrs(optuna_internals.named_constraints(t)))
         new.add_trial(
             FrozenTrial(
                 number=numbers[t.number],

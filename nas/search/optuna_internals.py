@@ -9,6 +9,7 @@ read each function's target in its source, then add it here and widen pyproject.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -85,7 +86,62 @@ def on_front(loss: np.ndarray) -> np.ndarray:
     return mask
 
 
-__all__ = ["CHECKED_AGAINST", "grid_size", "heartbeat_storage", "hypervolume", "on_front", "storage_of", "trial_id_of"]
+# The system attribute Optuna kept a trial's constraints in before `Trial.set_constraint` (a list of values), and
+# still reads: `optuna.study._constrained_optimization._CONSTRAINTS_KEY` (Optuna 5.0.0, 5.1.0), which Optuna's own
+# `constraints_func` path writes (`samplers._base._process_constraints_after_trial`). optuna-dashboard (0.21) reads
+# only this list: its Pareto-front and history plots draw a trial with a positive value in it as infeasible.
+CONSTRAINT_LIST = "constraints"
+
+
+def constraint_list_attrs(constraints: Mapping[str, float]) -> dict[str, Any]:
+    """The system attribute that gives named constraints to optuna-dashboard too: their values as Optuna's
+    old-format list, in the order of their names (none for no constraints)."""
+    return {CONSTRAINT_LIST: [float(constraints[key]) for key in sorted(constraints)]} if constraints else {}
+
+
+def set_constraints(trial: optuna.Trial, constraints: Mapping[str, float], *, as_list: bool) -> None:
+    """Each named constraint through Optuna's public `Trial.set_constraint`, then, with `as_list`, all of them once
+    more as Optuna's old-format list (`CONSTRAINT_LIST`), written once after all are set.
+
+    Optuna reads both (`FrozenTrial.constraints` holds the list's values again under "0", "1", ...: read names with
+    `named_constraints`); a study stores the list only if it was created storing it, so that every trial of a
+    study has the same constraint keys (Optuna's GP sampler refuses trials whose keys differ)."""
+    for key, value in constraints.items():
+        trial.set_constraint(key, float(value))
+    if as_list and constraints:
+        values = constraint_list_attrs(constraints)[CONSTRAINT_LIST]
+        storage_of(trial.study).set_trial_system_attr(trial_id_of(trial), CONSTRAINT_LIST, values)
+
+
+def named_constraints(trial: FrozenTrial) -> dict[str, float]:
+    """The trial's constraints by name, each once.
+
+    `FrozenTrial.constraints` (Optuna 5.0.0, 5.1.0: `_get_constraints_from_system_attrs`) also lists the values of
+    the old-format list under the keys "0", "1", ...; those are left out when the trial has named ones (ours), and
+    kept for a trial that has nothing but the list (a study made by other code)."""
+    every = dict(trial.constraints)
+    listed = trial.system_attrs.get(CONSTRAINT_LIST)
+    if not isinstance(listed, list):
+        return every
+    positions = {str(i) for i in range(len(listed))}
+    named = {key: value for key, value in every.items() if key not in positions}
+    return named or every
+
+
+__all__ = [
+    "CHECKED_AGAINST",
+    "CONSTRAINT_LIST",
+    "constraint_list_attrs",
+    "grid_size",
+    "heartbeat_storage",
+    "hypervolume",
+    "journal_create_trial_op",
+    "named_constraints",
+    "on_front",
+    "set_constraints",
+    "storage_of",
+    "trial_id_of",
+]
 
 
 def journal_create_trial_op() -> int:

@@ -7,7 +7,8 @@ order the study lists them (study user attribute `objectives`).
 
 Optuna states: `complete` and `reused` trials are COMPLETE and feasible; `rejected` (over a
 budget constraint, never trained) and `infeasible` (out of memory) trials are COMPLETE with a
-violated constraint, so samplers learn to avoid them and `study.best_trials` leaves them out;
+violated constraint, so samplers learn to avoid them and `study.best_trials` leaves them out, as it leaves
+out a baseline over a budget (trained all the same, `complete`, its notes naming the constraint it is over);
 `pruned` trials are PRUNED; `failed` trials (non-finite loss, an error) are FAIL.
 """
 
@@ -317,7 +318,7 @@ class TrialRecord:
     metrics: dict[str, Any]
     history: list[dict[str, Any]]
     params: dict[str, Any]  # the sampled search-space parameters
-    constraints: dict[str, float]
+    constraints: dict[str, float]  # by name (params, flops, memory): > 0 is over; each once
     duration_s: float | None
     datetime_start: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -369,7 +370,7 @@ def record_from_trial(
             TrialState.PRUNED: "pruned",
             TrialState.FAIL: "failed",
         }.get(trial.state, "failed")
-    constraints = dict(trial.constraints) if trial.constraints else {}
+    constraints = optuna_internals.named_constraints(trial)  # each once, by name
     values = (
         dict(zip(objectives, trial.values, strict=True))
         if objectives is not None and trial.state == TrialState.COMPLETE and trial.values

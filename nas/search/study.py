@@ -3,8 +3,9 @@
 A study file names the dataset, search space, objectives, budget and storage. Every worker of
 one study (processes on one machine, or machines sharing a storage URL) runs the same loop:
 claim a trial, build its network, reject it from the closed-form cost if it breaks a budget
-constraint, reuse the result of an identical network trained with the same recipe, otherwise
-train it and store everything (`nas.search.records`). Running a study again resumes it.
+constraint (baselines, references rather than candidates, are trained all the same), reuse the
+result of an identical network trained with the same recipe, otherwise train it and store
+everything (`nas.search.records`). Running a study again resumes it.
 
 Early stopping (`[pruning] method`, rules in `nas.search.stopping`, pure so replays reuse them): after
 each epoch the trial's curve and costs known before training (FLOPs, parameters) are judged against
@@ -150,6 +151,7 @@ def _create_or_load(sf: StudyFile, storage: optuna.storages.BaseStorage, name: s
 
 def _write_new_study_attrs(study: optuna.Study, sf: StudyFile, data: LoadedData | None) -> None:
     study_attrs.write_study_objectives(study, list(sf.objectives))
+    study_attrs.write_stores_constraint_list(study)  # its trials' constraints reach optuna-dashboard too
     study_attrs.write_study_settings(study, preflight.settings(sf))
     if data is not None:
         study_attrs.write_study_provenance(study, provenance(sf, data))
@@ -222,11 +224,18 @@ class Objective:
 
     def _constraints(self, trial: optuna.Trial, params: int, flops: int, memory_ok: bool) -> None:
         c = self.sf.constraints
+        named: dict[str, float] = {}
         if c.max_params is not None:
-            trial.set_constraint(PARAMS, float(params - c.max_params))
+            named[PARAMS] = float(params - c.max_params)
         if c.max_flops is not None:
-            trial.set_constraint(FLOPS, float(flops - c.max_flops))
-        trial.set_constraint("memory", -1.0 if memory_ok else 1.0)
+            named[FLOPS] = float(flops - c.max_flops)
+        named["memory"] = -1.0 if memory_ok else 1.0
+        self._set_constraints(trial, named)
+
+    def _set_constraints(self, trial: optuna.Trial, named: dict[str, float]) -> None:
+        """Where Optuna's `best_trials` and samplers read them, and optuna-dashboard too (optuna_internals)."""
+        as_list = study_attrs.stores_constraint_list(trial.study)
+        optuna_internals.set_constraints(trial, named, as_list=as_list)
 
     # ----- the trial ------------------------------------------------------------------------
 
@@ -243,7 +252,11 @@ class Objective:
         return self.run_network(trial, self._network(trial))
 
     def run_network(self, trial: optuna.Trial, net: ArchConfig | ExternalNet) -> tuple[float, ...]:
-        """Reject, reuse or train `net` as this trial (ablations call this with fixed networks)."""
+        """Reject, reuse or train `net` as this trial (ablations call this with fixed networks).
+
+        A baseline is a reference, not a candidate: it is trained whatever the budget constraints say (its
+        constraints record by how much it is over, which keeps it off the front, and a note says so) and never
+        stopped early."""
         records.write_network(
             trial,
             arch=net.to_dict(),
@@ -252,12 +265,13 @@ class Objective:
             recipe_hash=self.recipe_hash,
         )
         costs: dict[str, float] = {}  # baselines have none here: they are never stopped early
-        if isinstance(net, ArchConfig):
+        if isinstance(net, ArchConfig) and records.baseline_of(trial) is None:
             est = estimate(net, input_size=self.data.input_size)
             costs = {name: float(getattr(est, name)) for name in COSTS_BEFORE_TRAINING}
             over = self._over_budget(est.params, est.flops)
             if over:
-                return self._finish_rejected(trial, est.params, est.flops, over)
+                why = "; ".join(f"{have} > {name} {limit}" for name, (have, limit) in over.items())
+                return self._finish_rejected(trial, est.params, est.flops, why)
         done = self._wait_for_twin(trial, net.arch_hash())
         if done is not None:
             return self._reuse(trial, done)
@@ -278,13 +292,15 @@ class Objective:
         )
         return self._store(trial, result)
 
-    def _over_budget(self, params: int, flops: int) -> str | None:
-        c = self.sf.constraints
+    def _over_budget(self, params: int, flops: int) -> dict[str, tuple[str, str]]:
+        """Each budget constraint the network breaks -> (what it has, the limit): max_params -> ('769,162
+        parameters', '50,000')."""
+        c, over = self.sf.constraints, dict[str, tuple[str, str]]()
         if c.max_params is not None and params > c.max_params:
-            return f"{params:,} parameters > max_params {c.max_params:,}"
+            over["max_params"] = (f"{params:,} parameters", f"{c.max_params:,}")
         if c.max_flops is not None and flops > c.max_flops:
-            return f"{flops:,} FLOPs > max_flops {c.max_flops:,.0f}"
-        return None
+            over["max_flops"] = (f"{flops:,} FLOPs", f"{c.max_flops:,.0f}")
+        return over
 
     def _finish_rejected(self, trial: optuna.Trial, params: int, flops: int, reason: str) -> tuple[float, ...]:
         metrics = records.write_rejected(trial, {PARAMS: params, FLOPS: flops}, reason)
@@ -333,8 +349,7 @@ class Objective:
             "infeasible" if original == "infeasible" else "reused",
             f"same network and recipe as trial {source}: result reused, not retrained",
         )
-        for key, value in twin.constraints.items():
-            trial.set_constraint(key, value)
+        self._set_constraints(trial, optuna_internals.named_constraints(twin))
         return tuple(twin.values)
 
     def _should_stop(
@@ -363,6 +378,16 @@ class Objective:
         )
 
     def _store(self, trial: optuna.Trial, result: TrialResult) -> tuple[float, ...]:
+        baseline = records.baseline_of(trial)
+        if baseline is not None:  # trained whatever the budget: its notes say which constraints it is over
+            over = [
+                f"over {name}: {have} > {limit}"
+                for name, (have, limit) in self._over_budget(result.params, result.flops).items()
+            ]
+            result = dataclasses.replace(result, notes=[*result.notes, *over])
+            if result.status == "infeasible":  # the one baseline not trained: it did not fit the device's memory
+                why = f"baseline {baseline} did not fit the device's memory: {result.reason}"
+                result = dataclasses.replace(result, reason=why)
         metrics = records.write_result(trial, result)
         if result.status == "pruned":
             raise optuna.TrialPruned(result.reason)

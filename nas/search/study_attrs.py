@@ -18,6 +18,7 @@ STUDY_OBJECTIVES = "objectives"  # list of objective names, the order of trial v
 STUDY_PROVENANCE = "provenance"  # dict: dataset and split, budget, device, versions, commit, study file
 STUDY_SETTINGS = "settings"  # dict: the space, recipe and data config a resumed study must keep
 FINAL_RUN = "final_run"  # "final_run:<trial>:<seed>:<recipe key>" -> one run of `nas finalize` (nas.search.finals)
+CONSTRAINT_LIST = "constraint_list"  # True: its trials store their constraints as Optuna's list too (optuna-dashboard)
 
 
 def stored_objectives(study: optuna.Study) -> list[str] | None:
@@ -60,6 +61,17 @@ def study_settings(study: optuna.Study) -> dict[str, Any] | None:
 
 def write_study_settings(study: optuna.Study, settings: dict[str, Any]) -> None:
     study.set_user_attr(STUDY_SETTINGS, settings)
+
+
+def stores_constraint_list(study: optuna.Study) -> bool:
+    """Whether the study's trials store their constraints as Optuna's list too, which optuna-dashboard reads
+    (`optuna_internals.set_constraints`): studies created since it was; a study made before keeps its trials alike."""
+    return study.user_attrs.get(CONSTRAINT_LIST) is True
+
+
+def write_stores_constraint_list(study: optuna.Study) -> None:
+    """Said once, when the study is created."""
+    study.set_user_attr(CONSTRAINT_LIST, True)
 
 
 def write_final_run(study: optuna.Study, *, trial: int, seed: int, recipe_key: str, run: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ import pytest
 from optuna.trial import TrialState
 
 from nas.report.data import compute_report_data
+from nas.search import optuna_internals
 from nas.search.generations import carry_trials
 from nas.search.records import CARRIED_FROM, load_records
 from nas.search.space_file import load_space
@@ -128,17 +129,27 @@ def test_carrying_renumbers_what_points_at_trials_and_leaves_what_the_space_cann
     previous = optuna.create_study(study_name="x", directions=["maximize", "minimize"])
     params: dict[str, object] = {"connectivity": "plain", "growth_rate": 4, "init_features": 8}
 
-    def add(state: TrialState, params: dict[str, object], system: dict[str, object] | None = None) -> None:
+    def add(
+        state: TrialState,
+        params: dict[str, object],
+        system: dict[str, object] | None = None,
+        constraints: dict[str, float] | None = None,
+    ) -> None:
         values = [0.5, 1.0] if state == TrialState.COMPLETE else None
         dists = {k: old_dists[k] for k in params}
         trial = optuna.trial.create_trial(
-            state=state, values=values, params=params, distributions=dists, system_attrs=system or {}
+            state=state,
+            values=values,
+            params=params,
+            distributions=dists,
+            system_attrs=system or {},
+            constraints=constraints,
         )
         previous.add_trial(trial)
 
     add(TrialState.COMPLETE, {**params, "growth_rate": 16})  # 0: not in the new space
     add(TrialState.FAIL, params)  # 1: lost with its worker
-    add(TrialState.COMPLETE, params)  # 2
+    add(TrialState.COMPLETE, params, constraints={"params": -5.0, "memory": -1.0})  # 2: stored before the list was
     add(TrialState.WAITING, params, {"failed_trial": 1, "retry_history": [1]})  # 3: its re-run, waiting
     new = optuna.create_study(study_name="x@2", directions=["maximize", "minimize"])
     carried = carry_trials(previous, new, space)
@@ -147,6 +158,10 @@ def test_carrying_renumbers_what_points_at_trials_and_leaves_what_the_space_cann
     assert [lost.state, done.state, rerun.state] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.WAITING]
     assert (rerun.system_attrs["failed_trial"], rerun.system_attrs["retry_history"]) == (lost.number, [lost.number])
     assert [t.user_attrs[CARRIED_FROM]["trial"] for t in new.trials] == [1, 2, 3]
+    # The new generation stores constraints as optuna-dashboard reads them, for carried trials too.
+    assert done.system_attrs[optuna_internals.CONSTRAINT_LIST] == [-1.0, -5.0]  # memory, params
+    assert optuna_internals.named_constraints(done) == {"params": -5.0, "memory": -1.0}
+    assert optuna_internals.CONSTRAINT_LIST not in lost.system_attrs  # failed: no constraints
 
 
 def test_a_widened_range_resumes_the_same_study(tmp_path: Path) -> None:

@@ -94,3 +94,34 @@ def test_journal_create_trial_op_is_the_op_code_of_the_lines_that_create_trials(
     study.ask()
     ops = [json.loads(line)["op_code"] for line in journal.read_text().splitlines()]
     assert ops.count(optuna_internals.journal_create_trial_op()) == 2 == len(study.trials)
+
+
+def test_constraints_set_by_name_and_as_a_list_are_read_by_name_once_and_by_optuna_as_before(tmp_path: Path) -> None:
+    study = optuna.create_study(
+        storage=open_storage(str(tmp_path / "journal.log")), directions=["maximize", "minimize"]
+    )
+    named = {"params": 5.0, "memory": -1.0, "flops": -3.0}
+    with_list, without = study.ask(), study.ask()
+    optuna_internals.set_constraints(with_list, named, as_list=True)
+    optuna_internals.set_constraints(without, named, as_list=False)  # a study created before the list was stored
+    for trial in (with_list, without):
+        study.tell(trial, [0.9, 1.0])
+    stored_with, stored_without = study.trials
+    # optuna-dashboard reads the list, in the order of the names (flops, memory, params); Optuna reads both.
+    assert stored_with.system_attrs[optuna_internals.CONSTRAINT_LIST] == [-3.0, -1.0, 5.0]
+    assert optuna_internals.CONSTRAINT_LIST not in stored_without.system_attrs
+    assert stored_with.constraints == {"0": -3.0, "1": -1.0, "2": 5.0, **named}
+    assert (
+        optuna_internals.named_constraints(stored_with) == named == optuna_internals.named_constraints(stored_without)
+    )
+    assert study.best_trials == []  # both infeasible (params > 0), to Optuna as before
+    assert optuna_internals.constraint_list_attrs({}) == {}
+
+
+def test_a_trial_with_nothing_but_the_list_keeps_its_numbered_constraints() -> None:
+    trial = optuna.trial.create_trial(
+        values=[1.0],
+        system_attrs={optuna_internals.CONSTRAINT_LIST: [0.5, -1.0]},
+        state=optuna.trial.TrialState.COMPLETE,
+    )
+    assert optuna_internals.named_constraints(trial) == {"0": 0.5, "1": -1.0}

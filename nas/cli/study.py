@@ -167,7 +167,7 @@ def _open_existing(path: str, storage: str | None) -> Any:
     if not is_journal(url) and holds_no_studies(url):
         raise UsageError(
             f"no study {sf.name!r}: the database {url} holds no Optuna study at all (is the URL right?); "
-            f"run `{command('nas', 'run', path, storage=storage)}` first"
+            f"run `{command('nas', 'run', path)}` first"
         )
     import optuna
 
@@ -177,8 +177,7 @@ def _open_existing(path: str, storage: str | None) -> Any:
     try:
         return optuna.load_study(study_name=current_name(opened, sf.name), storage=opened)  # its newest generation
     except KeyError as err:
-        again = command("nas", "run", path, storage=storage)
-        raise UsageError(f"no study {sf.name!r} in {url}: run `{again}` first") from err
+        raise UsageError(f"no study {sf.name!r} in {url}: run `{command('nas', 'run', path)}` first") from err
 
 
 def _ablation(path: str) -> list[dict[str, Any]] | None:

@@ -95,8 +95,8 @@ def carry_trials(previous: optuna.Study, new: optuna.Study, space: SearchSpace) 
             records.CARRIED_FROM, {"study": previous.study_name, "trial": t.number, "generation": generation}
         )
         system = _renumbered(t.system_attrs, numbers, (records.FAILED_TRIAL, records.RETRY_HISTORY))
-        # A new generation stores constraints as Optuna's list too: a trial carried from a study made before gets it.
-        system.update(optuna_internals.constraint_list_attrs(optuna_internals.named_constraints(t)))
+        # A new generation stores constraints as Optuna's list: a trial carried from a study made before is converted.
+        system = optuna_internals.as_constraint_list(system, optuna_internals.named_constraints(t))
         new.add_trial(
             FrozenTrial(
                 number=numbers[t.number],

@@ -91,46 +91,61 @@ def on_front(loss: np.ndarray) -> np.ndarray:
 # `constraints_func` path writes (`samplers._base._process_constraints_after_trial`). optuna-dashboard (0.21) reads
 # only this list: its Pareto-front and history plots draw a trial with a positive value in it as infeasible.
 CONSTRAINT_LIST = "constraints"
+# Ours: the names of the list's values, in order, so that a trial stored as the list alone keeps them.
+CONSTRAINT_NAMES = "nas_constraint_names"
+# How `Trial.set_constraint` keys one named constraint (Optuna 5.0.0, 5.1.0: "constraints:<name>").
+_NAMED = CONSTRAINT_LIST + ":"
 
 
 def constraint_list_attrs(constraints: Mapping[str, float]) -> dict[str, Any]:
-    """The system attribute that gives named constraints to optuna-dashboard too: their values as Optuna's
-    old-format list, in the order of their names (none for no constraints)."""
-    return {CONSTRAINT_LIST: [float(constraints[key]) for key in sorted(constraints)]} if constraints else {}
+    """The system attributes of a trial whose constraints are stored as Optuna's old-format list (which
+    optuna-dashboard reads) in the order of their names, and those names (none for no constraints)."""
+    if not constraints:
+        return {}
+    names = sorted(constraints)
+    return {CONSTRAINT_LIST: [float(constraints[n]) for n in names], CONSTRAINT_NAMES: names}
 
 
 def set_constraints(trial: optuna.Trial, constraints: Mapping[str, float], *, as_list: bool) -> None:
-    """Each named constraint through Optuna's public `Trial.set_constraint`, then, with `as_list`, all of them once
-    more as Optuna's old-format list (`CONSTRAINT_LIST`), written once after all are set.
+    """The trial's constraints, where Optuna's `best_trials` and samplers read them: with `as_list`, once, as the
+    old-format list optuna-dashboard reads too (their names beside it, `CONSTRAINT_NAMES`); otherwise each through
+    Optuna's public `Trial.set_constraint`, by name, as studies created before the list was stored keep doing.
 
-    Optuna reads both (`FrozenTrial.constraints` holds the list's values again under "0", "1", ...: read names with
-    `named_constraints`); a study stores the list only if it was created storing it, so that every trial of a
-    study has the same constraint keys (Optuna's GP sampler refuses trials whose keys differ)."""
-    for key, value in constraints.items():
-        trial.set_constraint(key, float(value))
-    if as_list and constraints:
-        values = constraint_list_attrs(constraints)[CONSTRAINT_LIST]
-        storage_of(trial.study).set_trial_system_attr(trial_id_of(trial), CONSTRAINT_LIST, values)
+    Never both: Optuna reads both forms (the list's values under "0", "1", ...), so each constraint would count
+    twice, and its GP sampler would model each twice. A study's trials all take one form, since the GP sampler
+    refuses a study whose trials' constraint keys differ."""
+    if not as_list:
+        for key, value in constraints.items():
+            trial.set_constraint(key, float(value))
+        return
+    storage, trial_id = storage_of(trial.study), trial_id_of(trial)
+    for key, value in constraint_list_attrs(constraints).items():
+        storage.set_trial_system_attr(trial_id, key, value)
 
 
 def named_constraints(trial: FrozenTrial) -> dict[str, float]:
-    """The trial's constraints by name, each once.
+    """The trial's constraints by name, whichever form stored them; a list with no names beside it (a study
+    made by other code) keeps Optuna's keys "0", "1", ..."""
+    names, listed = trial.system_attrs.get(CONSTRAINT_NAMES), trial.system_attrs.get(CONSTRAINT_LIST)
+    if isinstance(names, list) and isinstance(listed, list) and len(names) == len(listed):
+        return {str(n): float(v) for n, v in zip(names, listed, strict=True)}
+    return dict(trial.constraints)
 
-    `FrozenTrial.constraints` (Optuna 5.0.0, 5.1.0: `_get_constraints_from_system_attrs`) also lists the values of
-    the old-format list under the keys "0", "1", ...; those are left out when the trial has named ones (ours), and
-    kept for a trial that has nothing but the list (a study made by other code)."""
-    every = dict(trial.constraints)
-    listed = trial.system_attrs.get(CONSTRAINT_LIST)
-    if not isinstance(listed, list):
-        return every
-    positions = {str(i) for i in range(len(listed))}
-    named = {key: value for key, value in every.items() if key not in positions}
-    return named or every
+
+def as_constraint_list(system_attrs: Mapping[str, Any], constraints: Mapping[str, float]) -> dict[str, Any]:
+    """A trial's system attributes with its `constraints` (`named_constraints`) in the list form only
+    (`set_constraints` with `as_list`), for a copy of it in a study that stores them so (a new generation of an
+    older study)."""
+    system = {k: v for k, v in system_attrs.items() if not k.startswith(_NAMED)}
+    system.update(constraint_list_attrs(constraints))
+    return system
 
 
 __all__ = [
     "CHECKED_AGAINST",
     "CONSTRAINT_LIST",
+    "CONSTRAINT_NAMES",
+    "as_constraint_list",
     "constraint_list_attrs",
     "grid_size",
     "heartbeat_storage",

@@ -139,7 +139,7 @@ def run_worker(
         deadline=deadline,
         progress=_Progress(budget, len(study.get_trials(deepcopy=False, states=_FINISHED)), label, deadline),
         label=label,
-        storage=storage,
+        storage=storage if storage != sf.storage_url() else None,  # the study file's own needs no --storage
     )
     share, dev = DeviceShare(k), resolve_device(device)
     if not share.shared:

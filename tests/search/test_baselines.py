@@ -36,7 +36,7 @@ def test_a_preset_baseline_over_max_params_is_trained_and_kept_off_the_front(tmp
     assert [h["epoch"] for h in baseline.user_attrs[R.HISTORY]] == [1]  # trained
     assert baseline.user_attrs[R.METRICS]["params"] == PLAIN20_PARAMS
     assert 0.0 < baseline.user_attrs[R.METRICS]["val_accuracy"] <= 1.0
-    assert baseline.constraints["params"] == PLAIN20_PARAMS - 100 > 0
+    assert optuna_internals.named_constraints(baseline)["params"] == PLAIN20_PARAMS - 100 > 0
     assert f"over max_params: {PLAIN20_PARAMS:,} parameters > 100" in baseline.user_attrs[R.NOTES]
     assert study.best_trials == []  # over the budget: never on the front
     record = next(r for r in load_records(study) if r.number == baseline.number)
@@ -48,7 +48,7 @@ def test_a_preset_baseline_over_max_params_is_trained_and_kept_off_the_front(tmp
         assert t.user_attrs[R.STATUS] == "rejected" and R.HISTORY not in t.user_attrs
         assert t.user_attrs[R.REASON].startswith("over budget before training: ")
         assert "parameters > max_params 100" in t.user_attrs[R.REASON]
-        assert t.constraints["params"] > 0
+        assert optuna_internals.named_constraints(t)["params"] > 0
 
 
 def test_a_baseline_that_does_not_fit_the_memory_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -59,7 +59,7 @@ def test_a_baseline_that_does_not_fit_the_memory_says_so(tmp_path: Path, monkeyp
     assert baseline.user_attrs[R.BASELINE] == "plain20"
     assert baseline.user_attrs[R.STATUS] == "infeasible"
     assert baseline.user_attrs[R.REASON].startswith("baseline plain20 did not fit the device's memory: out of memory")
-    assert baseline.constraints["memory"] > 0 and study.best_trials == []
+    assert optuna_internals.named_constraints(baseline)["memory"] > 0 and study.best_trials == []
 
 
 def test_constraints_reach_optuna_dashboard_as_a_list_only_in_studies_created_with_it(tmp_path: Path) -> None:
@@ -67,7 +67,9 @@ def test_constraints_reach_optuna_dashboard_as_a_list_only_in_studies_created_wi
     a study has the same constraint keys (Optuna's GP sampler refuses a study whose trials' keys differ)."""
     new = load_study_file(write_study(tmp_path, name="new", trials=2, extra=TINY_BUDGET))
     for t in finished(run_worker(new)):
-        assert t.system_attrs[optuna_internals.CONSTRAINT_LIST] == [-1.0, t.constraints["params"]]  # memory, params
+        named = optuna_internals.named_constraints(t)
+        assert t.system_attrs[optuna_internals.CONSTRAINT_LIST] == [-1.0, named["params"]]  # memory, params
+        assert list(t.constraints.values()) == [-1.0, named["params"]]  # Optuna counts each once
     old = load_study_file(write_study(tmp_path, name="old", trials=2, extra=TINY_BUDGET))
     made_before = optuna.create_study(
         storage=open_storage(old.storage_url()), study_name=old.name, directions=["maximize", "minimize"]

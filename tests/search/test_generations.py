@@ -160,6 +160,7 @@ def test_carrying_renumbers_what_points_at_trials_and_leaves_what_the_space_cann
     assert [t.user_attrs[CARRIED_FROM]["trial"] for t in new.trials] == [1, 2, 3]
     # The new generation stores constraints as optuna-dashboard reads them, for carried trials too.
     assert done.system_attrs[optuna_internals.CONSTRAINT_LIST] == [-1.0, -5.0]  # memory, params
+    assert set(done.constraints) == {"0", "1"}  # the list only, as the new generation's own trials: one set of keys
     assert optuna_internals.named_constraints(done) == {"params": -5.0, "memory": -1.0}
     assert optuna_internals.CONSTRAINT_LIST not in lost.system_attrs  # failed: no constraints
 

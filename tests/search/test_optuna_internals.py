@@ -96,7 +96,7 @@ def test_journal_create_trial_op_is_the_op_code_of_the_lines_that_create_trials(
     assert ops.count(optuna_internals.journal_create_trial_op()) == 2 == len(study.trials)
 
 
-def test_constraints_set_by_name_and_as_a_list_are_read_by_name_once_and_by_optuna_as_before(tmp_path: Path) -> None:
+def test_constraints_stored_by_name_or_as_a_list_read_the_same_and_count_once_to_optuna(tmp_path: Path) -> None:
     study = optuna.create_study(
         storage=open_storage(str(tmp_path / "journal.log")), directions=["maximize", "minimize"]
     )
@@ -107,10 +107,13 @@ def test_constraints_set_by_name_and_as_a_list_are_read_by_name_once_and_by_optu
     for trial in (with_list, without):
         study.tell(trial, [0.9, 1.0])
     stored_with, stored_without = study.trials
-    # optuna-dashboard reads the list, in the order of the names (flops, memory, params); Optuna reads both.
+    # optuna-dashboard reads the list, in the order of the names (flops, memory, params); Optuna reads each value
+    # once (stored both ways, Optuna counted each twice and its GP sampler modelled each twice).
     assert stored_with.system_attrs[optuna_internals.CONSTRAINT_LIST] == [-3.0, -1.0, 5.0]
+    assert stored_with.system_attrs[optuna_internals.CONSTRAINT_NAMES] == ["flops", "memory", "params"]
     assert optuna_internals.CONSTRAINT_LIST not in stored_without.system_attrs
-    assert stored_with.constraints == {"0": -3.0, "1": -1.0, "2": 5.0, **named}
+    assert stored_with.constraints == {"0": -3.0, "1": -1.0, "2": 5.0}
+    assert stored_without.constraints == named
     assert (
         optuna_internals.named_constraints(stored_with) == named == optuna_internals.named_constraints(stored_without)
     )
@@ -125,3 +128,17 @@ def test_a_trial_with_nothing_but_the_list_keeps_its_numbered_constraints() -> N
         state=optuna.trial.TrialState.COMPLETE,
     )
     assert optuna_internals.named_constraints(trial) == {"0": 0.5, "1": -1.0}
+
+
+def test_a_trial_copied_into_a_list_study_keeps_one_form_and_its_other_attributes() -> None:
+    """A new generation of an older study converts the named constraints of the trials it carries to the list."""
+    system = {"constraints:params": 5.0, "constraints:memory": -1.0, "fail_trial": 3}
+    converted = optuna_internals.as_constraint_list(system, {"params": 5.0, "memory": -1.0})
+    assert converted == {
+        "fail_trial": 3,
+        optuna_internals.CONSTRAINT_LIST: [-1.0, 5.0],
+        optuna_internals.CONSTRAINT_NAMES: ["memory", "params"],
+    }
+    copy = optuna.trial.create_trial(values=[1.0], system_attrs=converted, state=optuna.trial.TrialState.COMPLETE)
+    assert optuna_internals.named_constraints(copy) == {"memory": -1.0, "params": 5.0}
+    assert copy.constraints == {"0": -1.0, "1": 5.0}

@@ -13,8 +13,8 @@ import pytest
 from optuna.trial import TrialState
 
 from nas.data.datasets import DataConfig, load_data
+from nas.search import optuna_internals, study_attrs
 from nas.search import records as R
-from nas.search import study_attrs
 from nas.search.records import stored
 from nas.search.runner import run_worker
 from nas.search.shares import own_cores, plan_shares
@@ -160,7 +160,7 @@ def test_over_budget_candidates_are_rejected_without_training(tmp_path: Path) ->
         assert t.user_attrs[R.STATUS] == "rejected"
         assert "over budget before training" in t.user_attrs[R.REASON]
         assert R.HISTORY not in t.user_attrs  # never trained
-        assert t.constraints["params"] > 0
+        assert optuna_internals.named_constraints(t)["params"] > 0
     assert study.best_trials == []  # infeasible trials are never on the front
 
 

@@ -189,7 +189,10 @@ def test_the_train_hint_runs_in_a_real_shell_as_printed(here: Path) -> None:
         f"trial {trial.number} of study.toml (complete) recorded: best validation accuracy {accuracy}, "
         f"{stored.metrics['params']:,} parameters, {stored.metrics['flops']:,} FLOPs"
     )
-    assert "nas train: 1 CPU thread, as the trial trained" in run.stderr.splitlines()
+    # Said when its own thread count differed (OMP_NUM_THREADS=2 alone); under pytest-xdist a worker's share of the
+    # cores may already be the trial's, and then nothing needs saying.
+    threads = [line for line in run.stderr.splitlines() if "CPU thread" in line]
+    assert threads in ([], ["nas train: 1 CPU thread, as the trial trained"])
 
 
 def test_nas_train_takes_the_image_size_of_a_study(here: Path) -> None:

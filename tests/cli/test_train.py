@@ -193,7 +193,16 @@ def test_evaluate_refuses_a_folder_of_other_classes_with_as_many_of_them(tmp_pat
     config.write_text(
         json.dumps(ArchConfig(connectivity="plain", stem="cifar", block_config=(1,), init_features=4).to_dict())
     )
-    common = ["--dataset", "imagefolder", "--set", "num_classes=2", "--set", "in_channels=3"]
+    common = [
+        "--dataset",
+        "imagefolder",
+        "--set",
+        "num_classes=2",
+        "--set",
+        "in_channels=3",
+        "--recipe",
+        "measure_latency=false",
+    ]
     train = nas_here(
         "train", str(config), *common, "--data-root", str(tmp_path / "ab"), "--epochs", "1", "--save", str(path)
     )

@@ -24,8 +24,8 @@ import optuna
 from optuna.trial import TrialState
 
 from nas.cli.main import configure_libraries
-from nas.search.records import FAILED_TRIAL, replaced_trials, stored
-from nas.search.storage import budget_used, open_storage
+from nas.search.results.records import FAILED_TRIAL, replaced_trials, stored
+from nas.search.run.storage import budget_used, open_storage
 
 STUDY = """
 [study]

@@ -31,7 +31,7 @@ from nas.arch import ArchConfig
 from nas.arch.cost import estimate
 from nas.cli.arch import parse_pairs
 from nas.data.datasets import DataConfig, load_data
-from nas.search.space_file import load_space, shipped_dir
+from nas.search.spec.space_file import load_space, shipped_dir
 from nas.text import plural
 from nas.train.measure import environment, resolve_device
 from nas.train.recipe import Recipe

@@ -54,7 +54,7 @@ QUICK_ROWS = ("eager", "graphs", "graphs_k2", "graphs_k4", "processes")  # 4 net
 
 def draw_networks(count: int, *, seed: int, data: LoadedData) -> list[ArchConfig]:
     """`count` distinct networks of the study's space within its parameter limit, always the same for a seed."""
-    from nas.search.studyfile_reader import load_study_file
+    from nas.search.spec.studyfile_reader import load_study_file
 
     sf = load_study_file(STUDY)
     in_channels, num_classes = data.input_size[0], data.num_classes
@@ -71,7 +71,7 @@ def draw_networks(count: int, *, seed: int, data: LoadedData) -> list[ArchConfig
 
 
 def study_recipe(*, epochs: int, compile_mode: str) -> Recipe:
-    from nas.search.studyfile_reader import load_study_file
+    from nas.search.spec.studyfile_reader import load_study_file
 
     recipe = load_study_file(STUDY).recipe
     return dataclasses.replace(recipe, epochs=epochs, compile=compile_mode, measure_latency=False)

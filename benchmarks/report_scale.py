@@ -38,8 +38,8 @@ from nas.cli.main import configure_libraries
 from nas.data.datasets import load_data
 from nas.report.data import compute_report_data
 from nas.report.page import render
-from nas.search.storage import open_storage
-from nas.search.studyfile_reader import load_study_file
+from nas.search.run.storage import open_storage
+from nas.search.spec.studyfile_reader import load_study_file
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = ("open", "report data", "render", "write")

@@ -2,7 +2,7 @@
 compute, over many seeds, replayed against the recorded learning-curve table (`curve_table.py`).
 
 A strategy is a sampler and an early-stopping rule, both the project's own: the samplers come from
-`nas.search.samplers.make_sampler` and stopping from `nas.search.stopping.stop_reason`, given exactly
+`nas.search.spec.samplers.make_sampler` and stopping from `nas.search.spec.stopping.stop_reason`, given exactly
 the evidence a study's trial is given. One simulated worker asks Optuna for a trial, looks its network
 up in the table and "trains" it epoch by epoch: each epoch adds the network's cost to the compute
 spent and reveals that epoch's recorded validation accuracy, and the stopping rule may end the trial
@@ -47,11 +47,11 @@ from nas.arch import ArchConfig
 from nas.cli.arch import parse_pairs
 from nas.cli.main import configure_libraries
 from nas.report.data import hypervolume
-from nas.search.objectives import COSTS_BEFORE_TRAINING
-from nas.search.samplers import make_sampler
-from nas.search.stopping import Evidence, stop_reason
-from nas.search.studyfile import StudyFile
-from nas.search.studyfile_reader import load_study_file
+from nas.search.spec.objectives import COSTS_BEFORE_TRAINING
+from nas.search.spec.samplers import make_sampler
+from nas.search.spec.stopping import Evidence, stop_reason
+from nas.search.spec.studyfile import StudyFile
+from nas.search.spec.studyfile_reader import load_study_file
 
 REPLAY_STUDY = Path(__file__).resolve().parent / "data" / "tabular_replay.toml"
 CHECKPOINTS = (0.25, 0.5, 1.0)  # shares of the budget the table reports
@@ -59,8 +59,8 @@ CHECKPOINTS = (0.25, 0.5, 1.0)  # shares of the budget the table reports
 
 @dataclass(frozen=True)
 class Strategy:
-    sampler: str  # a sampler of nas.search.studyfile.SAMPLERS
-    stopping: str  # a method of nas.search.stopping (none, pareto_stop, mo_asha)
+    sampler: str  # a sampler of nas.search.spec.studyfile.SAMPLERS
+    stopping: str  # a method of nas.search.spec.stopping (none, pareto_stop, mo_asha)
 
 
 STRATEGIES: dict[str, Strategy] = {

@@ -7,7 +7,7 @@ The quickstart study (studies/quickstart.toml, digits, CPU) runs for real once, 
 trials are copied with every attribute into journals of each size; the real run and the padded
 journals are cached in --cache (default .bench_cache/; delete it to rebuild them), and every
 measurement works on a fresh copy. New trials then run as a worker runs them
-(nas.search.runner.run_worker's loop), each step timed: the stale-trial check, the claim, the trial
+(nas.search.run.runner.run_worker's loop), each step timed: the stale-trial check, the claim, the trial
 (its storage writes, the reuse lookup, the tell) and the progress line. Training is replaced by a
 replay of a real trial's learning curve, so only bookkeeping is timed, and every new trial is replayed
 (the reuse lookup runs in full, its answer is set aside) so that every trial has epochs for the
@@ -38,17 +38,18 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-import nas.search.study as study_module
+import nas.search.run.study as study_module
 from nas.arch import ArchConfig
 from nas.arch.cost import estimate
 from nas.arch.external import ExternalNet
 from nas.cli.main import configure_libraries
 from nas.data.datasets import LoadedData, load_data
-from nas.search import records, runner, trial_life
-from nas.search.storage import ClaimLock, fail_stale_trials, open_storage
-from nas.search.study import Objective, open_study
-from nas.search.studyfile import StudyFile
-from nas.search.studyfile_reader import load_study_file
+from nas.search.results import records
+from nas.search.run import runner, trial_life
+from nas.search.run.storage import ClaimLock, fail_stale_trials, open_storage
+from nas.search.run.study import Objective, open_study
+from nas.search.spec.studyfile import StudyFile
+from nas.search.spec.studyfile_reader import load_study_file
 from nas.train.recipe import Recipe
 from nas.train.results import EpochMetrics, TrialResult
 

@@ -29,8 +29,8 @@ import optuna
 import torch
 
 from nas.cli.main import configure_libraries
-from nas.search.records import replaced_trials
-from nas.search.storage import open_storage
+from nas.search.results.records import replaced_trials
+from nas.search.run.storage import open_storage
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "studies" / "quickstart.toml"
 

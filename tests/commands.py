@@ -5,7 +5,7 @@
 real process shows: exit statuses, signals, worker processes, nothing printed on stderr by libraries.
 `nas_here` runs the same `nas.cli.main.main` in this process, with its own working folder, stdout and stderr,
 for tests of what a command prints, refuses and stores; tests beside those run the same commands as real
-subprocesses (tests/cli/test_quiet.py, tests/search/test_signals.py, tests/search/test_storage.py).
+subprocesses (tests/cli/test_quiet.py, tests/search/run/test_signals.py, tests/search/run/test_storage.py).
 """
 
 from __future__ import annotations

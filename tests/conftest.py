@@ -65,7 +65,7 @@ def pytest_configure(config: pytest.Config) -> None:
     worker, count = os.environ.get("PYTEST_XDIST_WORKER"), os.environ.get("PYTEST_XDIST_WORKER_COUNT")
     if worker is None or count is None or not hasattr(os, "sched_setaffinity"):
         return
-    from nas.search.shares import own_cores, plan_shares
+    from nas.search.run.shares import own_cores, plan_shares
 
     share = plan_shares(workers=int(count), gpus=[], cores=own_cores())[int(worker.removeprefix("gw"))]
     os.sched_setaffinity(0, share.cores)

@@ -13,8 +13,8 @@ import optuna
 import pytest
 import yaml
 
-from nas.search.storage import open_storage
-from nas.search.studyfile_reader import load_study_file
+from nas.search.run.storage import open_storage
+from nas.search.spec.studyfile_reader import load_study_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SBATCH = ROOT / "deploy" / "slurm" / "nas-worker.sbatch"

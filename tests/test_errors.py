@@ -8,9 +8,9 @@ import pytest
 
 from nas.arch import ArchConfig
 from nas.errors import UsageError, bad_value
-from nas.search.storage import StorageError, open_storage
-from nas.search.studyfile_reader import StudyFileError, _relabel, load_study_file
-from nas.search.tomlfile import invalid, reason
+from nas.search.run.storage import StorageError, open_storage
+from nas.search.spec.studyfile_reader import StudyFileError, _relabel, load_study_file
+from nas.search.spec.tomlfile import invalid, reason
 
 
 def test_a_usage_error_carries_owner_field_value_and_allowed() -> None:

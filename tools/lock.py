@@ -6,7 +6,7 @@ machine's pip settings (so torch and torchvision come as the local index serves 
 package it would install, direct and transitive, as `name==version`. Nothing is installed.
 
 Usage: `make lock` (or `python3 tools/lock.py [--output PATH]`), then `make clean test` and re-check
-nas/search/optuna_internals.py if the lock moved Optuna (README, "Refreshing the lock").
+nas/search/results/optuna_internals.py if the lock moved Optuna (README, "Refreshing the lock").
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ FRONT = "front"
 
 def _input_size(study: Any, args: argparse.Namespace) -> tuple[int, int, int]:
     """The dataset's C, H, W as the study recorded it (older studies: from the data itself)."""
-    from nas.search.study_attrs import study_provenance
+    from nas.search.results.study_attrs import study_provenance
 
     size = study_provenance(study).get("input_size")
     if isinstance(size, list) and len(size) == 3:
@@ -35,9 +35,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     from nas.arch.cost import estimate
     from nas.arch.external import TORCHVISION_PREFIX
     from nas.cli.arch import format_table
-    from nas.search.finalize import numbering
-    from nas.search.objectives import ACCURACY
-    from nas.search.records import UNFINISHED, record_from_trial
+    from nas.search.results.records import UNFINISHED, record_from_trial
+    from nas.search.run.finalize import numbering
+    from nas.search.spec.objectives import ACCURACY
 
     study = _load_existing(args)
     trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
@@ -104,8 +104,8 @@ def _trial_numbers(text: str) -> list[int] | None:
 
 def cmd_finalize(args: argparse.Namespace) -> int:
     from nas.data.datasets import load_data
-    from nas.search import finalize as final
-    from nas.search.finals import final_rows, stored_runs, write_final_csv
+    from nas.search.results.finals import final_rows, stored_runs, write_final_csv
+    from nas.search.run import finalize as final
     from nas.train.measure import resolve_device
 
     _at_least_one("--seeds", args.seeds)

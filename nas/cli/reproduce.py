@@ -16,7 +16,7 @@ from nas.arch import ArchConfig
 from nas.arch.external import ExternalNet, resolve_baseline
 from nas.data.datasets import DataConfig
 from nas.errors import UsageError
-from nas.search.objectives import ACCURACY, FLOPS, PARAMS
+from nas.search.spec.objectives import ACCURACY, FLOPS, PARAMS
 from nas.text import command
 from nas.train.recipe import Recipe
 
@@ -28,7 +28,7 @@ class StudyTrial:
     study: str  # the study file, as given on the command line
     storage: str | None  # --storage, as given (None: the study file's)
     number: int
-    status: str  # as the study stored it (nas.search.records.STATUSES)
+    status: str  # as the study stored it (nas.search.results.records.STATUSES)
     baseline: str | None  # a preset or torchvision:<model>; None for a searched network
     arch: dict[str, Any]  # the network as the trial stored it (an ArchConfig's fields for a searched one)
     arch_hash: str | None
@@ -58,8 +58,8 @@ def train_command(*, study: str, trial: int, storage: str | None) -> str:
 def _changed_settings(study: Any, sf: Any) -> list[str]:
     """Recipe and data keys the study file changed since the study was created (it resumes only with
     --allow-changed): a trial trained before the change trained otherwise."""
-    from nas.search.preflight import check_resume
-    from nas.search.study_attrs import study_settings
+    from nas.search.results.study_attrs import study_settings
+    from nas.search.run.preflight import check_resume
 
     changed = check_resume(sf, study_settings(study), allow_changed=("space", "recipe", "data"))
     return [key for key in changed if key.startswith(("recipe.", "data."))]
@@ -69,8 +69,8 @@ def study_trial(*, path: str, storage: str | None, number: int) -> StudyTrial:
     """Trial `number` of the study in `path` (and `storage`), refused in one line when it does not exist or
     has no network to train."""
     from nas.cli.study import _open_existing, _study_file
-    from nas.search.finalize import numbering
-    from nas.search.records import UNFINISHED, record_from_trial, stored
+    from nas.search.results.records import UNFINISHED, record_from_trial, stored
+    from nas.search.run.finalize import numbering
 
     sf = _study_file(path)
     study = _open_existing(path, storage)
@@ -145,7 +145,7 @@ def network(
 
 def _differences(section: str, before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """`section.key before -> after` for each key that changes the numbers (not where or how fast it runs)."""
-    from nas.search.preflight import EXECUTION_ONLY
+    from nas.search.spec.studyfile import EXECUTION_ONLY
 
     skip = EXECUTION_ONLY[section]
     return [

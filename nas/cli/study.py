@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from nas.cli.arch import int_arg
 from nas.errors import UsageError
-from nas.search.studyfile import StudyFile
+from nas.search.spec.studyfile import StudyFile
 from nas.text import command, plural
 
 if TYPE_CHECKING:
-    from nas.search.records import TrialRecord
+    from nas.search.results.records import TrialRecord
 
 
 def _study_file(path: str) -> StudyFile:
-    from nas.search.studyfile_reader import load_study_file
+    from nas.search.spec.studyfile_reader import load_study_file
 
     return load_study_file(path)
 
@@ -71,7 +71,7 @@ def _workers(text: str) -> int | str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from nas.search.runner import run_study
+    from nas.search.run.runner import run_study
 
     _at_least_one("--trials", args.trials)
     if args.workers != "auto" and args.workers < 1:
@@ -106,8 +106,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from nas.search import shares
-    from nas.search.runner import run_worker
+    from nas.search.run import shares
+    from nas.search.run.runner import run_worker
 
     share = None
     if args.share is not None:  # started by `nas run --workers N`: take its share before any parallel work
@@ -138,15 +138,15 @@ def _finished_trials(sf: StudyFile, storage: str | None) -> int:
     """Finished trials in the study's storage that keep their result (a re-queued one does not)."""
     import optuna
 
-    from nas.search.generations import current_name
-    from nas.search.storage import open_storage
+    from nas.search.results.generations import current_name
+    from nas.search.run.storage import open_storage
 
     try:
         opened = open_storage(storage or sf.storage_url())
         study = optuna.load_study(study_name=current_name(opened, sf.name), storage=opened)
     except KeyError:
         return 0
-    from nas.search.records import replaced_trials
+    from nas.search.results.records import replaced_trials
 
     trials = study.get_trials(deepcopy=False)
     return sum(t.state.is_finished() for t in trials) - len(replaced_trials(trials))
@@ -158,7 +158,7 @@ def _load_existing(args: argparse.Namespace) -> Any:
 
 
 def _open_existing(path: str, storage: str | None) -> Any:
-    from nas.search.storage import holds_no_studies, is_journal, open_storage
+    from nas.search.run.storage import holds_no_studies, is_journal, open_storage
 
     sf = _study_file(path)
     url = storage or sf.storage_url()
@@ -171,7 +171,7 @@ def _open_existing(path: str, storage: str | None) -> Any:
         )
     import optuna
 
-    from nas.search.generations import current_name
+    from nas.search.results.generations import current_name
 
     opened = open_storage(url)
     try:
@@ -182,7 +182,7 @@ def _open_existing(path: str, storage: str | None) -> Any:
 
 def _ablation(path: str) -> list[dict[str, Any]] | None:
     """The study's ablation table (runs/<study>/ablation.json), when `nas ablate` wrote one."""
-    from nas.search.ablate import bounded_rows
+    from nas.search.run.ablate import bounded_rows
 
     table = _study_file(path).run_dir() / "ablation.json"
     if not table.is_file():
@@ -227,8 +227,8 @@ def cmd_trials(args: argparse.Namespace) -> int:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
-    from nas.search.journal import repair_journal
-    from nas.search.storage import is_journal
+    from nas.search.run.journal import repair_journal
+    from nas.search.run.storage import is_journal
 
     target = Path(args.target)
     if target.suffix == ".toml":  # a study file: its journal (or --storage)
@@ -251,12 +251,12 @@ def cmd_repair(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from nas.search.objectives import ACCURACY, OBJECTIVES, PARAMS
-    from nas.search.records import load_records, replaces, stored
-    from nas.search.storage import budget_used
-    from nas.search.study_attrs import generation_number
-    from nas.search.tally import StudyTally
-    from nas.search.twins import fold_twins
+    from nas.search.results.records import load_records, replaces, stored
+    from nas.search.results.study_attrs import generation_number
+    from nas.search.results.tally import StudyTally
+    from nas.search.results.twins import fold_twins
+    from nas.search.run.storage import budget_used
+    from nas.search.spec.objectives import ACCURACY, OBJECTIVES, PARAMS
 
     study = _load_existing(args)
     records = load_records(study)
@@ -264,7 +264,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     used = budget_used(study.get_trials(deepcopy=False))
     print(f"study {study.study_name}: {plural(used, 'trial')} counted against the budget")
     generation = generation_number(study.study_name)
-    if generation > 1:  # a grown search space (nas.search.generations)
+    if generation > 1:  # a grown search space (nas.search.results.generations)
         carried = Counter(r.generation for r in records if r.generation is not None)
         earlier = ", ".join(f"{plural(n, 'trial')} from generation {g}" for g, n in sorted(carried.items()))
         print(f"  generation {generation}: {earlier or 'no trial'} carried over, not retrained")
@@ -309,7 +309,7 @@ def _interval(record: TrialRecord) -> str:
 
 
 def cmd_ablate(args: argparse.Namespace) -> int:
-    from nas.search.ablate import run_ablation
+    from nas.search.run.ablate import run_ablation
 
     if not args.no_report:
         _writable_folder("--out", Path(args.out))

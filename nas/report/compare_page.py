@@ -18,7 +18,7 @@ from nas.errors import bad_value
 from nas.files import write_text_atomic
 from nas.report.compare import ComparedStudy, Comparison, Network
 from nas.report.page import ERRORS_JS
-from nas.search.objectives import ACCURACY, OBJECTIVES
+from nas.search.spec.objectives import ACCURACY, OBJECTIVES
 from nas.text import plural
 
 FILENAME = "compare.html"

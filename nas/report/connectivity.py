@@ -19,7 +19,7 @@ from nas.checks import is_int, is_number
 from nas.errors import bad_value
 from nas.report.data import FrontPanel, FrontPoint, ReportData, group_of
 from nas.report.forest import ForestRow, forest_rows, unfinished_modes
-from nas.search.objectives import ACCURACY, OBJECTIVES, PEAK_MEMORY
+from nas.search.spec.objectives import ACCURACY, OBJECTIVES, PEAK_MEMORY
 from nas.text import binary_size, plural
 
 LEVELS = 5  # budget levels per cost panel: enough to see a trend, few enough to read as a table

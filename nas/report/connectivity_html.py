@@ -15,7 +15,7 @@ from nas.arch.modes import MODES
 from nas.report.connectivity import BudgetTable, Level, connectivity_data, level_text, short, unit_noun
 from nas.report.data import ReportData
 from nas.report.forest import ForestRow
-from nas.search.objectives import FLOPS, OBJECTIVES, PARAMS, PEAK_MEMORY
+from nas.search.spec.objectives import FLOPS, OBJECTIVES, PARAMS, PEAK_MEMORY
 from nas.text import plural
 
 OTHER_COLOUR = "#7f7f7f"  # a mode the modes table does not know (an old study's)

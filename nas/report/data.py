@@ -25,18 +25,12 @@ from optuna.trial import TrialState
 from nas.report.final import FinalEvaluation, final_evaluation
 from nas.report.networks import FrontNetwork, front_networks
 from nas.report.rows import measured, trial_rows
-from nas.search import optuna_internals
-from nas.search.objectives import ACCURACY, COSTS_BEFORE_TRAINING, FLOPS, OBJECTIVES, PARAMS
-from nas.search.records import (
-    INTERVAL_KEYS,
-    STATUSES,
-    UNFINISHED,
-    TrialRecord,
-    load_records,
-)
-from nas.search.space import stored_modes
-from nas.search.study_attrs import generation_number, study_objectives, study_provenance, study_settings
-from nas.search.twins import fold_twins
+from nas.search.results import optuna_internals
+from nas.search.results.records import INTERVAL_KEYS, STATUSES, UNFINISHED, TrialRecord, load_records
+from nas.search.results.study_attrs import generation_number, study_objectives, study_provenance, study_settings
+from nas.search.results.twins import fold_twins
+from nas.search.spec.objectives import ACCURACY, COSTS_BEFORE_TRAINING, FLOPS, OBJECTIVES, PARAMS
+from nas.search.spec.space import stored_modes
 from nas.text import plural
 
 
@@ -310,13 +304,13 @@ def _input_size(provenance: dict[str, Any]) -> tuple[int, int, int] | None:
 
 
 def compute_report_data(*, study: optuna.Study, ablation: list[dict[str, Any]] | None = None) -> ReportData:
-    """Everything the report draws, from the study's records (see nas.search.records)."""
+    """Everything the report draws, from the study's records (see nas.search.results.records)."""
     records = sorted(load_records(study), key=lambda r: r.number)
     objectives = tuple(study_objectives(study))
     directions = tuple("maximize" if d == StudyDirection.MAXIMIZE else "minimize" for d in study.directions)
     notes: list[str] = []
     carried = sum(r.generation is not None for r in records)
-    if carried:  # a grown search space (nas.search.generations): one search across the generations
+    if carried:  # a grown search space (nas.search.results.generations): one search across the generations
         notes.append(
             f"generation {generation_number(study.study_name)} of this study: {plural(carried, 'trial')} of earlier "
             "generations carried over into it (their networks fit the grown space; nothing retrained) are shown with "

@@ -19,8 +19,8 @@ import pandas
 
 from nas.errors import UsageError
 from nas.files import is_stream
-from nas.search.records import INTERVAL_KEYS, TrialRecord, load_records
-from nas.search.study_attrs import generation_number, study_objectives
+from nas.search.results.records import INTERVAL_KEYS, TrialRecord, load_records
+from nas.search.results.study_attrs import generation_number, study_objectives
 
 FORMATS = ("csv", "parquet")
 BASE_COLUMNS = (
@@ -71,7 +71,7 @@ def trials_frame(
 ) -> pandas.DataFrame:
     """One row per trial, every status; objectives default to the names any record has values for.
     After the objectives: the validation split size and the accuracy's 95% Wilson interval. `generation`: the
-    study's own (nas.search.generations), for the trials that ran in it rather than being carried over."""
+    study's own (nas.search.results.generations), for the trials that ran in it rather than being carried over."""
     records = [dataclasses.replace(r, generation=r.generation or generation) for r in records]
     if objectives is None:
         objectives = list(dict.fromkeys(name for r in records for name in r.values))

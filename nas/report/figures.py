@@ -24,7 +24,7 @@ from nas.arch.modes import MODES
 from nas.report.connectivity import short
 from nas.report.data import FrontPanel, ReportData, group_of
 from nas.report.final import FinalEvaluation
-from nas.search.objectives import ACCURACY, OBJECTIVES, PEAK_MEMORY
+from nas.search.spec.objectives import ACCURACY, OBJECTIVES, PEAK_MEMORY
 from nas.text import binary_size, plural
 
 OTHER_COLOURS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31")

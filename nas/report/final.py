@@ -1,6 +1,6 @@
 """The report's "Final evaluation" section, computed before anything is drawn (`nas.report.page` draws it).
 
-Its rows are the stored runs of `nas finalize` (`nas.search.finals`), one per network and final recipe,
+Its rows are the stored runs of `nas finalize` (`nas.search.results.finals`), one per network and final recipe,
 and beside them the published results of the same dataset (`nas.report.published`). `final_table` and
 `published_table` are those rows as the page's tables show them: accuracies in percent as everywhere on
 the page, counts in K/M, each number's cell sorting by the number itself, and few enough columns to fit
@@ -16,7 +16,7 @@ import optuna
 
 from nas.report.numbers import count_text
 from nas.report.published import PublishedResult, published_results
-from nas.search.finals import FinalRow, final_rows, stored_runs
+from nas.search.results.finals import FinalRow, final_rows, stored_runs
 
 TEST_SPLIT_NOTE = (
     "The test split is read only by `nas finalize` and `nas evaluate`; the search saw validation accuracy only."

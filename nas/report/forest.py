@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from nas.checks import is_int, is_number
-from nas.search.ablate import INTERVAL_COLUMNS, MEAN_COLUMN
-from nas.search.objectives import FLOPS, PARAMS
+from nas.search.run.ablate import INTERVAL_COLUMNS, MEAN_COLUMN
+from nas.search.spec.objectives import FLOPS, PARAMS
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from typing import Any
 
 from nas.arch import ArchConfig
 from nas.errors import UsageError
-from nas.search.objectives import ACCURACY, OBJECTIVES
-from nas.search.records import INTERVAL_KEYS, TrialRecord
+from nas.search.results.records import INTERVAL_KEYS, TrialRecord
+from nas.search.spec.objectives import ACCURACY, OBJECTIVES
 
 # Every knob of a network, in ArchConfig's order: the connectivity is the row's mode, not a knob column.
 KNOBS = tuple(f.name for f in dataclasses.fields(ArchConfig) if f.name != "connectivity")

@@ -27,8 +27,8 @@ from typing import Any
 from nas.report.data import ReportData
 from nas.report.figures import Style, styles
 from nas.report.rows import KNOBS
-from nas.search.objectives import ACCURACY, OBJECTIVES
-from nas.search.records import ACCURACY_HIGH, ACCURACY_LOW, STATUSES, VAL_IMAGES
+from nas.search.results.records import ACCURACY_HIGH, ACCURACY_LOW, STATUSES, VAL_IMAGES
+from nas.search.spec.objectives import ACCURACY, OBJECTIVES
 
 SHORT_REASON = 60  # characters of a reason shown in its table cell; the whole sentence is on hover
 DIGITS = 5  # significant digits kept of a float
@@ -47,7 +47,7 @@ class Column:
     unit: str = ""  # how report.js writes a number: one of UNITS' values, or "" (up to 4 significant digits)
 
 
-# An objective's unit (nas.search.objectives) -> how report.js writes its numbers.
+# An objective's unit (nas.search.spec.objectives) -> how report.js writes its numbers.
 UNITS = {"FLOPs": "count", "parameters": "count", "ms": "ms", "s": "seconds", "bytes": "bytes"}
 
 

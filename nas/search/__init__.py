@@ -1,1 +1,2 @@
-"""Search: spaces and study files, trial records, the objective, studies, workers, storage, ablation."""
+"""Search, in three rooms that import only downward: `spec` (what the user wrote and what it means), below
+`results` (what a study holds) and `run` (what runs); `results` never imports `run` (tests/test_layers.py)."""

@@ -13,8 +13,8 @@ from benchmarks import search_efficiency as se
 from benchmarks.curve_table import SHIPPED_TABLE, read_table
 from nas.arch import ArchConfig
 from nas.arch.cost import estimate
-from nas.search.space_file import load_space, shipped_dir
-from nas.search.studyfile_reader import load_study_file
+from nas.search.spec.space_file import load_space, shipped_dir
+from nas.search.spec.studyfile_reader import load_study_file
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 
 from nas.cli.compare import labels_for
 from nas.cli.main import main
-from nas.search.storage import open_storage
+from nas.search.run.storage import open_storage
 from tests.cli.conftest import make_digits_study
 
 

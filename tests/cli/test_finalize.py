@@ -17,9 +17,10 @@ from torch import nn
 from nas.arch.external import ExternalNet
 from nas.cli.main import main
 from nas.data.datasets import DataConfig, Split, load_data
-from nas.search import finalize, records
-from nas.search.finals import stored_runs
-from nas.search.storage import open_storage
+from nas.search.results import records
+from nas.search.results.finals import stored_runs
+from nas.search.run import finalize
+from nas.search.run.storage import open_storage
 from nas.train import loop
 from tests.cli.conftest import make_digits_study
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from nas.search.storage import open_storage
-from tests.search.test_storage import study_file
+from nas.search.run.storage import open_storage
+from tests.search.run.test_storage import study_file
 
 
 def closed_stdout(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -12,8 +12,8 @@ import pytest
 
 from nas.arch.external import ExternalNet
 from nas.cli.main import main
-from nas.search import records
-from nas.search.storage import open_storage
+from nas.search.results import records
+from nas.search.run.storage import open_storage
 from tests.cli.conftest import make_digits_study
 
 

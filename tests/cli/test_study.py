@@ -86,7 +86,7 @@ def test_status_lists_each_front_network_once_with_its_twins(tmp_path: Path) -> 
     from optuna.storages.journal import JournalFileBackend
 
     from tests.report.test_report import hand_study
-    from tests.search.test_study import write_study
+    from tests.search.run.test_study import write_study
 
     journal = tmp_path / "unit.log"
     study = hand_study("unit", storage=JournalStorage(JournalFileBackend(str(journal))))
@@ -104,10 +104,10 @@ def test_status_shows_queued_trials_as_queued_and_running_ones_with_their_worker
     import os
     import socket
 
-    from nas.search import records
-    from nas.search.storage import fail_and_requeue
-    from nas.search.study import open_study
-    from nas.search.studyfile_reader import load_study_file
+    from nas.search.results import records
+    from nas.search.run.storage import fail_and_requeue
+    from nas.search.run.study import open_study
+    from nas.search.spec.studyfile_reader import load_study_file
 
     (tmp_path / "s.toml").write_text('name = "s"\n[fixed]\nstem = "cifar"\n[knobs.connectivity]\nchoices = ["dense"]\n')
     path = tmp_path / "st.toml"

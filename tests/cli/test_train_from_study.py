@@ -18,8 +18,8 @@ from PIL import Image
 from nas.arch import ArchConfig
 from nas.arch.cost import estimate
 from nas.arch.external import ExternalNet
-from nas.search import records
-from nas.search.storage import open_storage
+from nas.search.results import records
+from nas.search.run.storage import open_storage
 from tests.cli.conftest import TWO_NETS_SPACE
 from tests.commands import nas, nas_here
 

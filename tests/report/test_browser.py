@@ -27,8 +27,8 @@ from nas.report.compare_page import write_comparison
 from nas.report.data import compute_report_data
 from nas.report.page import PAGE_ROWS, write_report
 from nas.report.table import compact
-from nas.search import study_attrs
-from nas.search.objectives import ACCURACY
+from nas.search.results import study_attrs
+from nas.search.spec.objectives import ACCURACY
 from tests.report.page_parse import charts, traces_per_chart, trial_table
 from tests.report.test_compare import other_study
 from tests.report.test_final import run

@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 from nas.errors import UsageError
 from nas.report.compare import Comparison, compute_comparison
 from nas.report.compare_page import comparison_figure, write_comparison
-from nas.search.objectives import OBJECTIVES
+from nas.search.spec.objectives import OBJECTIVES
 from tests.report.test_report import EVIL, add, hand_study, new_study, optimized_study
 
 

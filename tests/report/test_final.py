@@ -16,8 +16,8 @@ from nas.report.figures import PUBLISHED_SYMBOL, final_figure, styles
 from nas.report.final import TEST_SPLIT_NOTE
 from nas.report.page import render
 from nas.report.published import PUBLISHED_CSV, PublishedResult, published_results
-from nas.search import study_attrs
-from nas.search.finals import FinalRun
+from nas.search.results import study_attrs
+from nas.search.results.finals import FinalRun
 
 FASHION_BENCHMARK = "zalandoresearch/fashion-mnist README, benchmark table"
 

@@ -15,16 +15,16 @@ from nas.report.data import ACCURACY, ReportData, compute_report_data
 from nas.report.export import export_trials, trials_frame
 from nas.report.page import write_report
 from nas.report.table import compact
-from nas.search import records as R
-from nas.search import study_attrs
-from nas.search.records import INTERVAL_KEYS, TrialRecord, load_records, result_metrics
-from nas.search.runner import run_worker
-from nas.search.studyfile_reader import load_study_file
+from nas.search.results import records as R
+from nas.search.results import study_attrs
+from nas.search.results.records import INTERVAL_KEYS, TrialRecord, load_records, result_metrics
+from nas.search.run.runner import run_worker
+from nas.search.spec.studyfile_reader import load_study_file
 from nas.stats import wilson_interval
 from nas.train.results import TrialResult
 from tests.report.page_parse import traces, trial_table
 from tests.report.test_report import PROVENANCE, add, hand_study, new_study
-from tests.search.test_study import TWO_NET_GRID, write_study
+from tests.search.run.test_study import TWO_NET_GRID, write_study
 
 
 @dataclasses.dataclass(frozen=True)

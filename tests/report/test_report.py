@@ -28,7 +28,7 @@ from nas.report.data import (
     non_dominated,
 )
 from nas.report.page import safe_filename, script_json, write_report
-from nas.search.objectives import OBJECTIVES
+from nas.search.spec.objectives import OBJECTIVES
 from tests.report.page_parse import trial_table
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

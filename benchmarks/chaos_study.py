@@ -24,7 +24,8 @@ import optuna
 from optuna.trial import TrialState
 
 from nas.cli.main import configure_libraries
-from nas.search.results.records import FAILED_TRIAL, replaced_trials, stored
+from nas.search.results.records import FAILED_TRIAL
+from nas.search.results.trial_record import replaced_trials, stored
 from nas.search.run.storage import budget_used, open_storage
 
 STUDY = """

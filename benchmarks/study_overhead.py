@@ -38,16 +38,17 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-import nas.search.run.study as study_module
+import nas.search.run.trial_objective as trial_objective_module
 from nas.arch import ArchConfig
 from nas.arch.cost import estimate
 from nas.arch.external import ExternalNet
 from nas.cli.main import configure_libraries
 from nas.data.datasets import LoadedData, load_data
-from nas.search.results import records
+from nas.search.results import trial_record
 from nas.search.run import runner, trial_life
 from nas.search.run.storage import ClaimLock, fail_stale_trials, open_storage
-from nas.search.run.study import Objective, open_study
+from nas.search.run.study import open_study
+from nas.search.run.trial_objective import Objective
 from nas.search.spec.studyfile import StudyFile
 from nas.search.spec.studyfile_reader import load_study_file
 from nas.train.recipe import Recipe
@@ -193,14 +194,14 @@ def measure(journal: Path, size: int, new_trials: int, data: LoadedData, folder:
     study = open_study(sf, storage=str(work), data=data)
     opened = time.perf_counter() - start
     real = study.get_trials(deepcopy=False, states=FINISHED)
-    curves = [records.stored(t).history for t in real[:REAL_TRIALS] if records.stored(t).history]
+    curves = [trial_record.stored(t).history for t in real[:REAL_TRIALS] if trial_record.stored(t).history]
     clock = Clock()
     lock = ClaimLock(str(work), sf.name)
     objective = TimedObjective(sf, data, device="cpu", lock=lock)
     objective.clock = clock
     budget = size + new_trials + 100
     progress = runner._Progress(budget, len(real), "")
-    training = mock.patch.object(study_module, "train_trial", replay(curves, clock, sf))  # not measured
+    training = mock.patch.object(trial_objective_module, "train_trial", replay(curves, clock, sf))  # not measured
     with training, contextlib.redirect_stdout(io.StringIO()):
         for _ in range(new_trials):
             clock.trials.append({})

@@ -29,7 +29,7 @@ import optuna
 import torch
 
 from nas.cli.main import configure_libraries
-from nas.search.results.records import replaced_trials
+from nas.search.results.trial_record import replaced_trials
 from nas.search.run.storage import open_storage
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "studies" / "quickstart.toml"

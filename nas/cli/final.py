@@ -35,7 +35,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     from nas.arch.cost import estimate
     from nas.arch.external import TORCHVISION_PREFIX
     from nas.cli.arch import format_table
-    from nas.search.results.records import UNFINISHED, record_from_trial
+    from nas.search.results.records import UNFINISHED
+    from nas.search.results.trial_record import record_from_trial
     from nas.search.run.finalize import numbering
     from nas.search.spec.objectives import ACCURACY
 

@@ -17,7 +17,7 @@ from nas.search.spec.studyfile import StudyFile
 from nas.text import command, plural
 
 if TYPE_CHECKING:
-    from nas.search.results.records import TrialRecord
+    from nas.search.results.trial_record import TrialRecord
 
 
 def _study_file(path: str) -> StudyFile:
@@ -146,7 +146,7 @@ def _finished_trials(sf: StudyFile, storage: str | None) -> int:
         study = optuna.load_study(study_name=current_name(opened, sf.name), storage=opened)
     except KeyError:
         return 0
-    from nas.search.results.records import replaced_trials
+    from nas.search.results.trial_record import replaced_trials
 
     trials = study.get_trials(deepcopy=False)
     return sum(t.state.is_finished() for t in trials) - len(replaced_trials(trials))
@@ -251,9 +251,9 @@ def cmd_repair(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from nas.search.results.records import load_records, replaces, stored
     from nas.search.results.study_attrs import generation_number
     from nas.search.results.tally import StudyTally
+    from nas.search.results.trial_record import load_records, replaces, stored
     from nas.search.results.twins import fold_twins
     from nas.search.run.storage import budget_used
     from nas.search.spec.objectives import ACCURACY, OBJECTIVES, PARAMS

@@ -22,8 +22,8 @@ from optuna.study import StudyDirection
 
 from nas.errors import bad_value
 from nas.report.data import finite_values, hypervolume, non_dominated, reference_point
-from nas.search.results.records import TrialRecord, load_records
 from nas.search.results.study_attrs import study_objectives
+from nas.search.results.trial_record import TrialRecord, load_records
 from nas.search.results.twins import fold_twins
 from nas.search.spec.objectives import ACCURACY, COSTS_BEFORE_TRAINING, OBJECTIVES
 from nas.text import plural

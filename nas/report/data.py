@@ -26,8 +26,9 @@ from nas.report.final import FinalEvaluation, final_evaluation
 from nas.report.networks import FrontNetwork, front_networks
 from nas.report.rows import measured, trial_rows
 from nas.search.results import optuna_internals
-from nas.search.results.records import INTERVAL_KEYS, STATUSES, UNFINISHED, TrialRecord, load_records
+from nas.search.results.records import INTERVAL_KEYS, STATUSES, UNFINISHED
 from nas.search.results.study_attrs import generation_number, study_objectives, study_provenance, study_settings
+from nas.search.results.trial_record import TrialRecord, load_records
 from nas.search.results.twins import fold_twins
 from nas.search.spec.objectives import ACCURACY, COSTS_BEFORE_TRAINING, FLOPS, OBJECTIVES, PARAMS
 from nas.search.spec.space import stored_modes
@@ -304,7 +305,7 @@ def _input_size(provenance: dict[str, Any]) -> tuple[int, int, int] | None:
 
 
 def compute_report_data(*, study: optuna.Study, ablation: list[dict[str, Any]] | None = None) -> ReportData:
-    """Everything the report draws, from the study's records (see nas.search.results.records)."""
+    """Everything the report draws, from the study's records (see nas.search.results.trial_record)."""
     records = sorted(load_records(study), key=lambda r: r.number)
     objectives = tuple(study_objectives(study))
     directions = tuple("maximize" if d == StudyDirection.MAXIMIZE else "minimize" for d in study.directions)

@@ -19,8 +19,9 @@ import pandas
 
 from nas.errors import UsageError
 from nas.files import is_stream
-from nas.search.results.records import INTERVAL_KEYS, TrialRecord, load_records
+from nas.search.results.records import INTERVAL_KEYS
 from nas.search.results.study_attrs import generation_number, study_objectives
+from nas.search.results.trial_record import TrialRecord, load_records
 
 FORMATS = ("csv", "parquet")
 BASE_COLUMNS = (

@@ -17,7 +17,7 @@ from nas.arch.cost import human
 from nas.arch.external import TORCHVISION_PREFIX
 from nas.errors import UsageError
 from nas.report.diagram import config_svg
-from nas.search.results.records import TrialRecord
+from nas.search.results.trial_record import TrialRecord
 from nas.search.spec.objectives import ACCURACY, PARAMS
 
 MAX_DRAWN = 24  # diagrams on one page; a front larger than this lists the rest by trial number

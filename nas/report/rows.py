@@ -14,7 +14,8 @@ from typing import Any
 
 from nas.arch import ArchConfig
 from nas.errors import UsageError
-from nas.search.results.records import INTERVAL_KEYS, TrialRecord
+from nas.search.results.records import INTERVAL_KEYS
+from nas.search.results.trial_record import TrialRecord
 from nas.search.spec.objectives import ACCURACY, OBJECTIVES
 
 # Every knob of a network, in ArchConfig's order: the connectivity is the row's mode, not a knob column.

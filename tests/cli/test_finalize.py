@@ -17,7 +17,7 @@ from torch import nn
 from nas.arch.external import ExternalNet
 from nas.cli.main import main
 from nas.data.datasets import DataConfig, Split, load_data
-from nas.search.results import records
+from nas.search.results import records, trial_record
 from nas.search.results.finals import stored_runs
 from nas.search.run import finalize
 from nas.search.run.storage import open_storage
@@ -62,7 +62,7 @@ def load() -> optuna.Study:
 
 def trained_by(trial: optuna.trial.FrozenTrial) -> int:
     """The trial that trained this trial's network (itself, unless it reused a twin's result)."""
-    source = records.stored(trial).reused_from
+    source = trial_record.stored(trial).reused_from
     return trial.number if source is None else source
 
 
@@ -80,7 +80,9 @@ def test_the_front_with_two_seeds_then_a_rerun_that_trains_nothing(
     study = load()
     front = study.best_trials
     networks = {
-        records.network_of(t)[0]: min(trained_by(u) for u in front if records.network_of(u) == records.network_of(t))
+        trial_record.network_of(t)[0]: min(
+            trained_by(u) for u in front if trial_record.network_of(u) == trial_record.network_of(t)
+        )
         for t in front
     }
     expected = sorted(networks.values())
@@ -102,7 +104,7 @@ def test_the_front_with_two_seeds_then_a_rerun_that_trains_nothing(
     for row in rows:
         mine = [r for r in runs if r.trial == int(row["trial"])]
         accuracies = [r.test_accuracy for r in mine]
-        metrics = records.stored(by_number[int(row["trial"])]).metrics
+        metrics = trial_record.stored(by_number[int(row["trial"])]).metrics
         assert float(row["test_accuracy_mean"]) == statistics.fmean(accuracies)
         assert float(row["test_accuracy_std"]) == statistics.stdev(accuracies)
         assert (row["seeds"], row["epochs"], row["dataset"]) == ("2", "1", "digits")
@@ -126,9 +128,9 @@ def test_an_explicit_list_folds_twins_into_the_trial_that_trained_them(
     study_copy: Path, test_reads: list[tuple[int, int]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     study = load()
-    twin = next(t for t in study.trials if records.stored(t).status == "reused")
+    twin = next(t for t in study.trials if trial_record.stored(t).status == "reused")
     source = trained_by(twin)
-    other = next(t.number for t in study.trials if records.network_of(t) != records.network_of(twin))
+    other = next(t.number for t in study.trials if trial_record.network_of(t) != trial_record.network_of(twin))
     chosen = f"{twin.number},{other},{source}"
     assert main(["finalize", str(study_copy), "--trials", chosen, "--seeds", "1", "--epochs", "1", "--no-report"]) == 0
     assert f"trial {twin.number} folded into trial {source}: the same network" in capsys.readouterr().out

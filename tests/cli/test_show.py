@@ -12,7 +12,7 @@ import pytest
 
 from nas.arch.external import ExternalNet
 from nas.cli.main import main
-from nas.search.results import records
+from nas.search.results import records, trial_record
 from nas.search.run.storage import open_storage
 from tests.cli.conftest import make_digits_study
 
@@ -48,14 +48,16 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str],
 
 
 def searched_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
-    return next(t for t in study.trials if records.stored(t).status == "complete" and not records.baseline_of(t))
+    return next(
+        t for t in study.trials if trial_record.stored(t).status == "complete" and not trial_record.baseline_of(t)
+    )
 
 
 def test_the_table_is_nas_arch_s_after_one_line_about_the_trial(
     study: optuna.Study, study_file: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     trial = searched_trial(study)
-    stored = records.stored(trial)
+    stored = trial_record.stored(trial)
     code, lines, _ = run(capsys, "show", str(study_file), "--trial", str(trial.number))
     assert code == 0
     accuracy = stored.metrics["val_accuracy"]
@@ -73,8 +75,8 @@ def test_the_table_is_nas_arch_s_after_one_line_about_the_trial(
 def test_a_reused_trial_names_the_trial_it_reused(
     study: optuna.Study, study_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    twin = next(t for t in study.trials if records.stored(t).status == "reused")
-    source = records.stored(twin).reused_from
+    twin = next(t for t in study.trials if trial_record.stored(t).status == "reused")
+    source = trial_record.stored(twin).reused_from
     code, lines, _ = run(capsys, "show", str(study_file), "--trial", str(twin.number))
     assert code == 0
     assert lines[0].startswith(f"trial {twin.number}: reused (from trial {source}), val accuracy ")
@@ -88,20 +90,20 @@ def test_json_round_trips_through_nas_arch_and_nas_train(
     assert code == 0
     config = tmp_path / "trial.json"
     config.write_text("\n".join(lines))
-    assert json.loads(config.read_text()) == records.stored(trial).arch
+    assert json.loads(config.read_text()) == trial_record.stored(trial).arch
     code, arch_out, _ = run(capsys, "arch", str(config), "--input-size", "1,8,8", "--json")
-    assert code == 0 and json.loads("\n".join(arch_out))["config"] == records.stored(trial).arch
+    assert code == 0 and json.loads("\n".join(arch_out))["config"] == trial_record.stored(trial).arch
     args = ("train", str(config), "--epochs", "1", "--device", "cpu", "--json", "--recipe", "measure_latency=false")
     code, train_out, _ = run(capsys, *args)
     result = json.loads("\n".join(train_out))
     assert code == 0 and result["status"] == "complete"
-    assert result["arch_hash"] == records.network_of(trial)[0]
+    assert result["arch_hash"] == trial_record.network_of(trial)[0]
 
 
 def test_a_preset_baseline_shows_its_table_and_how_to_train_it(
     study: optuna.Study, study_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    baseline = next(t for t in study.trials if records.baseline_of(t) == "plain20")
+    baseline = next(t for t in study.trials if trial_record.baseline_of(t) == "plain20")
     code, lines, _ = run(capsys, "show", str(study_file), "--trial", str(baseline.number))
     assert code == 0
     assert lines[0].startswith(f"trial {baseline.number}: complete, val accuracy ")

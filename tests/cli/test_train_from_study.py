@@ -18,7 +18,7 @@ from PIL import Image
 from nas.arch import ArchConfig
 from nas.arch.cost import estimate
 from nas.arch.external import ExternalNet
-from nas.search.results import records
+from nas.search.results import records, trial_record
 from nas.search.run.storage import open_storage
 from tests.cli.conftest import TWO_NETS_SPACE
 from tests.commands import nas, nas_here
@@ -88,7 +88,9 @@ def trials(folder: Path) -> list[optuna.trial.FrozenTrial]:
 
 
 def searched(folder: Path) -> optuna.trial.FrozenTrial:
-    return next(t for t in trials(folder) if not records.baseline_of(t) and records.stored(t).status == "complete")
+    return next(
+        t for t in trials(folder) if not trial_record.baseline_of(t) and trial_record.stored(t).status == "complete"
+    )
 
 
 def trained(*args: str, cwd: Path) -> tuple[dict[str, object], list[str]]:
@@ -100,7 +102,7 @@ def trained(*args: str, cwd: Path) -> tuple[dict[str, object], list[str]]:
 
 def test_a_searched_trial_trains_again_with_the_study_s_data_size_recipe_and_seed(here: Path) -> None:
     trial = searched(here)
-    stored = records.stored(trial)
+    stored = trial_record.stored(trial)
     result, said = trained("--from-study", "study.toml", "--trial", str(trial.number), cwd=here)
     assert result["arch_hash"] == stored.arch_hash
     for name in ("params", "flops"):
@@ -121,7 +123,7 @@ def test_a_searched_trial_trains_again_with_the_study_s_data_size_recipe_and_see
 
 def test_a_baseline_trial_trains_again_as_the_study_trained_it(here: Path) -> None:
     baseline = trials(here)[0]
-    stored = records.stored(baseline)
+    stored = trial_record.stored(baseline)
     assert stored.baseline == "plain20"
     result, said = trained("--from-study", "study.toml", "--trial", "0", cwd=here)
     assert (result["params"], result["flops"]) == (stored.metrics["params"], stored.metrics["flops"])
@@ -136,7 +138,9 @@ def test_options_beside_it_still_apply_and_say_so(here: Path) -> None:
         "--from-study", "study.toml", "--trial", str(trial.number), "--epochs", "2", "--image-size", "16", cwd=here
     )
     assert len(result["history"]) == 2
-    assert result["flops"] == estimate(ArchConfig.from_dict(records.stored(trial).arch), input_size=(3, 16, 16)).flops
+    assert (
+        result["flops"] == estimate(ArchConfig.from_dict(trial_record.stored(trial).arch), input_size=(3, 16, 16)).flops
+    )
     assert said[-1] == (
         "nas train: note: the options given change data.image_size 32 -> 16, recipe.epochs 1 -> 2: this is not how "
         "the study trained it"
@@ -147,7 +151,7 @@ def test_options_beside_it_still_apply_and_say_so(here: Path) -> None:
     result, said = trained(
         "--from-study", "study.toml", "--trial", str(trial.number), "--data-root", str(moved), cwd=here
     )
-    assert result["best_val_accuracy"] == records.stored(trial).metrics["val_accuracy"]
+    assert result["best_val_accuracy"] == trial_record.stored(trial).metrics["val_accuracy"]
     assert not any("note:" in line for line in said)
 
 
@@ -159,16 +163,16 @@ def test_every_hint_nas_show_prints_runs_as_printed(here: Path) -> None:
         assert shown.returncode == 0, shown.stderr
         hints = re.findall(r"`([^`]+)`", shown.stdout)
         assert hints[0] == f"nas train --from-study study.toml --trial {trial.number}"
-        assert len(hints) == (1 if records.baseline_of(trial) else 2)
+        assert len(hints) == (1 if trial_record.baseline_of(trial) else 2)
         for hint in hints:
             argv = shlex.split(hint)
             assert argv[0] == "nas"
             run = nas_here(*argv[1:], *(["--json"] if argv[1] == "train" else []), cwd=here)
             assert run.returncode == 0, (hint, run.stderr)
             if argv[1] == "train":
-                assert json.loads(run.stdout)["flops"] == records.stored(trial).metrics["flops"], hint
+                assert json.loads(run.stdout)["flops"] == trial_record.stored(trial).metrics["flops"], hint
             else:
-                assert json.loads(run.stdout) == records.stored(trial).arch
+                assert json.loads(run.stdout) == trial_record.stored(trial).arch
 
 
 def test_the_train_hint_runs_in_a_real_shell_as_printed(here: Path) -> None:
@@ -178,7 +182,7 @@ def test_the_train_hint_runs_in_a_real_shell_as_printed(here: Path) -> None:
     hint = re.findall(r"`([^`]+)`", shown.stdout)[0]
     run = nas(*shlex.split(hint)[1:], cwd=here, env={"OMP_NUM_THREADS": "2"})
     assert run.returncode == 0, run.stderr
-    stored = records.stored(trial)
+    stored = trial_record.stored(trial)
     accuracy = f"{stored.metrics['val_accuracy']:.2%}"
     assert run.stdout.splitlines() == [
         line for line in run.stdout.splitlines() if line.startswith(("complete:", f"trial {trial.number} of"))
@@ -200,12 +204,12 @@ def test_nas_train_takes_the_image_size_of_a_study(here: Path) -> None:
     (without it, 64x64 and about four times as many)."""
     trial = searched(here)
     config = here.parent / "net.json"
-    config.write_text(json.dumps(records.stored(trial).arch))
+    config.write_text(json.dumps(trial_record.stored(trial).arch))
     common = ("--dataset", "imagefolder", "--data-root", "images", "--epochs", "1", "--recipe", "measure_latency=false")
     at_32, _ = trained(str(config), *common, "--image-size", "32", cwd=here)
     at_64, _ = trained(str(config), *common, cwd=here)
-    assert at_32["flops"] == records.stored(trial).metrics["flops"]
-    arch = ArchConfig.from_dict(records.stored(trial).arch)
+    assert at_32["flops"] == trial_record.stored(trial).metrics["flops"]
+    arch = ArchConfig.from_dict(trial_record.stored(trial).arch)
     assert at_64["flops"] == estimate(arch, input_size=(3, 64, 64)).flops > 3 * at_32["flops"]
 
 
@@ -325,7 +329,7 @@ def test_a_named_recipe_and_set_apply_over_the_trial_s_and_say_so(here: Path) ->
         "growth_rate=4",
         cwd=here,
     )
-    assert result["config"]["growth_rate"] == 4 and result["arch_hash"] != records.stored(trial).arch_hash
+    assert result["config"]["growth_rate"] == 4 and result["arch_hash"] != trial_record.stored(trial).arch_hash
     assert said[-1] == (
         "nas train: note: the options given change recipe.label_smoothing 0.1 -> 0.2, recipe.ema_decay 0.0 -> 0.99, "
         "recipe.tta_flip False -> True, recipe.decay_norm_and_bias True -> False, recipe.norm_bias_lr_scale 1.0 -> "

@@ -24,7 +24,7 @@ from nas.report.connectivity import (
 from nas.report.connectivity_html import connectivity_section, forest_figure
 from nas.report.data import ACCURACY, compute_report_data
 from nas.report.page import write_report
-from nas.search.results.records import TrialRecord, load_records
+from nas.search.results.trial_record import TrialRecord, load_records
 from nas.search.run.ablate import ablation_table, match_width
 from nas.stats import wilson_interval
 from tests.conftest import digits_net

@@ -9,7 +9,7 @@ import pandas
 import pytest
 
 from nas.report.export import export_trials, trials_frame
-from nas.search.results.records import load_records
+from nas.search.results.trial_record import load_records
 from tests.report.test_report import add, hand_study, new_study
 
 

@@ -17,7 +17,8 @@ from nas.report.page import write_report
 from nas.report.table import compact
 from nas.search.results import records as R
 from nas.search.results import study_attrs
-from nas.search.results.records import INTERVAL_KEYS, TrialRecord, load_records, result_metrics
+from nas.search.results.records import INTERVAL_KEYS, result_metrics
+from nas.search.results.trial_record import TrialRecord, load_records
 from nas.search.run.runner import run_worker
 from nas.search.spec.studyfile_reader import load_study_file
 from nas.stats import wilson_interval

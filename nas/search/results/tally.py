@@ -29,7 +29,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.search.results import optuna_internals, records
+from nas.search.results import optuna_internals, trial_record
 from nas.search.spec.objectives import ACCURACY, COSTS_BEFORE_TRAINING
 from nas.search.spec.stopping import Evidence
 
@@ -57,15 +57,15 @@ def evidence_of(trial: FrozenTrial) -> Evidence | None:
     """What early stopping may learn from `trial`, or None: a twin that copied another's result (it would
     count that one twice), a trial without every cost known before training (a baseline still running),
     one failed, rejected or not yet past an MO-ASHA rung."""
-    status = records.status_of(trial)
-    if records.reused_from_of(trial) is not None or status in ("rejected", "reused"):
+    status = trial_record.status_of(trial)
+    if trial_record.reused_from_of(trial) is not None or status in ("rejected", "reused"):
         return None
     if trial.state not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
         return None
     final = None
     if trial.state == TrialState.COMPLETE and status != "infeasible" and _feasible(trial):
-        final = float(records.metrics_of(trial).get(ACCURACY, 0.0))
-    costs, curve = records.costs_of(trial), records.curve_of(trial)
+        final = float(trial_record.metrics_of(trial).get(ACCURACY, 0.0))
+    costs, curve = trial_record.costs_of(trial), trial_record.curve_of(trial)
     if len(costs) < len(COSTS_BEFORE_TRAINING) or (not curve and final is None):
         return None
     return Evidence(number=trial.number, costs=costs, curve=curve, final=final)
@@ -108,13 +108,13 @@ class StudyTally:
         self._read_below = len(trials)
         self._unfinished = [t.number for t in fresh if not t.state.is_finished()]
         for t in fresh:
-            self._lost.update(records.replaces(t))
+            self._lost.update(trial_record.replaces(t))
         done = [t for t in fresh if t.state.is_finished()]
         self._running = [t for t in fresh if t.state == TrialState.RUNNING]
         self._evidence += [e for e in map(evidence_of, done) if e is not None]
         self.finished += len(done)
         for t in done:
-            self._replaced.update(records.replaces(t))
+            self._replaced.update(trial_record.replaces(t))
             self._finish_key[t.number] = _finish_key(t)
             bisect.insort(self._finish_order, self._finish_key[t.number])
         joining = [t for t in done if t.state == TrialState.COMPLETE and _feasible(t)]

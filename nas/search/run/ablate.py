@@ -27,11 +27,12 @@ from nas.arch import MODES, ArchConfig
 from nas.arch.cost import estimate
 from nas.data.datasets import LoadedData, load_data
 from nas.errors import UsageError
-from nas.search.results import records
+from nas.search.results import records, trial_record
 from nas.search.run.runner import check_before_trials
 from nas.search.run.storage import ClaimLock
-from nas.search.run.study import Objective, open_study
+from nas.search.run.study import open_study
 from nas.search.run.trial_life import run_claimed_trial
+from nas.search.run.trial_objective import Objective
 from nas.search.spec.objectives import ACCURACY, FLOPS, MEASURED_COSTS, PARAMS
 from nas.search.spec.space_file import load_space, resolve_space_path
 from nas.search.spec.studyfile import StudyFile
@@ -231,9 +232,9 @@ def _buildable(config: ArchConfig, knob: str, width: int) -> bool:
     return True
 
 
-def _ablation_runs(study: optuna.Study) -> list[tuple[dict[str, Any], records.Stored]]:
+def _ablation_runs(study: optuna.Study) -> list[tuple[dict[str, Any], trial_record.Stored]]:
     """(ablation key, stored attributes) of every finished ablation run."""
-    finished = [records.stored(t) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    finished = [trial_record.stored(t) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     return [(attrs.ablation, attrs) for attrs in finished if attrs.ablation is not None]
 
 

@@ -22,7 +22,7 @@ from nas.arch import ArchConfig
 from nas.arch.external import ExternalNet, resolve_baseline
 from nas.data.datasets import DataConfig, LoadedData
 from nas.errors import UsageError
-from nas.search.results import records, study_attrs
+from nas.search.results import study_attrs, trial_record
 from nas.search.results.finals import FinalRun, recipe_key, stored_runs
 from nas.search.results.tally import StudyTally
 from nas.search.spec.objectives import ACCURACY
@@ -82,7 +82,7 @@ def _trained_trial(study: optuna.Study, trials: list[FrozenTrial], number: int) 
             value=number,
             allowed=numbering(study, len(trials)),
         )
-    record = records.record_from_trial(trials[number])
+    record = trial_record.record_from_trial(trials[number])
     if record.status not in TRAINED or not record.arch:
         allowed = f"a trained trial ({', '.join(TRAINED)}) of study {study.study_name!r}"
         raise UsageError(
@@ -113,12 +113,12 @@ def choose_networks(
         picked = [_trained_trial(study, every, n) for n in trials]
     groups: dict[str, list[FrozenTrial]] = {}
     for t in picked:
-        arch_hash, _ = records.network_of(t)
+        arch_hash, _ = trial_record.network_of(t)
         groups.setdefault(arch_hash or f"trial {t.number}", []).append(t)
     chosen = []
     for members in groups.values():
-        number = min(records.reused_from_of(t) or t.number for t in members)
-        trained = records.record_from_trial(every[number])
+        number = min(trial_record.reused_from_of(t) or t.number for t in members)
+        trained = trial_record.record_from_trial(every[number])
         net = _network(trained, in_channels=in_channels, num_classes=num_classes)
         accuracy = trained.metrics.get(ACCURACY)
         chosen.append(
@@ -133,7 +133,7 @@ def choose_networks(
     return sorted(chosen, key=lambda c: c.trial)
 
 
-def _network(record: records.TrialRecord, *, in_channels: int, num_classes: int) -> ArchConfig | ExternalNet:
+def _network(record: trial_record.TrialRecord, *, in_channels: int, num_classes: int) -> ArchConfig | ExternalNet:
     if record.baseline:  # a preset or a torchvision model, sized for the dataset as in the search
         return resolve_baseline(record.baseline, in_channels=in_channels, num_classes=num_classes)
     return ArchConfig.from_dict(record.arch)

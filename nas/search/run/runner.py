@@ -27,13 +27,14 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.data.datasets import LoadedData, load_data
-from nas.search.results import records, study_attrs
+from nas.search.results import study_attrs, trial_record
 from nas.search.results.tally import tally_of
 from nas.search.run import preflight
 from nas.search.run.shares import Workers, own_cores, plan_shares, visible_gpus, worker_device, worker_gpus
 from nas.search.run.storage import ClaimLock, fail_stale_trials
-from nas.search.run.study import Objective, open_study
+from nas.search.run.study import open_study
 from nas.search.run.trial_life import TrialSlot, claim, grid_left, requeue, run_claimed_trial
+from nas.search.run.trial_objective import Objective
 from nas.search.spec.objectives import ACCURACY, OBJECTIVES
 from nas.search.spec.studyfile import StudyFile
 from nas.text import command, plural
@@ -59,7 +60,7 @@ class _Progress:
 
     def _print(self, study: optuna.Study, trial: FrozenTrial) -> None:
         tally = tally_of(study).update()
-        record = records.record_from_trial(trial)
+        record = trial_record.record_from_trial(trial)
         objectives = study_attrs.stored_objectives(study)
         untrained = {ACCURACY} if record.status == "rejected" else set()  # its stored accuracy 0 was never measured
         shown = [
@@ -68,7 +69,7 @@ class _Progress:
             if record.metrics.get(n) is not None and n not in untrained
         ]
         front = tally.front if objectives else []
-        best = max((float(records.metrics_of(t).get(ACCURACY, 0.0)) for t in front), default=0.0)
+        best = max((float(trial_record.metrics_of(t).get(ACCURACY, 0.0)) for t in front), default=0.0)
         done = tally.budget_used
         place = tally.position(trial)  # this trial's own number: lines from other workers and threads never repeat it
         elapsed = time.monotonic() - self.start

@@ -39,8 +39,9 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.errors import UsageError
-from nas.search.results import optuna_internals, records
-from nas.search.results.records import RETRY_HISTORY, rerun_system_attrs, stored
+from nas.search.results import optuna_internals, records, trial_record
+from nas.search.results.records import RETRY_HISTORY, rerun_system_attrs
+from nas.search.results.trial_record import stored
 from nas.search.run.journal import cut_torn_line, open_journal
 from nas.text import plural
 
@@ -148,7 +149,7 @@ class ClaimLock:
 def budget_used(trials: list[FrozenTrial]) -> int:
     """Trials that count against the budget: all of them, whatever their state, except the ones
     lost with a dead worker, whose re-runs count instead."""
-    return len(trials) - len(records.replaced_trials(trials))
+    return len(trials) - len(trial_record.replaced_trials(trials))
 
 
 class Heartbeat:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.search.results import optuna_internals, records
+from nas.search.results import optuna_internals, records, trial_record
 from nas.search.run.storage import ClaimLock, Heartbeat, budget_used, fail_and_requeue
 from nas.search.spec.studyfile import StudyFile
 from nas.text import plural
@@ -87,7 +87,7 @@ def grid_left(study: optuna.Study, trials: list[FrozenTrial]) -> int | None:
     """Points of a grid study's grid that no trial has taken yet; None for other samplers."""
     if not isinstance(study.sampler, optuna.samplers.GridSampler):
         return None
-    taken = {records.grid_point(t) for t in trials if t.state != TrialState.WAITING} - {None}
+    taken = {trial_record.grid_point(t) for t in trials if t.state != TrialState.WAITING} - {None}
     return optuna_internals.grid_size(study.sampler) - len(taken)
 
 

@@ -1,7 +1,7 @@
 """Early-stopping rules for multi-objective studies, as pure functions over plain data.
 
-The study (`nas.search.run.study.Objective`) builds an `Evidence` for every other trial it may learn from
-and asks `stop_reason` after each epoch; a replay of recorded learning curves
+Each trial's objective (`nas.search.run.trial_objective.Objective`) builds an `Evidence` for every other trial it
+may learn from and asks `stop_reason` after each epoch; a replay of recorded learning curves
 (`benchmarks/search_efficiency.py`) calls the same function with the same data, so both decide alike.
 Nothing here reads a study or imports Optuna.
 

@@ -14,7 +14,8 @@ from optuna.trial import TrialState
 from nas.report.data import compute_report_data
 from nas.search.results import optuna_internals
 from nas.search.results.generations import carry_trials
-from nas.search.results.records import CARRIED_FROM, load_records
+from nas.search.results.records import CARRIED_FROM
+from nas.search.results.trial_record import load_records
 from nas.search.run.storage import open_storage
 from nas.search.spec.space_file import load_space
 from tests.commands import nas_here

@@ -11,7 +11,7 @@ import pytest
 from nas.arch import MODES, build_model
 from nas.arch.cost import count_params, estimate
 from nas.errors import UsageError
-from nas.search.results.records import stored
+from nas.search.results.trial_record import stored
 from nas.search.run.ablate import _interval, bounded_rows, match_width, run_ablation
 from nas.search.spec.studyfile_reader import load_study_file
 from tests.conftest import digits_net

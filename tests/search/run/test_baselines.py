@@ -11,7 +11,7 @@ import pytest
 
 from nas.search.results import optuna_internals, study_attrs
 from nas.search.results import records as R
-from nas.search.results.records import load_records
+from nas.search.results.trial_record import load_records
 from nas.search.run import preflight
 from nas.search.run.runner import run_worker
 from nas.search.run.storage import open_storage

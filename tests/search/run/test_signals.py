@@ -13,7 +13,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from nas.search.results.records import load_records, stored
+from nas.search.results.trial_record import load_records, stored
 from nas.search.run.storage import open_storage
 
 SPACE = """

@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 from nas.report.data import compute_report_data
 from nas.report.page import write_report
 from nas.search.results import records as R
+from nas.search.results import trial_record
 from nas.search.results.records import FAILED_TRIAL, WORKER
 from nas.search.run.journal import cut_torn_line
 from nas.search.run.runner import run_worker
@@ -219,7 +220,7 @@ def test_killed_worker_trial_is_rerun_with_the_same_parameters(tmp_path: Path, s
     assert rerun[0].params == lost.params
     assert budget_used(study.trials) == 4 and len(study.trials) == 5
     assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
-    record = next(r for r in R.load_records(study) if r.number == 1)
+    record = next(r for r in trial_record.load_records(study) if r.number == 1)
     assert record.status == "failed" and record.reason and "re-" in record.reason
 
 
@@ -233,7 +234,7 @@ def test_trial_whose_worker_died_before_its_first_beat_is_rerun(tmp_path: Path, 
     run = nas("run", str(path), "--storage", storage, "--no-report", cwd=tmp_path)
     assert run.returncode == 0, run.stderr.read() if run.stderr else ""
     study = load(path, storage)
-    records = {r.number: r for r in R.load_records(study)}
+    records = {r.number: r for r in trial_record.load_records(study)}
     for lost in (0, 1):
         assert records[lost].status == "failed"
         assert "before the trial's first heartbeat" in (records[lost].reason or "")
@@ -254,7 +255,7 @@ def test_a_trial_whose_workers_keep_dying_is_not_requeued_forever(tmp_path: Path
     )
     assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
     assert budget_used(study.trials) == 1  # the chain counts once, as the failed trial it ends in
-    record = next(r for r in R.load_records(study) if r.number == trial.number)
+    record = next(r for r in trial_record.load_records(study) if r.number == trial.number)
     assert record.status == "failed" and "not re-queued" in (record.reason or "")
 
 
@@ -294,7 +295,7 @@ def test_failures_are_recorded_and_the_worker_goes_on(tmp_path: Path) -> None:
     path = study_file(tmp_path, trials=4)
     run = nas("run", str(path), "--storage", storage, "--no-report", cwd=tmp_path, faults="0:nan,1:error")
     assert run.returncode == 0
-    records = {r.number: r for r in R.load_records(load(path, storage))}
+    records = {r.number: r for r in trial_record.load_records(load(path, storage))}
     assert records[0].status == "failed" and "non-finite training loss" in (records[0].reason or "")
     assert records[1].status == "failed" and "injected failure in user code" in (records[1].reason or "")
     assert {records[2].status, records[3].status} <= {"complete", "reused"}
@@ -306,7 +307,7 @@ def test_out_of_memory_network_is_infeasible_and_never_retried(tmp_path: Path) -
     run = nas("run", str(path), "--storage", storage, "--no-report", cwd=tmp_path, faults="0:oom")
     assert run.returncode == 0
     study = load(path, storage)
-    records = sorted(R.load_records(study), key=lambda r: r.number)
+    records = sorted(trial_record.load_records(study), key=lambda r: r.number)
     assert [r.status for r in records] == ["infeasible", "infeasible", "infeasible"]
     assert "out of memory" in (records[0].reason or "")
     assert all(r.reused_from == 0 for r in records[1:])  # the sampler's answer, not a retry
@@ -322,7 +323,7 @@ def test_hung_trial_is_stopped_by_the_time_limit(tmp_path: Path) -> None:
     start = time.monotonic()
     run = nas("run", str(path), "--storage", storage, "--no-report", cwd=tmp_path, faults="0:hang")
     assert run.returncode == 0 and time.monotonic() - start < 120
-    records = {r.number: r for r in R.load_records(load(path, storage))}
+    records = {r.number: r for r in trial_record.load_records(load(path, storage))}
     assert records[0].status == "failed" and "per-trial time limit of 0.15 minutes" in (records[0].reason or "")
     assert records[1].status == "complete"
 
@@ -404,7 +405,7 @@ def test_a_machine_failure_requeues_the_trial_and_stops_the_worker(tmp_path: Pat
     study = load(path, storage)
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.WAITING]  # nothing else ran
     assert budget_used(study.trials) == 1  # the failure is the machine's: its re-run counts, not it
-    record = R.load_records(study)[0]
+    record = trial_record.load_records(study)[0]
     assert record.status == "failed" and (record.reason or "").startswith("the machine failed, not the network")
     again = nas("run", str(path), "--storage", storage, "--no-report", cwd=tmp_path)
     assert again.returncode == 0
@@ -418,11 +419,11 @@ def test_a_baseline_that_failed_runs_again_on_the_next_run(tmp_path: Path) -> No
     path = study_file(tmp_path, trials=1, extra='baselines = ["preact_resnet20"]')
     first = nas("run", str(path), "--storage", storage, "--no-report", cwd=tmp_path, faults="0:error")
     assert first.returncode == 0
-    assert [R.stored(t).status for t in load(path, storage).trials] == ["failed"]
+    assert [trial_record.stored(t).status for t in load(path, storage).trials] == ["failed"]
     again = nas("run", str(path), "--storage", storage, "--no-report", cwd=tmp_path)
     assert again.returncode == 0
     trials = load(path, storage).trials
-    assert [(R.stored(t).baseline, R.stored(t).status) for t in trials] == [
+    assert [(trial_record.stored(t).baseline, trial_record.stored(t).status) for t in trials] == [
         ("preact_resnet20", "failed"),
         ("preact_resnet20", "complete"),
     ]

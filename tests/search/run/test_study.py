@@ -13,13 +13,14 @@ import pytest
 from optuna.trial import TrialState
 
 from nas.data.datasets import DataConfig, load_data
-from nas.search.results import optuna_internals, study_attrs
+from nas.search.results import optuna_internals, study_attrs, trial_record
 from nas.search.results import records as R
-from nas.search.results.records import stored
+from nas.search.results.trial_record import stored
 from nas.search.run.runner import run_worker
 from nas.search.run.shares import own_cores, plan_shares
 from nas.search.run.storage import ClaimLock, StorageError, open_storage
-from nas.search.run.study import Objective, open_study, recipe_hash
+from nas.search.run.study import open_study
+from nas.search.run.trial_objective import Objective, recipe_hash
 from nas.search.spec.studyfile_reader import load_study_file
 from nas.train.results import EpochMetrics
 from tests.commands import nas, nas_here
@@ -367,10 +368,10 @@ def test_mo_asha_study_stops_trials_against_the_curves_of_running_ones(tmp_path:
         "MO-ASHA stop at epoch 1 (rung 1 of 2): ranked 2 of 2 at this rung, outside the top 1/3"
     )
     for t in trained:  # each wrote its curve at every rung it reached, for the other workers
-        curve = R.curve_of(t)
+        curve = trial_record.curve_of(t)
         assert t.user_attrs[R.CURVE] == {
             "val_accuracy": curve[: 3 if len(curve) >= 3 else 1],
-            "costs": R.costs_of(t),
+            "costs": trial_record.costs_of(t),
         }
         if t.state == TrialState.PRUNED:
             assert t.user_attrs[R.REASON].startswith("MO-ASHA stop at epoch ") and len(curve) in (1, 3)

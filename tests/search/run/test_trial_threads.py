@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 from nas.data.datasets import DataConfig, load_data
 from nas.errors import UsageError
 from nas.search.results import records as R
+from nas.search.results import trial_record
 from nas.search.results.records import FAILED_TRIAL
 from nas.search.run.preflight import trials_at_once
 from nas.search.run.storage import budget_used
@@ -38,7 +39,7 @@ def test_k_threads_run_exactly_the_budget_side_by_side(tmp_path: Path, storage: 
     spans = [(t.datetime_start, t.datetime_complete) for t in trials]
     overlapping = [(a, b) for a in spans for b in spans if a is not b and a[0] < b[1] and b[0] < a[1]]
     assert overlapping  # ... whose trials trained at the same time
-    for record in R.load_records(study):
+    for record in trial_record.load_records(study):
         assert any(n.startswith("trained beside 2 other trial(s)") for n in record.notes), record.notes
 
 
@@ -71,7 +72,7 @@ def test_a_hung_trial_in_a_thread_meets_the_time_limit(tmp_path: Path) -> None:
         "run", str(path), "--trials-per-gpu", "2", "--storage", storage, "--no-report", cwd=tmp_path, faults="0:hang"
     )
     assert run.returncode == 0
-    records = {r.number: r for r in R.load_records(load(path, storage))}
+    records = {r.number: r for r in trial_record.load_records(load(path, storage))}
     assert records[0].status == "failed" and "per-trial time limit of 0.15 minutes" in (records[0].reason or "")
     assert records[1].status == records[2].status == "complete"
 

@@ -11,7 +11,8 @@ from typing import Any
 
 from nas.cli.arch import int_arg
 from nas.cli.reproduce import train_command
-from nas.cli.study import _at_least_one, _load_existing, _stop_on_sigterm, _study_file, _writable_folder, _write_report
+from nas.cli.stored import _load_existing, _study_file, _writable_folder, _write_report
+from nas.cli.study import _at_least_one, _stop_on_sigterm
 from nas.errors import UsageError
 from nas.text import command, plural
 

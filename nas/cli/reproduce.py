@@ -68,7 +68,7 @@ def _changed_settings(study: Any, sf: Any) -> list[str]:
 def study_trial(*, path: str, storage: str | None, number: int) -> StudyTrial:
     """Trial `number` of the study in `path` (and `storage`), refused in one line when it does not exist or
     has no network to train."""
-    from nas.cli.study import _open_existing, _study_file
+    from nas.cli.stored import _open_existing, _study_file
     from nas.search.results.records import UNFINISHED
     from nas.search.results.trial_record import record_from_trial, stored
     from nas.search.run.finalize import numbering

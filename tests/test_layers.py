@@ -98,6 +98,14 @@ def test_each_room_of_search_imports_only_the_rooms_below_it() -> None:
     assert _room_violations(NAS) == []
 
 
+def test_reports_read_what_a_study_holds_never_what_runs() -> None:
+    """report/ imports nas.search's spec and results rooms only: a report is drawn from a stored study on any
+    machine with nothing running (report/forest.py read the ablation table's columns from run/ablate.py)."""
+    reports = sorted((NAS / "report").rglob("*.py"))
+    wrong = [f"{_module(p)} imports {i}" for p in reports for i in _imports(p) if _room(i) == "run"]
+    assert wrong == []
+
+
 def test_the_room_check_finds_an_upward_import_of_every_kind(tmp_path: Path) -> None:
     """A room importing upward is found whether it imports at the top, inside a function, or for types only."""
     files = {

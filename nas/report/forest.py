@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nas.checks import is_int, is_number
-from nas.search.run.ablate import INTERVAL_COLUMNS, MEAN_COLUMN
+from nas.search.results.records import ABLATION_INTERVAL_COLUMNS, ABLATION_MEAN_COLUMN
 from nas.search.spec.objectives import FLOPS, PARAMS
 
 
@@ -31,8 +31,8 @@ def forest_rows(ablation: Sequence[dict[str, Any]]) -> tuple[ForestRow, ...]:
     """One row per ablation mode with a finished run (a mean and an interval); other rows are left out."""
     rows = []
     for row in ablation:
-        mode, mean = row.get("mode"), _number(row.get(MEAN_COLUMN))
-        low, high = (_number(row.get(c)) for c in INTERVAL_COLUMNS)
+        mode, mean = row.get("mode"), _number(row.get(ABLATION_MEAN_COLUMN))
+        low, high = (_number(row.get(c)) for c in ABLATION_INTERVAL_COLUMNS)
         if not isinstance(mode, str) or mean is None or low is None or high is None:
             continue
         seeds = row.get("seeds")

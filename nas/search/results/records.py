@@ -49,6 +49,9 @@ CURVE = "curve"  # {"val_accuracy": [...], "costs": {...}}: a running trial's cu
 ENVIRONMENT = "environment"  # device and versions
 NOTES = "notes"  # automatic decisions (memory-efficient mode, retries, compile)
 ABLATION = "ablation"  # {"mode", "seed", "match", "target"} on the runs of `nas ablate`
+# Columns of the ablation table `nas ablate` writes and the report reads (nas.search.run.ablate, nas.report.forest).
+ABLATION_MEAN_COLUMN = f"{ACCURACY}_mean"  # the mean validation accuracy over seeds
+ABLATION_INTERVAL_COLUMNS = ("ci95_low", "ci95_high")  # its 95% interval
 WORKER = "worker"  # {"host": ..., "pid": ..., "trial": its trial number}: who runs the trial
 HEARTBEAT = "heartbeat"  # time.time() of the last beat (journal storage only)
 

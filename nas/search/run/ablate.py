@@ -121,10 +121,6 @@ def match_width(
     return Matched(best, widths, value, abs(value - target) / target, est.params, est.flops)
 
 
-INTERVAL_COLUMNS = ("ci95_low", "ci95_high")  # the ablation table's interval of the mean accuracy
-MEAN_COLUMN = f"{ACCURACY}_mean"  # the ablation table's mean accuracy over seeds
-
-
 def _interval(values: list[float]) -> tuple[float, float, float, float]:
     """(mean, std, low, high): sample std and a 95% Student-t interval of the mean, clipped to [0, 1].
 
@@ -145,7 +141,7 @@ def _interval(values: list[float]) -> tuple[float, float, float, float]:
 def bounded_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Ablation rows with their intervals clipped to [0, 1], as `_interval` gives them now (for a table
     written by an older version, whose intervals could leave it)."""
-    return [{k: _clip(v) if k in INTERVAL_COLUMNS else v for k, v in row.items()} for row in rows]
+    return [{k: _clip(v) if k in records.ABLATION_INTERVAL_COLUMNS else v for k, v in row.items()} for row in rows]
 
 
 def _clip(value: Any) -> Any:
@@ -258,10 +254,10 @@ def ablation_table(study: optuna.Study, matched: dict[str, Matched], *, toleranc
             "cost_error": round(m.relative_error, 4),
             "within_tolerance": m.relative_error <= tolerance,
             "seeds": len(accs),
-            MEAN_COLUMN: mean,
+            records.ABLATION_MEAN_COLUMN: mean,
             f"{ACCURACY}_std": std,
-            INTERVAL_COLUMNS[0]: low,
-            INTERVAL_COLUMNS[1]: high,
+            records.ABLATION_INTERVAL_COLUMNS[0]: low,
+            records.ABLATION_INTERVAL_COLUMNS[1]: high,
         }
         for metric in MEASURED_COSTS:
             vals = [float(r[metric]) for r in runs if r.get(metric) is not None]

@@ -62,6 +62,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     shown = "not trained" if record.status == "rejected" or accuracy is None else f"val accuracy {accuracy:.2%}"
     what = f"baseline {record.baseline} ({record.connectivity})" if record.baseline else record.connectivity
     header = f"trial {number}: {status}, {shown}, {what}"
+    if record.over_budgets:  # a reference trained whatever the budgets say: true, but on no front
+        header += f"; over the study's {' and '.join(record.over_budgets)}, so on no front"
     # Every command printed here runs as printed (the study's storage too, when it was given).
     train = f"`{train_command(study=args.study, trial=number, storage=args.storage)}`"
     finalize = f"`{command('nas', 'finalize', args.study, '--trials', str(number), storage=args.storage)}`"

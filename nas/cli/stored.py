@@ -178,6 +178,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         elif r.status == "queued":
             rerun = f", re-run of trial {replaces(t)[-1]}" if replaces(t) else ""
             print(f"  queued: trial {r.number} {what}{rerun} (waits for a worker)")
+        elif r.over_budgets:  # a reference trained whatever the budgets say: on no front, but not lost either
+            budgets = " and ".join(r.over_budgets)
+            print(f"  over budget: trial {r.number} {what} is over the study's {budgets} (a reference, on no front)")
     by_number = {r.number: r for r in records}
     best = StudyTally(study).update().front
     networks = fold_twins((t.number, by_number[t.number].reused_from) for t in best)

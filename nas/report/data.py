@@ -30,7 +30,7 @@ from nas.search.results.records import INTERVAL_KEYS, STATUSES, UNFINISHED
 from nas.search.results.study_attrs import generation_number, study_objectives, study_provenance, study_settings
 from nas.search.results.trial_record import TrialRecord, load_records
 from nas.search.results.twins import fold_twins
-from nas.search.spec.objectives import ACCURACY, COSTS_BEFORE_TRAINING, FLOPS, OBJECTIVES, PARAMS
+from nas.search.spec.objectives import ACCURACY, COSTS_BEFORE_TRAINING, OBJECTIVES
 from nas.search.spec.space import stored_modes
 from nas.text import plural
 
@@ -84,19 +84,6 @@ class ReportData:
     networks: tuple[FrontNetwork, ...] = ()  # the front's networks and the baselines, to draw
     input_size: tuple[int, int, int] | None = None  # what the study trained at (its provenance), for the drawings
     space_modes: tuple[str, ...] | None = None  # the modes the study's space can sample; None for an older study
-
-
-BUDGETS = {PARAMS: "max_params", FLOPS: "max_flops"}  # a trial's constraint -> the study file's budget it measures
-
-
-def over_budgets(record: TrialRecord) -> tuple[str, ...]:
-    """The study's budgets a trained baseline exceeds. Baselines are references, trained whatever the budgets
-    say, so the report draws them (hollow, on no front) rather than leaving them out like infeasible trials;
-    () for every other trial, and for a baseline that did not fit the device's memory (nothing was measured)."""
-    trained = record.baseline is not None and record.status in ("complete", "reused")
-    if not trained or record.constraints.get("memory", -1.0) > 0:
-        return ()
-    return tuple(BUDGETS.get(k, k) for k, v in sorted(record.constraints.items()) if v > 0 and k != "memory")
 
 
 def group_of(point: FrontPoint) -> str:
@@ -170,8 +157,8 @@ def _point(record: TrialRecord, twins: tuple[int, ...]) -> FrontPoint:
     hover: dict[str, Any] = {"trial": record.number, "connectivity": record.connectivity}
     if record.baseline:
         hover["baseline"] = record.baseline
-    if over_budgets(record):
-        hover["over"] = ", ".join(over_budgets(record))
+    if record.over_budgets:
+        hover["over"] = ", ".join(record.over_budgets)
     if record.reused_from is not None:
         hover["reused_from"] = record.reused_from
     if twins:
@@ -189,7 +176,7 @@ def _point(record: TrialRecord, twins: tuple[int, ...]) -> FrontPoint:
         hover=hover,
         interval=_interval(record),
         reused_by=twins,
-        over=over_budgets(record),
+        over=record.over_budgets,
     )
 
 
@@ -325,7 +312,7 @@ def compute_report_data(*, study: optuna.Study, ablation: list[dict[str, Any]] |
     pareto = tuple(sorted(front_twins))
 
     # One point per network: a reused twin folds into the trial that trained it (the table keeps both).
-    drawn = {r.number: r for r in records if r.feasible or over_budgets(r)}
+    drawn = {r.number: r for r in records if r.feasible or r.over_budgets}
     networks = fold_twins((r.number, r.reused_from) for r in drawn.values())
     points = [_point(drawn[n], tuple(m for m in members if m != n)) for n, members in sorted(networks.items())]
     for p in points:

@@ -47,6 +47,13 @@ def _ignored_knobs(arch: dict[str, Any], known: dict[str, tuple[str, ...]]) -> t
     return known[key]
 
 
+def _over(record: TrialRecord) -> str | None:
+    """What the status cell says of a baseline over a budget: it is complete, but on no front."""
+    if not record.over_budgets:
+        return None
+    return f"over {' and '.join(record.over_budgets)}: trained as a reference, on no front"
+
+
 def _row(record: TrialRecord, objectives: tuple[str, ...], known: dict[str, tuple[str, ...]]) -> dict[str, Any]:
     """One trial as the table shows it: the knobs its network ignores are left blank (None)."""
     block = record.arch.get("block_config")
@@ -55,7 +62,7 @@ def _row(record: TrialRecord, objectives: tuple[str, ...], known: dict[str, tupl
         "number": record.number,
         "status": record.status,
         "feasible": record.feasible,
-        "reason": record.reason,
+        "reason": record.reason or _over(record),
         "mode": record.connectivity,
         "baseline": record.baseline,
         "reused_from": record.reused_from,

@@ -77,6 +77,10 @@ def test_an_over_budget_baseline_is_drawn_hollow_on_no_front_and_noted() -> None
     assert any("torchvision:resnet18 (trial 2) is over the study's max_params" in n for n in data.notes)
     point = next(p for p in data.panels[0].points if p.number == 2)
     assert point.hover["over"] == "max_params"
+    rows = {row["number"]: row for row in data.table}
+    assert rows[2]["status"] == "complete"  # and its status cell says why it is on no front
+    assert rows[2]["reason"] == "over max_params: trained as a reference, on no front"
+    assert rows[3]["reason"] is None and rows[4]["reason"] is None  # the others keep their own reasons
 
 
 def test_budget_tables_list_the_over_budget_baseline_and_name_the_modes_never_sampled() -> None:

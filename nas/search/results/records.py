@@ -48,6 +48,9 @@ HISTORY = "history"  # list of per-epoch dicts (epoch, train_loss, ..., val_accu
 CURVE = "curve"  # {"val_accuracy": [...], "costs": {...}}: a running trial's curve so far, at each MO-ASHA rung
 ENVIRONMENT = "environment"  # device and versions
 NOTES = "notes"  # automatic decisions (memory-efficient mode, retries, compile)
+# A trial's constraints, by name: PARAMS and FLOPS (value minus the study's max_params / max_flops) and this one
+# (1 when the network did not fit the device's memory, else -1). Over 0 is infeasible.
+MEMORY_CONSTRAINT = "memory"
 ABLATION = "ablation"  # {"mode", "seed", "match", "target"} on the runs of `nas ablate`
 # Columns of the ablation table `nas ablate` writes and the report reads (nas.search.run.ablate, nas.report.forest).
 ABLATION_MEAN_COLUMN = f"{ACCURACY}_mean"  # the mean validation accuracy over seeds

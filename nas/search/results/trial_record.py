@@ -31,6 +31,7 @@ from nas.search.results.records import (
     GRID_ID,
     HEARTBEAT,
     HISTORY,
+    MEMORY_CONSTRAINT,
     METRICS,
     NOTES,
     REASON,
@@ -177,6 +178,16 @@ class TrialRecord:
     val_accuracy_high: float | None = None
     recipe_hash: str | None = None  # trials with equal ones trained the same way (None: not trained here)
     generation: int | None = None  # the study generation it ran in, when carried into a later one (None: this one)
+
+    @property
+    def over_budgets(self) -> tuple[str, ...]:
+        """The study's budgets (max_params, max_flops) a trained baseline exceeds. Baselines are references,
+        trained whatever the budgets say, so they are shown as over them, never left out like an infeasible
+        candidate; () for every other trial, and for a baseline that did not fit the device's memory."""
+        trained = self.baseline is not None and self.status in ("complete", "reused")
+        if not trained or self.constraints.get(MEMORY_CONSTRAINT, -1.0) > 0:
+            return ()
+        return tuple(f"max_{k}" for k, v in sorted(self.constraints.items()) if v > 0 and k != MEMORY_CONSTRAINT)
 
 
 def grid_point(trial: FrozenTrial) -> int | None:

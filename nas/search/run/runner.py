@@ -78,8 +78,9 @@ class _Progress:
         if self.deadline is not None:  # this run stops at its time limit, whatever the budget leaves
             left = min(left, max(self.deadline - time.monotonic(), 0.0))
         what = record.baseline or record.connectivity or "?"
+        over = f" (over {' and '.join(record.over_budgets)})" if record.over_budgets else ""
         print(
-            " ".join([f"{self.label}[{place}/{self.budget}] trial {trial.number} {what} {record.status}", *shown])
+            " ".join([f"{self.label}[{place}/{self.budget}] trial {trial.number} {what} {record.status}{over}", *shown])
             + (f" | front {plural(len(front), 'trial')}, best {best:.1%}" if front else " | no front yet")
             + f" | {elapsed:.0f}s elapsed, ~{left:.0f}s left"
             + (

@@ -97,7 +97,7 @@ class Objective:
             named[PARAMS] = float(params - c.max_params)
         if c.max_flops is not None:
             named[FLOPS] = float(flops - c.max_flops)
-        named["memory"] = -1.0 if memory_ok else 1.0
+        named[records.MEMORY_CONSTRAINT] = -1.0 if memory_ok else 1.0
         self._set_constraints(trial, named)
 
     def _set_constraints(self, trial: optuna.Trial, named: dict[str, float]) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from nas.cli.main import main
 from nas.search.results import optuna_internals, study_attrs
 from nas.search.results import records as R
 from nas.search.results.trial_record import load_records
@@ -27,7 +28,15 @@ def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-def test_a_preset_baseline_over_max_params_is_trained_and_kept_off_the_front(tmp_path: Path) -> None:
+def main_output(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    capsys.readouterr()
+    assert main(list(argv)) == 0
+    return capsys.readouterr().out
+
+
+def test_a_preset_baseline_over_max_params_is_trained_and_kept_off_the_front(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     sf = load_study_file(write_study(tmp_path, trials=3, baselines='["plain20"]', epochs=1, extra=TINY_BUDGET))
     study = run_worker(sf)
     trials = sorted(finished(study), key=lambda t: t.number)
@@ -44,6 +53,15 @@ def test_a_preset_baseline_over_max_params_is_trained_and_kept_off_the_front(tmp
     assert record.baseline == "plain20" and not record.feasible
     assert record.constraints == {"params": PLAIN20_PARAMS - 100.0, "memory": -1.0}  # each once, by name
     assert any(note.startswith("over max_params") for note in record.notes)
+    assert record.over_budgets == ("max_params",)
+    # Every place a reader meets it says so: the status listing, `nas show`, the report's status cell.
+    status = main_output(capsys, "status", sf.path)
+    assert (
+        f"  over budget: trial {baseline.number} plain20 is over the study's max_params (a reference, on no front)"
+        in (status.splitlines())
+    )
+    show = main_output(capsys, "show", sf.path, "--trial", str(baseline.number)).splitlines()[0]
+    assert show.endswith("; over the study's max_params, so on no front")
     assert searched  # the searched networks, all over the budget, are still rejected before training
     for t in searched:
         assert t.user_attrs[R.STATUS] == "rejected" and R.HISTORY not in t.user_attrs

@@ -149,3 +149,22 @@ def test_a_rejected_trial_shows_its_costs_and_no_accuracy_it_never_measured(
     assert lines(_Progress(2, 0, ""), study, trial, capsys).startswith(
         "[1/2] trial 0 plain rejected 952.23K FLOPs | "
     )  # was "rejected val 0.0% 952.23K FLOPs"
+
+
+def test_a_baseline_over_a_budget_says_so_on_its_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """It is complete and trained, but on no front: the line said only "complete"."""
+    study = study_of(tmp_path, ["val_accuracy", "params"])
+    metrics = {"val_accuracy": 0.667, "params": 11_176_512}
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=TrialState.COMPLETE,
+            values=[0.667, 11_176_512],
+            user_attrs={R.STATUS: "complete", R.BASELINE: "torchvision:resnet18", R.METRICS: metrics},
+            constraints={"params": 8_176_512.0, "memory": -1.0},
+        )
+    )
+    trial = study.get_trials(deepcopy=False)[-1]
+    assert lines(_Progress(2, 0, ""), study, trial, capsys) == (
+        "[1/2] trial 0 torchvision:resnet18 complete (over max_params) val 66.7% 11.18M params | no front yet"
+        " | 10s elapsed, ~10s left\n"
+    )

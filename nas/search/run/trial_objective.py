@@ -228,6 +228,8 @@ class Objective:
         seen.append(m.val_accuracy)
         if pruning.method == "none" or not pruning.min_epochs <= m.epoch < epochs:
             return None
+        if not costs:  # a baseline, a reference: never stopped early, nor one of the curves the median compares
+            return None
         if not self.multi:
             trial.report(m.val_accuracy, m.epoch)
             return f"median pruner after epoch {m.epoch}" if trial.should_prune() else None

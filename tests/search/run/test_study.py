@@ -305,6 +305,27 @@ def test_pareto_aware_stopping_rule(tmp_path: Path) -> None:
     assert objective._should_stop(trial, epoch(2, 0.10), {"flops": 2000.0, "params": 60.0}, [0.10]) is None
 
 
+def test_the_median_pruner_never_stops_a_baseline(tmp_path: Path) -> None:
+    """A single-objective study's median pruner stopped whatever fell below the median, baselines too (the
+    references a reader asked for); a baseline is neither stopped nor one of the curves the median compares."""
+    text = write_study(tmp_path, trials=1, extra='[pruning]\nmethod = "pareto_stop"\nmin_epochs = 1\n').read_text()
+    path = tmp_path / "single.toml"
+    path.write_text(text.replace('objectives = ["val_accuracy", "flops"]', 'objectives = ["val_accuracy"]'))
+    sf = load_study_file(path)
+    data = load_data(DataConfig(name="digits"))
+    study = open_study(sf, data=data)
+    for _ in range(6):  # past the pruner's 5 start-up trials, each at 90% after epoch 1
+        study.add_trial(optuna.trial.create_trial(value=0.9, intermediate_values={1: 0.9}))
+    objective = Objective(sf, data, device="cpu", lock=ClaimLock(sf.storage_url(), sf.name))
+    low = EpochMetrics(1, 1.0, 0.1, 1.0, 0.1, 1.0, 1.0, 0.1)
+    searched, baseline = study.ask(), study.ask()
+    assert objective._should_stop(searched, low, {"flops": 2000.0, "params": 60.0}, []) == (
+        "median pruner after epoch 1"
+    )
+    assert objective._should_stop(baseline, low, {}, []) is None  # a baseline has no costs before training
+    assert study.trials[baseline.number].intermediate_values == {}
+
+
 def test_a_study_resumes_under_another_early_stopping_and_keeps_the_one_it_was_created_with(tmp_path: Path) -> None:
     # Settings a resumed study must keep (space, recipe, data) say nothing of early stopping: it decides
     # which trials finish, not what a finished trial measured, so a study stored before the pruning

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.cli.arch import int_arg
-from nas.cli.reproduce import train_command
+from nas.cli.reproduce import train_command, trial_with_network
 from nas.cli.stored import _load_existing, _study_file, _writable_folder, _write_report
 from nas.cli.study import _at_least_one, _stop_on_sigterm
 from nas.errors import UsageError
@@ -36,28 +36,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     from nas.arch.cost import estimate
     from nas.arch.external import TORCHVISION_PREFIX
     from nas.cli.arch import format_table
-    from nas.search.results.records import UNFINISHED
-    from nas.search.results.trial_record import record_from_trial
-    from nas.search.run.finalize import numbering
     from nas.search.spec.objectives import ACCURACY
 
     study = _load_existing(args)
-    trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
     number = args.trial
-    if not 0 <= number < len(trials):
-        allowed = numbering(study, len(trials))
-        raise UsageError(f"study {study.study_name!r} has no trial {number}: {allowed}", owner="--trial", value=number)
-    record = record_from_trial(trials[number])
+    _, record = trial_with_network(study, number)
     status = record.status + (f" (from trial {record.reused_from})" if record.reused_from is not None else "")
-    if not record.arch:
-        why = f": {record.reason}" if record.reason else ""
-        when = "has not built it yet" if record.status in UNFINISHED else "ended before its network was built"
-        raise UsageError(
-            f"study {study.study_name!r} trial {number} has no network: it is {status}{why} and {when}; "
-            f"{numbering(study, len(trials))}",
-            owner="--trial",
-            value=number,
-        )
     accuracy = record.metrics.get(ACCURACY)
     shown = "not trained" if record.status == "rejected" or accuracy is None else f"val accuracy {accuracy:.2%}"
     what = f"baseline {record.baseline} ({record.connectivity})" if record.baseline else record.connectivity

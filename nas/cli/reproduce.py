@@ -65,16 +65,13 @@ def _changed_settings(study: Any, sf: Any) -> list[str]:
     return [key for key in changed if key.startswith(("recipe.", "data."))]
 
 
-def study_trial(*, path: str, storage: str | None, number: int) -> StudyTrial:
-    """Trial `number` of the study in `path` (and `storage`), refused in one line when it does not exist or
-    has no network to train."""
-    from nas.cli.stored import _open_existing, _study_file
+def trial_with_network(study: Any, number: int, *, to: str = "") -> tuple[Any, Any]:
+    """Trial `number` of `study` (a FrozenTrial) and its TrialRecord, refused in one line when the study has no
+    such trial or the trial no network (`to`: what the network was wanted for, in that line: " to train")."""
     from nas.search.results.records import UNFINISHED
-    from nas.search.results.trial_record import record_from_trial, stored
+    from nas.search.results.trial_record import record_from_trial
     from nas.search.run.finalize import numbering
 
-    sf = _study_file(path)
-    study = _open_existing(path, storage)
     trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
     if not 0 <= number < len(trials):
         allowed = numbering(study, len(trials))
@@ -82,15 +79,28 @@ def study_trial(*, path: str, storage: str | None, number: int) -> StudyTrial:
         raise UsageError(message, owner="--trial", value=number, allowed=allowed)
     record = record_from_trial(trials[number])
     if not record.arch:
+        status = record.status + (f" (from trial {record.reused_from})" if record.reused_from is not None else "")
         why = f": {record.reason}" if record.reason else ""
         when = "has not built it yet" if record.status in UNFINISHED else "ended before its network was built"
         raise UsageError(
-            f"study {study.study_name!r} trial {number} has no network to train: it is {record.status}{why} and "
-            f"{when}; {numbering(study, len(trials))}",
+            f"study {study.study_name!r} trial {number} has no network{to}: it is {status}{why} and {when}; "
+            f"{numbering(study, len(trials))}",
             owner="--trial",
             value=number,
         )
-    ablation = stored(trials[number]).ablation  # a run of `nas ablate` trained with the recipe's seed + its own
+    return trials[number], record
+
+
+def study_trial(*, path: str, storage: str | None, number: int) -> StudyTrial:
+    """Trial `number` of the study in `path` (and `storage`), refused in one line when it does not exist or
+    has no network to train."""
+    from nas.cli.stored import _open_existing, _study_file
+    from nas.search.results.trial_record import stored
+
+    sf = _study_file(path)
+    study = _open_existing(path, storage)
+    trial, record = trial_with_network(study, number, to=" to train")
+    ablation = stored(trial).ablation  # a run of `nas ablate` trained with the recipe's seed + its own
     seed = sf.recipe.seed + int(ablation["seed"]) if ablation else sf.recipe.seed
     notes = []
     changed = _changed_settings(study, sf)
@@ -102,7 +112,7 @@ def study_trial(*, path: str, storage: str | None, number: int) -> StudyTrial:
     elif record.status == "pruned":
         notes.append(f"the study stopped this trial early ({record.reason}); here it trains every epoch")
     recorded = {name: record.metrics[name] for name in (ACCURACY, PARAMS, FLOPS) if name in record.metrics}
-    env = stored(trials[number]).environment
+    env = stored(trial).environment
     threads = env.get("cpu_threads") if env.get("device") == "cpu" else None
     return StudyTrial(
         study=path,

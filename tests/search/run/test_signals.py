@@ -116,8 +116,8 @@ def test_interrupting_nas_run_stops_its_workers_and_requeues_their_trials(
     assert not any(alive(pid) for pid in pids)
     records = {r.number: r for r in load_records(load(tmp_path))}
     interrupted = list(range(running_at_once))  # trial 0 alone, or trials 0 and 1
-    for n in interrupted:
-        assert records[n].status == "failed" and "interrupted: worker" in (records[n].reason or "")
+    for n in interrupted:  # what the workers said is in `err`: shown when a trial was not re-queued
+        assert records[n].status == "failed" and "interrupted: worker" in (records[n].reason or ""), err
     waiting = [t.state for t in load(tmp_path).trials if t.number >= running_at_once]
     assert waiting == [TrialState.WAITING] * running_at_once
     resumed = start(path)  # the re-queued trials run (they hang no more: faults are by trial number)

@@ -25,7 +25,6 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats as _scipy_stats
 
 __all__ = [
     "METHODS",
@@ -238,12 +237,20 @@ def _residual(y: _Array, x: _Array, degree: int) -> _Array:
     return residual
 
 
+def _scipy_stats() -> Any:
+    """scipy.stats, imported when first used: importing it changes the process's warning filters, and importing
+    nas must change no global setting (tests/test_layers.py)."""
+    from scipy import stats
+
+    return stats
+
+
 def _correlation(x: _Array, y: _Array, method: str) -> float | None:
     if np.ptp(x) == 0 or np.ptp(y) == 0:
         return None
     if method == "spearman":
-        return float(_scipy_stats.spearmanr(x, y).statistic)
-    return float(_scipy_stats.kendalltau(x, y, variant="b").statistic)
+        return float(_scipy_stats().spearmanr(x, y).statistic)
+    return float(_scipy_stats().kendalltau(x, y, variant="b").statistic)
 
 
 def _correlations(xs: _Array, ys: _Array, method: str) -> _Array:
@@ -251,15 +258,16 @@ def _correlations(xs: _Array, ys: _Array, method: str) -> _Array:
     defined = (np.ptp(xs, axis=1) > 0) & (np.ptp(ys, axis=1) > 0)
     out = np.full(xs.shape[0], np.nan)
     if method == "spearman":  # Pearson's r of average ranks, as scipy's spearmanr, for all rows at once
-        rx = _scipy_stats.rankdata(xs[defined], axis=1)
-        ry = _scipy_stats.rankdata(ys[defined], axis=1)
+        rx = _scipy_stats().rankdata(xs[defined], axis=1)
+        ry = _scipy_stats().rankdata(ys[defined], axis=1)
         rx -= rx.mean(axis=1, keepdims=True)
         ry -= ry.mean(axis=1, keepdims=True)
         r = (rx * ry).sum(axis=1) / np.sqrt((rx * rx).sum(axis=1) * (ry * ry).sum(axis=1))
         out[defined] = np.clip(r, -1.0, 1.0)
     else:
         out[defined] = [
-            _scipy_stats.kendalltau(a, b, variant="b").statistic for a, b in zip(xs[defined], ys[defined], strict=True)
+            _scipy_stats().kendalltau(a, b, variant="b").statistic
+            for a, b in zip(xs[defined], ys[defined], strict=True)
         ]
     return out
 

@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 
 from nas.cli.arch import add_arch_command
 from nas.cli.final import add_final_commands
+from nas.cli.proxies import add_proxies_command
 from nas.cli.study import add_study_commands
 from nas.cli.train import add_train_commands
 from nas.errors import UsageError
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_commands(sub)
     add_study_commands(sub)
     add_final_commands(sub)
+    add_proxies_command(sub)
     return parser
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -32,6 +32,9 @@ from torch import nn
 from nas.arch.config import ArchConfig
 from nas.arch.modes import MODES
 from nas.arch.parts import FLOAT_BYTES, INDEX_BYTES, PartCost
+
+if TYPE_CHECKING:
+    from nas.arch.external import ExternalNet
 
 
 @dataclass
@@ -196,6 +199,16 @@ def count_flops(model: nn.Module, *, input_size: tuple[int, int, int]) -> FlopCo
     return FlopCount(total, by_module, unsupported)
 
 
+def network_counts(network: ArchConfig | ExternalNet, *, input_size: tuple[int, int, int]) -> tuple[int, int]:
+    """(parameters, FLOPs) of any network a trial trains: the closed form for an ArchConfig, counted on the built
+    model for a torchvision baseline, which has none; one rule for the trainer and the proxies alike."""
+    if isinstance(network, ArchConfig):
+        est = estimate(network, input_size=input_size)
+        return est.params, est.flops
+    model = network.build()
+    return count_params(model), count_flops(model, input_size=input_size).total
+
+
 __all__ = [
     "CostEstimate",
     "FlopCount",
@@ -204,4 +217,5 @@ __all__ = [
     "count_params",
     "estimate",
     "human",
+    "network_counts",
 ]

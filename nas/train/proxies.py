@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nas.arch import ArchConfig, build_model
-from nas.arch.cost import count_flops, count_params, estimate
+from nas.arch.cost import network_counts
 from nas.arch.external import ExternalNet
 from nas.checks import is_int
 from nas.data.augment import channel_tensor, prepare_batch
@@ -232,15 +232,11 @@ def jacob_cov(*, model: nn.Module, inputs: Tensor) -> float:
 
 
 def _params(s: Subject) -> float:
-    if isinstance(s.network, ExternalNet):  # as the trainer counts a baseline: on the built model
-        return float(count_params(s.network.build()))
-    return float(estimate(s.network, input_size=s.input_size).params)
+    return float(network_counts(s.network, input_size=s.input_size)[0])  # as the trainer counts them
 
 
 def _flops(s: Subject) -> float:
-    if isinstance(s.network, ExternalNet):
-        return float(count_flops(s.network.build(), input_size=s.input_size).total)
-    return float(estimate(s.network, input_size=s.input_size).flops)
+    return float(network_counts(s.network, input_size=s.input_size)[1])
 
 
 def _at_init(fn: Callable[..., float], *, labels: bool) -> Callable[[Subject], float]:

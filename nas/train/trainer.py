@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from nas.arch import ArchConfig
-from nas.arch.cost import count_flops, count_params, estimate
+from nas.arch.cost import network_counts
 from nas.arch.external import ExternalNet
 from nas.data.datasets import LoadedData
 from nas.errors import UsageError
@@ -253,13 +253,7 @@ class _Trial:
     @classmethod
     def start(cls, config: ArchConfig | ExternalNet, data: LoadedData, dev: torch.device) -> _Trial:
         started = time.perf_counter()
-        if isinstance(config, ExternalNet):
-            probe = config.build()
-            params, flops = count_params(probe), count_flops(probe, input_size=data.input_size).total
-            del probe
-        else:
-            est = estimate(config, input_size=data.input_size)
-            params, flops = est.params, est.flops
+        params, flops = network_counts(config, input_size=data.input_size)
         return cls(config.to_dict(), config.arch_hash(), params, flops, environment(dev), started, len(data.val))
 
     def _result(self, status: str, reason: str | None) -> TrialResult:

@@ -141,3 +141,18 @@ def test_to_dict_has_what_the_cli_promises() -> None:
         "head",
     ]
     assert sum(s["flops"] for s in data["stages"]) == data["flops"]
+
+
+def test_network_counts_are_the_closed_form_or_the_built_torchvision_model_s() -> None:
+    """One rule for the trainer and the proxies: an ArchConfig by its closed form, a torchvision baseline (no closed
+    form) counted on its built model."""
+    from nas.arch.cost import network_counts
+    from nas.arch.external import resolve_baseline
+
+    config = ArchConfig(connectivity="dense", block_config=(2, 2), growth_rate=8, num_classes=10)
+    est = estimate(config, input_size=(3, 32, 32))
+    assert network_counts(config, input_size=(3, 32, 32)) == (est.params, est.flops)
+    resnet = resolve_baseline("torchvision:resnet18", in_channels=1, num_classes=10)
+    params, flops = network_counts(resnet, input_size=(1, 28, 28))
+    assert params == 11_689_512 - 990 * 513 - 2 * 64 * 49  # torchvision's 1000-class, 3-channel count, resized
+    assert flops > 0

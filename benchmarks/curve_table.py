@@ -8,6 +8,8 @@ validation accuracy and training seconds after every epoch, beside its parameter
 
     python benchmarks/curve_table.py                 # CPU: 160 tiny networks, 6,000 images, 8 epochs
     python benchmarks/curve_table.py --full          # GPU: all 54,000 training images, 20 epochs
+    python benchmarks/curve_table.py --dataset digits --space tabular_digits --recipe lr=0.2
+                                                     # CPU: the second table, 8x8 digits, the quickstart's 3 epochs
 
 The CSV is written after every network, so a stopped build resumes where it was (networks already in
 the file are skipped when the settings match); a JSON file beside it records the settings, the
@@ -52,6 +54,7 @@ class Mode:
 
 CPU = Mode(train_subset=6_000, val_images=2_000, epochs=8, batch_size=128)
 GPU = Mode(train_subset=None, val_images=6_000, epochs=20, batch_size=256)
+DIGITS = Mode(train_subset=None, val_images=0, epochs=3, batch_size=32)  # the quickstart's recipe; digits' own split
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,12 @@ def _train(cfg: ArchConfig, data: Any, recipe: Recipe, device: str) -> Network:
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--full", action="store_true", help="the GPU table: every training image, 20 epochs")
+    p.add_argument(
+        "--dataset",
+        choices=("fashion_mnist", "digits"),
+        default="fashion_mnist",
+        help="fashion_mnist (default), or digits: scikit-learn's 8x8 digits at the quickstart's 3 epochs and batch 32",
+    )
     p.add_argument("--space", default="tabular_grid", help="a finite space in search_spaces/ (or a path)")
     p.add_argument(
         "--out",
@@ -160,9 +169,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE", help="override a recipe field")
     args = p.parse_args(argv)
-    args.mode = GPU if args.full else CPU
+    if args.full and args.dataset == "digits":
+        p.error("--full is the GPU table of Fashion-MNIST; digits has one table")
+    args.mode = DIGITS if args.dataset == "digits" else GPU if args.full else CPU
     if args.out is None:
-        args.out = SHIPPED_TABLE if not args.full else SHIPPED_TABLE.with_name("fashion_mnist_tabular_full.csv")
+        name = "digits_tabular.csv" if args.dataset == "digits" else None
+        name = name or ("fashion_mnist_tabular_full.csv" if args.full else SHIPPED_TABLE.name)
+        args.out = SHIPPED_TABLE.with_name(name)
     args.device = str(resolve_device(args.device))
     return args
 
@@ -173,9 +186,15 @@ def main(argv: list[str] | None = None) -> int:
     mode: Mode = args.mode
     space_path = args.space if args.space.endswith(".toml") else shipped_dir("search_spaces") / f"{args.space}.toml"
     space = load_space(space_path)
-    config = DataConfig(
-        name="fashion_mnist", root=args.data_root, val_fraction=mode.val_images / 60_000, train_subset=mode.train_subset
-    )
+    if args.dataset == "digits":  # its own stratified validation split of the bundled images
+        config = DataConfig(name="digits")
+    else:
+        config = DataConfig(
+            name="fashion_mnist",
+            root=args.data_root,
+            val_fraction=mode.val_images / 60_000,
+            train_subset=mode.train_subset,
+        )
     recipe = Recipe.from_dict(
         {"epochs": mode.epochs, "batch_size": mode.batch_size, "measure_latency": False, **parse_pairs(args.recipe)}
     )

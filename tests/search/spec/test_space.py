@@ -11,7 +11,7 @@ from nas.arch import MODES, ArchConfig
 from nas.search.spec.space import SearchSpace
 from nas.search.spec.space_file import SPACE_DIR, load_space, resolve_space_path
 
-SHIPPED = ["cifar_bc", "connectivity_ablation", "densenet_family", "tabular_grid"]
+SHIPPED = ["cifar_bc", "connectivity_ablation", "densenet_family", "tabular_digits", "tabular_grid"]
 
 
 def write(tmp_path: Path, text: str, name: str = "space.toml") -> Path:
@@ -184,3 +184,12 @@ def test_every_network_refuses_a_float_range():
     space = load_space(shipped_dir("search_spaces") / "densenet_family.toml")
     with pytest.raises(UsageError, match="compression"):
         space.every_network(in_channels=1, num_classes=10)
+
+
+def test_the_digits_grid_is_the_tabular_grid_with_the_cifar_stem() -> None:
+    """The second recorded table's space differs from the first in its stem alone (8x8 images need the CIFAR one)."""
+    grid = load_space(SPACE_DIR / "tabular_grid.toml")
+    digits = load_space(SPACE_DIR / "tabular_digits.toml")
+    assert digits.knobs == grid.knobs
+    assert {**digits.fixed, "stem": "imagenet"} == grid.fixed
+    assert len(digits.every_network(in_channels=1, num_classes=10)) == 160

@@ -21,24 +21,21 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # curve_table, run as a script or imported
 from curve_table import SHIPPED_TABLE, Network, read_table
 
 from nas.arch import ArchConfig
 from nas.data.datasets import DataConfig, load_data
-from nas.stats import Correlation, equal_cost_correlation, rank_correlation, top_overlap
-from nas.train.proxies import PROXIES, score_network
+from nas.search.run.scoring import Candidate, ProxyRanking, Scored, rank_proxies
+from nas.stats import Correlation
+from nas.train.proxies import PROXIES, ProxyScore, score_network
 
 TRAINING_PROXIES = (1, 2)  # epochs of training whose accuracy (from the table) is scored as a proxy
-BOOTSTRAP = 1000
 
 
 def target(net: Network) -> float:
@@ -105,69 +102,55 @@ def score_table(*, table: Path, seed: int, batch: int, device: str) -> dict[str,
     return done
 
 
-def _signals(nets: list[Network], scores: dict[str, dict[str, str]]) -> dict[str, tuple[list[float], float]]:
-    """Each signal's values in table order (networks without a value left out by the caller: NaN) and its
-    median seconds per network."""
-    out: dict[str, tuple[list[float], float]] = {}
-    for name in PROXIES:
-        values = [float(scores[n.arch_hash][name]) if scores[n.arch_hash][name] else float("nan") for n in nets]
-        seconds = statistics.median(float(scores[n.arch_hash][f"sec_{name}"]) for n in nets)
-        out[name] = (values, seconds)
-    for epochs in TRAINING_PROXIES:
-        seconds = statistics.median(sum(n.seconds[:epochs]) for n in nets)
-        out[f"epoch {epochs} accuracy"] = ([n.accuracy[epochs - 1] for n in nets], seconds)
-    return out
+def scored_networks(nets: list[Network], scores: dict[str, dict[str, str]]) -> tuple[list[Scored], list[str]]:
+    """The table's networks as `nas.search.run.scoring` ranks them: each proxy's recorded score, and the accuracy
+    after 1 and 2 epochs (from the table, with their training seconds) as training proxies; and the signal names."""
+    training = [f"epoch {e} accuracy" for e in TRAINING_PROXIES]
+    out = []
+    for net in nets:
+        row = scores[net.arch_hash]
+        signals = {
+            n: ProxyScore(n, float(row[n]) if row[n] else None, float(row[f"sec_{n}"]), row[f"undefined_{n}"] or None)
+            for n in PROXIES
+        }
+        for name, epochs in zip(training, TRAINING_PROXIES, strict=True):
+            signals[name] = ProxyScore(name, net.accuracy[epochs - 1], sum(net.seconds[:epochs]), None)
+        candidate = Candidate(net.arch_hash, ArchConfig.from_dict(net.config), target(net))
+        out.append(Scored(candidate, net.connectivity, float(net.flops), signals))
+    return out, [*PROXIES, *training]
 
 
-def _shown(c: Correlation) -> str:
-    if c.value is None:  # a constant score, or one cost explains wholly
+def _shown(c: Correlation | None) -> str:
+    if c is None or c.value is None:  # too few networks, a constant score, or one cost explains wholly
         return "-"
     interval = f" [{c.low:.2f}, {c.high:.2f}]" if c.low is not None and c.high is not None else ""
     return f"{c.value:.3f}{interval}"
 
 
-def correlation_rows(nets: list[Network], scores: dict[str, dict[str, str]], *, seed: int) -> list[dict[str, str]]:
+def correlation_rows(rankings: list[ProxyRanking]) -> list[dict[str, str]]:
     """One row per signal: its correlations with the target, at equal cost, top-10% overlap and seconds."""
-    rows = []
-    for name, (values, seconds) in _signals(nets, scores).items():
-        keep = [i for i, v in enumerate(values) if np.isfinite(v)]
-        x = [values[i] for i in keep]
-        y = [target(nets[i]) for i in keep]
-        cost = [float(nets[i].flops) for i in keep]
-        if len(keep) < 3:
-            rows.append({"signal": name, "networks": str(len(keep))})
-            continue
-        rows.append(
-            {
-                "signal": name,
-                "networks": str(len(keep)),
-                "spearman": _shown(rank_correlation(x=x, y=y, method="spearman", resamples=BOOTSTRAP, seed=seed)),
-                "kendall": _shown(rank_correlation(x=x, y=y, method="kendall", resamples=BOOTSTRAP, seed=seed)),
-                "equal-cost spearman": _shown(
-                    equal_cost_correlation(score=x, accuracy=y, cost=cost, resamples=BOOTSTRAP, seed=seed)
-                ),
-                "top-10% found": f"{top_overlap(score=x, accuracy=y, fraction=0.1):.2f}",
-                "seconds per network": f"{seconds:.3g}",
-            }
-        )
-    return rows
+    return [
+        {
+            "signal": r.proxy,
+            "networks": str(r.networks),
+            "spearman": _shown(r.spearman),
+            "kendall": _shown(r.kendall),
+            "equal-cost spearman": _shown(r.equal_cost),
+            "top-10% found": f"{r.top:.2f}" if r.top is not None else "-",
+            "seconds per network": f"{r.seconds:.3g}",
+        }
+        for r in rankings
+    ]
 
 
-def per_mode_rows(nets: list[Network], scores: dict[str, dict[str, str]], *, seed: int) -> list[dict[str, str]]:
-    """Spearman within each connectivity mode: whether a proxy ranks networks of one wiring."""
-    modes = sorted({n.connectivity for n in nets})
+def per_mode_rows(rankings: list[ProxyRanking], modes: list[str]) -> list[dict[str, str]]:
+    """Spearman within each connectivity mode: whether a signal ranks networks of one wiring."""
     rows = []
-    for name, (values, _) in _signals(nets, scores).items():
-        row = {"signal": name}
+    for r in rankings:
+        row = {"signal": r.proxy}
         for mode in modes:
-            keep = [i for i, n in enumerate(nets) if n.connectivity == mode and np.isfinite(values[i])]
-            if len(keep) >= 3:
-                c = rank_correlation(
-                    x=[values[i] for i in keep], y=[target(nets[i]) for i in keep], resamples=BOOTSTRAP, seed=seed
-                )
-                row[mode] = f"{c.value:.2f} (n={len(keep)})"
-            else:
-                row[mode] = f"- (n={len(keep)})"
+            c = r.per_mode.get(mode)
+            row[mode] = f"{c.value:.2f} (n={c.n})" if c is not None and c.value is not None else "-"
         rows.append(row)
     return rows
 
@@ -193,9 +176,11 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.table} holds no networks: build it with benchmarks/curve_table.py")
     scores = score_table(table=args.table, seed=args.seed, batch=args.batch_size, device=args.device)
     print(f"\n{len(nets)} networks of {args.table.name}; target: the validation accuracy after the last epoch\n")
-    print(markdown(correlation_rows(nets, scores, seed=args.seed)))
+    scored, names = scored_networks(nets, scores)
+    rankings = rank_proxies(scored, names=names, seed=args.seed)
+    print(markdown(correlation_rows(rankings)))
     print("\nSpearman within each connectivity mode:\n")
-    print(markdown(per_mode_rows(nets, scores, seed=args.seed)))
+    print(markdown(per_mode_rows(rankings, sorted({n.connectivity for n in nets}))))
     return 0
 
 

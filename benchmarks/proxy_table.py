@@ -121,10 +121,7 @@ def scored_networks(nets: list[Network], scores: dict[str, dict[str, str]]) -> t
 
 
 def _shown(c: Correlation | None) -> str:
-    if c is None or c.value is None:  # too few networks, a constant score, or one cost explains wholly
-        return "-"
-    interval = f" [{c.low:.2f}, {c.high:.2f}]" if c.low is not None and c.high is not None else ""
-    return f"{c.value:.3f}{interval}"
+    return c.text(digits=3) if c is not None else "-"  # None: too few networks to correlate
 
 
 def correlation_rows(rankings: list[ProxyRanking]) -> list[dict[str, str]]:

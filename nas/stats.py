@@ -67,6 +67,14 @@ class Correlation:
     high: float | None  # 97.5th percentile; None where the interval is absent
     n: int  # pairs the value was computed on
 
+    def text(self, digits: int = 2) -> str:
+        """ "0.735 [0.64, 0.81]": the value to `digits` decimals and its interval to 2, as tables print them; "-"
+        where it is undefined."""
+        if self.value is None:
+            return "-"
+        shown = self.low is not None and self.high is not None
+        return f"{self.value:.{digits}f}" + (f" [{self.low:.2f}, {self.high:.2f}]" if shown else "")
+
 
 def rank_correlation(
     *, x: Numbers, y: Numbers, method: Method = "spearman", resamples: int = 1000, seed: int = 0

@@ -251,3 +251,9 @@ def test_issue_22_s_figures_on_the_shipped_learning_curve_table():
     interval = equal_cost_correlation(score=np.log(params), accuracy=final, cost=flops, adjust_score=True)
     assert interval.low is not None and interval.high is not None
     assert 0.0 < interval.low < interval.value < interval.high < 0.45
+
+
+def test_a_correlation_prints_as_the_tables_show_it() -> None:
+    assert Correlation("spearman", 0.7346, 0.6412, 0.8123, 160).text(digits=3) == "0.735 [0.64, 0.81]"
+    assert Correlation("kendall", 0.5, None, None, 2).text() == "0.50"
+    assert Correlation("spearman", None, None, None, 5).text() == "-"  # a constant score

@@ -27,10 +27,7 @@ def _names(text: str | None) -> list[str]:
 
 
 def _shown(c: Any) -> str:
-    if c is None or c.value is None:  # too few networks, or a constant score
-        return "-"
-    interval = f" [{c.low:.2f}, {c.high:.2f}]" if c.low is not None and c.high is not None else ""
-    return f"{c.value:.2f}{interval}"
+    return c.text() if c is not None else "-"  # None: too few networks to correlate
 
 
 def _write_csv(path: Path, scored: list[Any], names: list[str]) -> None:

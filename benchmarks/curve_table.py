@@ -235,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             writer.writerows(_row(n) for n in table)
         meta = {
             "settings": settings,
+            "input_size": list(data.input_size),  # (C, H, W): what a replay's closed-form costs need
             "environment": environment(torch.device(args.device)),
             "build_seconds": round(build_seconds, 1),
             "complete": len(table) == len(nets),

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # curve_table, run as a script or imported
+import torch
 from curve_table import SHIPPED_TABLE, Network, read_table
 
 from nas.arch import ArchConfig
@@ -167,7 +168,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="the minibatch and the initialisation")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads (default: the table's own, so scoring seconds compare with its training seconds)",
+    )
     args = parser.parse_args(argv)
+    threads = args.threads or int(json.loads(args.table.with_suffix(".json").read_text())["environment"]["cpu_threads"])
+    torch.set_num_threads(threads)
     nets = read_table(args.table)
     if not nets:
         raise SystemExit(f"{args.table} holds no networks: build it with benchmarks/curve_table.py")

@@ -13,6 +13,11 @@ of the table fully costs; the study's trial budget (`trials` in the replay's stu
 size) bounds a replay too. A network drawn again costs no compute but uses up a trial, so a sampler
 that keeps proposing networks it already knows stalls, as it would in a real study.
 
+A pre-screened strategy (`tpe+snip`: issue 22, `[prescreen]` of a study file) claims each trial as a study does,
+through `nas.search.run.prescreen.Prescreener`: `pool` proposals of the sampler, the recorded proxy score of each
+(`<table>_proxies.csv`, written by proxy_table.py), one picked by the rule; the recorded seconds of scoring each
+network for the first time are compute spent like training seconds, and the proposals not taken are never trials.
+
 Hypervolume: of the finished trials' front in (validation error, log10 FLOPs), both scaled to [0, 1]
 by the table's own range of errors and FLOPs (a fully trained network's accuracy is its best epoch's,
 the objective a study stores), against the reference point (1, 1); reported
@@ -21,11 +26,14 @@ also as a share of the hypervolume of the table's true front (1.0 = the best fro
     python benchmarks/search_efficiency.py                       # every strategy, 20 seeds, the shipped table
     python benchmarks/search_efficiency.py --seeds 3 --strategies tpe tpe+mo_asha
     python benchmarks/search_efficiency.py --out r.json --chart r.html
+    python benchmarks/search_efficiency.py --table benchmarks/data/digits_tabular.csv \
+        --study benchmarks/data/tabular_replay_digits.toml --strategies tpe tpe+snip
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import json
 import math
@@ -42,12 +50,15 @@ import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # curve_table, run as a script or imported
 from curve_table import SHIPPED_TABLE, Network, read_table
+from proxy_table import scores_path
 
 from nas.arch import ArchConfig
 from nas.cli.arch import parse_pairs
 from nas.cli.main import configure_libraries
 from nas.report.data import hypervolume
+from nas.search.run.prescreen import Prescreener, Scorer
 from nas.search.spec.objectives import COSTS_BEFORE_TRAINING
+from nas.search.spec.prescreen import Prescreen
 from nas.search.spec.samplers import make_sampler
 from nas.search.spec.stopping import Evidence, stop_reason
 from nas.search.spec.studyfile import StudyFile
@@ -55,12 +66,15 @@ from nas.search.spec.studyfile_reader import load_study_file
 
 REPLAY_STUDY = Path(__file__).resolve().parent / "data" / "tabular_replay.toml"
 CHECKPOINTS = (0.25, 0.5, 1.0)  # shares of the budget the table reports
+POOL = 64  # a pre-screen's proposals per trial, as issue 22's example and [prescreen] pool's default
 
 
 @dataclass(frozen=True)
 class Strategy:
     sampler: str  # a sampler of nas.search.spec.studyfile.SAMPLERS
     stopping: str  # a method of nas.search.spec.stopping (none, pareto_stop, mo_asha)
+    proxy: str | None = None  # pre-screened by this proxy (nas.train.proxies.PROXIES), `pool` proposals a trial
+    select: str = "proxy"  # the pre-screen's rule (nas.search.spec.prescreen.SELECTS)
 
 
 STRATEGIES: dict[str, Strategy] = {
@@ -69,6 +83,13 @@ STRATEGIES: dict[str, Strategy] = {
     "tpe+pareto_stop": Strategy("tpe", "pareto_stop"),
     "tpe+mo_asha": Strategy("tpe", "mo_asha"),
     "nsga2+mo_asha": Strategy("nsga2", "mo_asha"),
+    # pre-screens: synflow (the issue's example, Abdelfattah et al.'s best on NAS-Bench-201), snip and naswot (the
+    # best two at equal cost on the tables' own proxy figures, RESULTS.md), each by the best score or as a veto
+    "tpe+synflow": Strategy("tpe", "none", proxy="synflow"),
+    "tpe+snip": Strategy("tpe", "none", proxy="snip"),
+    "tpe+naswot": Strategy("tpe", "none", proxy="naswot"),
+    "tpe+synflow/pareto": Strategy("tpe", "none", proxy="synflow", select="pareto"),
+    "tpe+snip/pareto": Strategy("tpe", "none", proxy="snip", select="pareto"),
 }
 
 
@@ -80,6 +101,8 @@ class Table:
     val_images: int
     log_flops: tuple[float, float]  # min, max of log10 FLOPs
     error: tuple[float, float]  # min, max of final validation error
+    input_size: tuple[int, int, int]  # (C, H, W) of the table's data
+    proxies: dict[str, dict[str, str]]  # arch hash -> its row of <table>_proxies.csv (empty: none recorded)
 
     @classmethod
     def load(cls, path: Path) -> Table:
@@ -89,12 +112,31 @@ class Table:
         meta = json.loads(path.with_suffix(".json").read_text())
         logs = [math.log10(n.flops) for n in nets]
         errors = [1.0 - n.best for n in nets]
+        proxies: dict[str, dict[str, str]] = {}
+        if scores_path(path).is_file():
+            with scores_path(path).open(newline="") as handle:
+                proxies = {row["arch_hash"]: row for row in csv.DictReader(handle)}
+        c, h, w = meta["input_size"]
         return cls(
             networks={n.arch_hash: n for n in nets},
             val_images=int(meta["settings"]["val_images"]),
             log_flops=(min(logs), max(logs)),
             error=(min(errors), max(errors)),
+            input_size=(int(c), int(h), int(w)),
+            proxies=proxies,
         )
+
+    def scorer(self, proxy: str) -> Scorer:
+        """A network's recorded score by `proxy` (None where it was undefined) and the seconds it took."""
+        if not self.proxies:
+            raise SystemExit("no proxy scores are recorded for this table: run benchmarks/proxy_table.py on it")
+
+        def score(net: ArchConfig) -> tuple[float | None, float]:
+            row = self.proxies[net.arch_hash()]
+            value = row[proxy]
+            return (float(value) if value else None), float(row[f"sec_{proxy}"])
+
+        return score
 
     def epoch_cost(self, net: Network) -> float:
         return statistics.median(net.seconds)
@@ -126,7 +168,11 @@ class Replay:
     spent: list[float] = dataclasses.field(default_factory=list)
     hv: list[float] = dataclasses.field(default_factory=list)
     trials: int = 0
+    study_trials: int = 0  # trials the replay's study holds at its end: `trials`, pre-screened or not
+    proposals: int = 0  # networks a pre-screen's sampler proposed, taken or not
+    prescreen_seconds: float = 0.0  # recorded seconds of scoring them, each network once: part of `spent`
     trained: int = 0  # networks trained (not reused)
+    networks: list[str] = dataclasses.field(default_factory=list)  # arch hashes of those, in training order
     stopped: int = 0  # of those, stopped early
     epochs: int = 0
 
@@ -136,12 +182,16 @@ class Replay:
         return done[-1] if done else 0.0
 
 
-def replay(*, table: Table, sf: StudyFile, strategy: str, seed: int, budget: float, max_trials: int = 2_000) -> Replay:
+def replay(*, table: Table, sf: StudyFile, strategy: str, seed: int, budget: float, pool: int = POOL) -> Replay:
     """Run `strategy` against `table` until `budget` seconds of compute are spent."""
     plan = STRATEGIES[strategy]
     run_sf = dataclasses.replace(
         sf, sampler=plan.sampler, seed=seed, pruning=dataclasses.replace(sf.pruning, method=plan.stopping)
     )
+    prescreener = None
+    if plan.proxy is not None:
+        run_sf = dataclasses.replace(run_sf, prescreen=Prescreen(proxy=plan.proxy, pool=pool, select=plan.select))
+        prescreener = Prescreener(run_sf, input_size=table.input_size, num_classes=10, score=table.scorer(plan.proxy))
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=make_sampler(run_sf))
     out = Replay(strategy=strategy, seed=seed)
     evidence: list[Evidence] = []  # of every network trained, as a study's tally gives it (twins left out)
@@ -149,6 +199,12 @@ def replay(*, table: Table, sf: StudyFile, strategy: str, seed: int, budget: flo
     finished: list[tuple[float, float]] = []  # (accuracy, flops) of every network that completed
     spent = 0.0
     while spent < budget and out.trials < sf.trials:
+        if prescreener is not None:  # as a study's claim does (nas.search.run.trial_life.claim)
+            choice = prescreener.choose(study)
+            spent += choice.score_seconds
+            out.proposals += choice.proposals
+            out.prescreen_seconds += choice.score_seconds
+            study.enqueue_trial(choice.params)
         trial = study.ask()
         cfg = ArchConfig(**{**run_sf.space.suggest(trial), "in_channels": 1, "num_classes": 10})
         net = table.networks[cfg.arch_hash()]
@@ -166,6 +222,7 @@ def replay(*, table: Table, sf: StudyFile, strategy: str, seed: int, budget: flo
             study.tell(trial, list(result))
         out.spent.append(spent)
         out.hv.append(table.hypervolume(finished))
+    out.study_trials = len(study.trials)
     return out
 
 
@@ -199,20 +256,54 @@ def _train(
     # a finished trial's objective is its best epoch's accuracy, as a study stores it
     evidence.append(Evidence(number=number, costs=costs, curve=tuple(curve), final=None if stopped else max(curve)))
     out.trained += 1
+    out.networks.append(net.arch_hash)
     out.stopped += stopped
     out.epochs += len(curve)
     return table.epoch_cost(net) * len(curve)
 
 
+def interval(values: Sequence[float]) -> tuple[float, float, float]:
+    """The mean over seeds and its 95% interval (Student's t; the mean itself twice for one seed)."""
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return mean, mean, mean
+    from scipy import stats  # lazily: the rest of the benchmark runs without it
+
+    half = float(stats.t.ppf(0.975, len(values) - 1)) * statistics.stdev(values) / math.sqrt(len(values))
+    return mean, mean - half, mean + half
+
+
+def difference(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:
+    """mean(a) - mean(b) over independent seeds, with its 95% Welch interval."""
+    diff = statistics.fmean(a) - statistics.fmean(b)
+    if len(a) < 2 or len(b) < 2:
+        return diff, diff, diff
+    from scipy import stats
+
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    if va + vb == 0:
+        return diff, diff, diff
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = float(stats.t.ppf(0.975, dof)) * math.sqrt(va + vb)
+    return diff, diff - half, diff + half
+
+
 def summary(replays: list[Replay], *, budget: float, best: float) -> list[dict[str, Any]]:
-    """Per strategy: hypervolume at each checkpoint (mean, std over seeds), trials and epochs."""
+    """Per strategy: hypervolume share at each checkpoint (mean and 95% interval over seeds; the difference from
+    tpe's at 25% where tpe ran too), trials, epochs and pre-screening."""
     rows = []
+
+    def shares(name: str, share: float) -> list[float]:
+        return [r.hv_at(share * budget) / best for r in replays if r.strategy == name]
+
     for name in dict.fromkeys(r.strategy for r in replays):
         runs = [r for r in replays if r.strategy == name]
         row: dict[str, Any] = {"strategy": name, "seeds": len(runs)}
         for share in CHECKPOINTS:
-            values = [r.hv_at(share * budget) / best for r in runs]
-            row[f"hv_{int(share * 100)}"] = (statistics.fmean(values), statistics.pstdev(values))
+            row[f"hv_{int(share * 100)}"] = interval(shares(name, share))
+        tpe = shares("tpe", CHECKPOINTS[0])
+        row["vs_tpe_25"] = difference(shares(name, CHECKPOINTS[0]), tpe) if tpe and name != "tpe" else None
+        row["prescreen_share"] = statistics.fmean(r.prescreen_seconds / max(r.spent[-1], 1e-12) for r in runs)
         row["trials"] = statistics.fmean(r.trials for r in runs)
         row["trained"] = statistics.fmean(r.trained for r in runs)
         row["stopped"] = statistics.fmean(r.stopped for r in runs)
@@ -224,14 +315,22 @@ def summary(replays: list[Replay], *, budget: float, best: float) -> list[dict[s
 def markdown(rows: list[dict[str, Any]]) -> str:
     heads = [f"HV at {int(s * 100)}% of budget" for s in CHECKPOINTS]
     lines = [
-        "| strategy | seeds | " + " | ".join(heads) + " | trials | networks trained | stopped early | epochs/network |",
-        "| --- | ---: | " + " | ".join("---:" for _ in heads) + " | ---: | ---: | ---: | ---: |",
+        "| strategy | seeds | "
+        + " | ".join(heads)
+        + " | vs tpe at 25% | trials | networks trained | stopped early | epochs/network | scoring share |",
+        "| --- | ---: | " + " | ".join("---:" for _ in heads) + " | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+
+    def shown(values: tuple[float, float, float], sign: str = "") -> str:
+        m, lo, hi = values
+        return f"{m:{sign}.3f} [{lo:{sign}.3f}, {hi:{sign}.3f}]"
+
     for row in rows:
-        hv = " | ".join(f"{m:.3f} ± {s:.3f}" for m, s in (row[f"hv_{int(x * 100)}"] for x in CHECKPOINTS))
+        hv = " | ".join(shown(row[f"hv_{int(x * 100)}"]) for x in CHECKPOINTS)
+        vs = shown(row["vs_tpe_25"], sign="+") if row["vs_tpe_25"] is not None else ""
         lines.append(
-            f"| {row['strategy']} | {row['seeds']} | {hv} | {row['trials']:.1f} | {row['trained']:.1f} | "
-            f"{row['stopped']:.1f} | {row['epochs_per_network']:.2f} |"
+            f"| {row['strategy']} | {row['seeds']} | {hv} | {vs} | {row['trials']:.1f} | {row['trained']:.1f} | "
+            f"{row['stopped']:.1f} | {row['epochs_per_network']:.2f} | {row['prescreen_share']:.1%} |"
         )
     return "\n".join(lines)
 
@@ -275,6 +374,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--study", type=Path, default=REPLAY_STUDY, help="objectives, space and [pruning] settings")
     p.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=list(STRATEGIES))
     p.add_argument("--seeds", type=int, default=20)
+    p.add_argument("--pool", type=int, default=POOL, help="a pre-screen's proposals per trial")
     p.add_argument("--budget", type=float, default=0.25, help="share of training every network fully (0-1]")
     p.add_argument(
         "--pruning",
@@ -286,8 +386,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="write the numbers as JSON")
     p.add_argument("--chart", type=Path, help="write the hypervolume-vs-compute chart as HTML")
     args = p.parse_args(argv)
-    if args.seeds < 1 or not 0 < args.budget <= 1:
-        p.error("--seeds must be >= 1 and --budget in (0, 1]")
+    if args.seeds < 1 or not 0 < args.budget <= 1 or args.pool < 2:
+        p.error("--seeds must be >= 1, --pool >= 2 and --budget in (0, 1]")
     return args
 
 
@@ -306,10 +406,12 @@ def main(argv: list[str] | None = None) -> int:
     replays = []
     for name in args.strategies:
         for seed in range(args.seeds):
-            replays.append(replay(table=table, sf=sf, strategy=name, seed=seed, budget=budget))
+            replays.append(replay(table=table, sf=sf, strategy=name, seed=seed, budget=budget, pool=args.pool))
         print(f"{name}: {args.seeds} seeds done ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
     rows = summary(replays, budget=budget, best=best)
     overrides = f", [pruning] {' '.join(args.pruning)}" if args.pruning else ""
+    if any(STRATEGIES[name].proxy for name in args.strategies):
+        overrides += f", pre-screens of {args.pool} proposals a trial"
     heading = (
         f"{len(table.networks)} networks of {args.table.name}, budget {args.budget:.0%} of training all of them "
         f"fully ({budget / 60:.1f} of {table.full_cost() / 60:.1f} min), {args.seeds} seeds; HV as a share of "

@@ -80,3 +80,27 @@ def test_the_benchmark_prints_its_table(capsys):
     assert se.main(["--seeds", "1", "--budget", "0.05", "--strategies", "random", "tpe+pareto_stop"]) == 0
     out = capsys.readouterr().out
     assert "| random | 1 |" in out and "| tpe+pareto_stop | 1 |" in out and "HV at 100% of budget" in out
+
+
+def test_a_prescreen_pays_each_networks_recorded_scoring_once_and_its_proposals_are_not_trials(table, sf):
+    budget = 0.1 * table.full_cost()
+    run = se.replay(table=table, sf=sf, strategy="tpe+snip/pareto", seed=2, budget=budget, pool=16)
+    assert run.study_trials == run.trials >= run.trained > 3  # one trial per choice, however many proposals
+    assert run.proposals == 16 * run.trials
+    assert len(run.networks) == len(set(run.networks)) == run.trained  # no stopping: each trained fully, once
+    trained = sum(table.epoch_cost(table.networks[h]) * 8 for h in run.networks)
+    assert run.spent[-1] == pytest.approx(trained + run.prescreen_seconds, rel=1e-9)
+    every = sum(float(row["sec_snip"]) for row in table.proxies.values())
+    assert 0 < run.prescreen_seconds <= every  # each network's scoring counted at most once
+    plain = se.replay(table=table, sf=sf, strategy="tpe", seed=2, budget=budget)
+    assert (plain.proposals, plain.prescreen_seconds) == (0, 0.0)
+
+
+def test_the_digits_table_replays_against_its_own_study(table):
+    digits = se.Table.load(SHIPPED_TABLE.with_name("digits_tabular.csv"))
+    study = load_study_file(se.REPLAY_STUDY.with_name("tabular_replay_digits.toml"))
+    assert digits.input_size == (1, 8, 8) and table.input_size == (1, 28, 28)
+    nets = study.space.every_network(in_channels=1, num_classes=10)
+    assert set(digits.networks) == {cfg.arch_hash() for cfg in nets} == set(digits.proxies)
+    run = se.replay(table=digits, sf=study, strategy="tpe+naswot", seed=0, budget=0.1 * digits.full_cost(), pool=8)
+    assert run.trials == run.study_trials and run.hv[-1] > 0

@@ -68,6 +68,20 @@ def check_data(sf: StudyFile, data: LoadedData) -> None:
             )
 
 
+def check_prescreen(sf: StudyFile, data: LoadedData) -> None:
+    """A pre-screen's minibatch fits in the training split (else every claim would fail to score)."""
+    if sf.prescreen is not None and sf.prescreen.batch_size > len(data.train):
+        have = plural(len(data.train), "training image")
+        raise UsageError(
+            f"{sf.path}: prescreen.batch_size = {sf.prescreen.batch_size} is more than dataset {data.name!r} has "
+            f"({have}): give a smaller batch_size",
+            owner=sf.path,
+            field="prescreen.batch_size",
+            value=sf.prescreen.batch_size,
+            allowed=f"at most {len(data.train)}",
+        )
+
+
 def _spatial_variants(sf: StudyFile) -> list[dict[str, Any]]:
     """Every (stem, block_config) the space can draw: the two knobs that decide the spatial plan."""
     options: dict[str, list[Any]] = {}
@@ -192,7 +206,7 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-__all__ = ["check_data", "check_device", "check_networks_fit", "check_resume", "settings"]
+__all__ = ["check_data", "check_device", "check_networks_fit", "check_prescreen", "check_resume", "settings"]
 
 
 AUTO_TRIALS_AT_ONCE = 8  # `--trials-per-gpu auto` at most: beyond this, threads mostly wait on Python

@@ -30,6 +30,7 @@ from nas.data.datasets import LoadedData, load_data
 from nas.search.results import study_attrs, trial_record
 from nas.search.results.tally import tally_of
 from nas.search.run import preflight
+from nas.search.run.prescreen import Prescreener, proxy_scorer
 from nas.search.run.shares import Workers, own_cores, plan_shares, visible_gpus, worker_device, worker_gpus
 from nas.search.run.storage import ClaimLock, fail_stale_trials
 from nas.search.run.study import open_study
@@ -142,6 +143,7 @@ def run_worker(
         deadline=deadline,
         progress=_Progress(budget, len(study.get_trials(deepcopy=False, states=_FINISHED)), label, deadline),
         label=label,
+        prescreener=_prescreener(sf, data, device),
         storage=storage if storage != sf.storage_url() else None,  # the study file's own needs no --storage
     )
     share, dev = DeviceShare(k), resolve_device(device)
@@ -157,6 +159,13 @@ def run_worker(
     return study
 
 
+def _prescreener(sf: StudyFile, data: LoadedData, device: str) -> Prescreener | None:
+    if sf.prescreen is None:
+        return None
+    scorer = proxy_scorer(sf=sf, data=data, device=device)
+    return Prescreener(sf, input_size=data.input_size, num_classes=data.num_classes, score=scorer)
+
+
 @dataclasses.dataclass
 class _Claiming:
     """What a worker's claim loop reads; the loop runs in the main thread, or in each trial thread."""
@@ -168,6 +177,7 @@ class _Claiming:
     deadline: float | None
     progress: _Progress
     label: str
+    prescreener: Prescreener | None = None  # picks each new trial's network among sampler proposals ([prescreen])
     storage: str | None = None  # the URL the worker was given, for the command that goes on
     said: set[str] = dataclasses.field(default_factory=set)  # what the worker said once, whatever its threads
     said_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
@@ -197,7 +207,7 @@ class _Claiming:
                     f"time limit of {limit} reached (it bounds each run): {go_on if left else 'budget spent'}"
                 )
                 break
-            trial = claim(study, self.lock, self.budget)
+            trial = claim(study, self.lock, self.budget, self.prescreener)
             if trial is None:
                 if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                     if grid_left(study, study.get_trials(deepcopy=False)) == 0:
@@ -263,6 +273,7 @@ def check_before_trials(sf: StudyFile, data: LoadedData, *, device: str) -> None
     preflight.check_device(sf, device)
     preflight.check_data(sf, data)
     preflight.check_networks_fit(sf, data)
+    preflight.check_prescreen(sf, data)
     for line in preflight.ignored_knob_warnings(sf, data):
         print(line, file=sys.stderr, flush=True)
 

@@ -19,6 +19,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.search.results import optuna_internals, records, trial_record
+from nas.search.run.prescreen import Prescreener
 from nas.search.run.storage import ClaimLock, Heartbeat, budget_used, fail_and_requeue
 from nas.search.spec.studyfile import StudyFile
 from nas.text import plural
@@ -91,14 +92,36 @@ def grid_left(study: optuna.Study, trials: list[FrozenTrial]) -> int | None:
     return optuna_internals.grid_size(study.sampler) - len(taken)
 
 
-def claim(study: optuna.Study, lock: ClaimLock, budget: int) -> optuna.Trial | None:
-    """A trial to run (a waiting one first), or None when the budget is spent or the grid is done."""
+def claim(
+    study: optuna.Study, lock: ClaimLock, budget: int, prescreener: Prescreener | None = None
+) -> optuna.Trial | None:
+    """A trial to run (a waiting one first), or None when the budget is spent or the grid is done.
+
+    With a pre-screen, a new trial is the proposal `prescreener` picks, queued and claimed at once; the
+    picking (seconds of scoring) happens outside the lock, so other workers claim meanwhile."""
     with lock.hold():
-        trials = study.get_trials(deepcopy=False)
-        waiting = any(t.state == TrialState.WAITING for t in trials)  # baselines and re-runs
-        if (budget_used(trials) >= budget or grid_left(study, trials) == 0) and not waiting:
+        waiting = _waiting(study, budget)
+        if waiting is None:
             return None
+        if waiting or prescreener is None:
+            return study.ask()
+    choice = prescreener.choose(study)
+    with lock.hold():
+        waiting = _waiting(study, budget)  # the study as it is now: another worker may have spent the budget
+        if waiting is None:
+            return None
+        if not waiting:  # else a re-run came back meanwhile: it goes first, and the choice is dropped
+            study.enqueue_trial(choice.params, user_attrs={records.PRESCREEN: choice.record(prescreener.prescreen)})
         return study.ask()
+
+
+def _waiting(study: optuna.Study, budget: int) -> bool | None:
+    """Whether a trial waits to be claimed (a baseline, a re-run); None when nothing is left to claim."""
+    trials = study.get_trials(deepcopy=False)
+    waiting = any(t.state == TrialState.WAITING for t in trials)
+    if (budget_used(trials) >= budget or grid_left(study, trials) == 0) and not waiting:
+        return None
+    return waiting
 
 
 # How a failing GPU or driver announces itself (out of memory is the network's, and handled by the trainer).

@@ -39,7 +39,7 @@ from nas.stats import wilson_interval
 if TYPE_CHECKING:  # studyfile validates `Pruning.method` against METHODS below: no import cycle at run time
     from nas.search.spec.studyfile import Pruning
 
-__all__ = ["METHODS", "Evidence", "judges_at", "nondominated_order", "rung_epochs", "stop_reason"]
+__all__ = ["METHODS", "Evidence", "front_numbers", "judges_at", "nondominated_order", "rung_epochs", "stop_reason"]
 
 METHODS: dict[str, str] = {
     "pareto_stop": "Pareto-aware stop: a finished trial that costs no more beats what this trial can still reach",
@@ -84,7 +84,7 @@ def nondominated_order(points: Sequence[Sequence[float]]) -> list[int]:
         raise ValueError("nondominated_order: points must be finite numbers, each of the same length")
     low, span = pts.min(axis=0), np.ptp(pts, axis=0)
     scaled = (pts - low) / np.where(span > 0, span, 1.0)
-    fronts = _front_numbers(pts)
+    fronts = _fronts(pts)
     order: list[int] = []
     for front in range(int(fronts.max()) + 1):
         order += _epsilon_net(pts, scaled, np.flatnonzero(fronts == front))
@@ -94,7 +94,18 @@ def nondominated_order(points: Sequence[Sequence[float]]) -> list[int]:
 _BLOCK = 256  # points whose dominators one numpy step finds: bounds the step's memory to _BLOCK x n booleans
 
 
-def _front_numbers(pts: np.ndarray) -> np.ndarray:
+def front_numbers(points: Sequence[Sequence[float]]) -> list[int]:
+    """Each point's non-dominated front (0: no other point is at least as low everywhere and lower somewhere;
+    every coordinate lower is better)."""
+    if len(points) == 0:
+        return []
+    pts = np.asarray(points, dtype=float)
+    if pts.ndim != 2 or pts.shape[1] == 0 or np.isnan(pts).any():
+        raise ValueError("front_numbers: points must be numbers, each of the same length")
+    return [int(f) for f in _fronts(pts)]
+
+
+def _fronts(pts: np.ndarray) -> np.ndarray:
     """Each point's front (0 = non-dominated): 1 + the highest front of the points dominating it.
 
     A point's dominators come before it in lexicographic order, so the points are numbered in that

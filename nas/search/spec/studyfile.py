@@ -17,7 +17,8 @@ from nas.arch.modes import MODES
 from nas.checks import bad_value, is_int, is_number
 from nas.data.datasets import DataConfig
 from nas.errors import UsageError
-from nas.search.spec.objectives import ACCURACY, FLOPS, OBJECTIVES, PARAMS
+from nas.search.spec.objectives import ACCURACY, COSTS_BEFORE_TRAINING, FLOPS, OBJECTIVES, PARAMS
+from nas.search.spec.prescreen import Prescreen
 from nas.search.spec.space import SearchSpace
 from nas.search.spec.stopping import METHODS
 from nas.search.spec.tomlfile import jsonable
@@ -165,6 +166,7 @@ class StudyFile:
     constraints: Constraints = dataclasses.field(default_factory=Constraints)
     pruning: Pruning = dataclasses.field(default_factory=Pruning)
     ablation: Ablation | None = None
+    prescreen: Prescreen | None = None  # each trial trains the best of several sampler proposals by a proxy
     trial_timeout_minutes: float | None = None  # a trial running longer is stopped and recorded as failed
     heartbeat_seconds: int = 30  # running trials beat this often; silent for 4 beats means the worker died
 
@@ -174,6 +176,8 @@ class StudyFile:
         )
         if self.ablation is not None:
             parts["ablation"] = Ablation
+        if self.prescreen is not None:
+            parts["prescreen"] = Prescreen
         for name, cls in parts.items():
             if not isinstance(getattr(self, name), cls):
                 raise bad_value("StudyFile", name, getattr(self, name), f"a {cls.__name__} is required")
@@ -227,12 +231,33 @@ class StudyFile:
             raise bad_value("StudyFile", "storage", self.storage, f"an Optuna storage URL (sqlite:///...) or {journal}")
         if not isinstance(self.device, str) or not _DEVICE.fullmatch(self.device):
             raise bad_value("StudyFile", "device", self.device, "auto, cpu, cuda or cuda:N is required")
+        self._check_prescreen()
         baselines = _str_tuple("StudyFile", "baselines", self.baselines)
         for baseline in baselines:
             problem = baseline_problem(baseline)
             if problem:
                 raise bad_value("StudyFile", "baselines", self.baselines, problem)
         object.__setattr__(self, "baselines", baselines)
+
+    def _check_prescreen(self) -> None:
+        if self.prescreen is None:
+            return
+        if self.sampler == "grid":
+            raise bad_value(
+                "StudyFile",
+                "sampler",
+                "grid",
+                "a sampler other than grid with [prescreen]: a grid trains every network",
+            )
+        if self.prescreen.select == "pareto" and not self.prescreen_costs():
+            costs = " or ".join(COSTS_BEFORE_TRAINING)
+            raise bad_value(
+                "StudyFile", "prescreen.select", "pareto", f'"proxy", or {costs} among the objectives to trade against'
+            )
+
+    def prescreen_costs(self) -> tuple[str, ...]:
+        """The cost objectives a pre-screen knows before training (params, flops), in objective order."""
+        return tuple(name for name in self.objectives if name in COSTS_BEFORE_TRAINING)
 
     def directions(self) -> list[str]:
         """Optuna directions, in objective order."""
@@ -259,7 +284,7 @@ class StudyFile:
         """Plain JSON values, for the study's provenance."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["space"] = self.space.to_dict()
-        for name in ("data", "recipe", "constraints", "pruning", "ablation"):
+        for name in ("data", "recipe", "constraints", "pruning", "ablation", "prescreen"):
             value = getattr(self, name)
             data[name] = dataclasses.asdict(value) if value is not None else None
         result: dict[str, Any] = jsonable(data)

@@ -15,14 +15,16 @@ from nas.checks import is_int, is_number
 from nas.data.datasets import AugmentConfig, DataConfig
 from nas.errors import UsageError
 from nas.search.spec.objectives import ACCURACY
+from nas.search.spec.prescreen import Prescreen
 from nas.search.spec.space import SearchSpace
 from nas.search.spec.space_file import load_space, resolve_space_path
 from nas.search.spec.stopping import rung_epochs
 from nas.search.spec.studyfile import ABLATION_MATCHES, SEARCH_VAL_FRACTION, Ablation, Constraints, Pruning, StudyFile
 from nas.search.spec.tomlfile import check_keys, read_toml, show
+from nas.train.proxies import PROXIES
 from nas.train.recipe import BASE_KEY, Recipe, named_recipe
 
-_TABLES = ("ablation", "constraints", "data", "pruning", "recipe", "study")
+_TABLES = ("ablation", "constraints", "data", "prescreen", "pruning", "recipe", "study")
 _STUDY_KEYS = (
     "baselines",
     "device",
@@ -54,6 +56,14 @@ def _relabel(exc: Exception, section: str, table: dict[str, Any], label: str) ->
     if not isinstance(exc, UsageError) or exc.field is None or exc.allowed is None:
         return StudyFileError(f"{label}: [{section}] {exc}", owner=label)
     field, why, key = exc.field, exc.allowed, f"{section}.{exc.field}"
+    if "." in field and field.split(".")[0] in _TABLES and exc.has_value:  # another table's key: data.val_fraction
+        return StudyFileError(
+            f"{label}: {field} = {show(exc.value)} is invalid: {why}",
+            owner=label,
+            field=field,
+            value=exc.value,
+            allowed=why,
+        )
     if field in table:
         value = table[field]
         return StudyFileError(
@@ -235,6 +245,12 @@ def _ablation(raw_ablation: dict[str, Any], folder: Path, label: str) -> Ablatio
     return ablation
 
 
+def _prescreen(raw: dict[str, Any], label: str) -> Prescreen:
+    _require(raw, {"proxy": f"one of {', '.join(PROXIES)}"}, "prescreen", label)
+    prescreen: Prescreen = _build(Prescreen, raw, "prescreen", label)
+    return prescreen
+
+
 def load_study_file(path: str | Path) -> StudyFile:
     """The study in a TOML file, fully validated; nothing is created on disk."""
     file, label = Path(path), str(path)
@@ -276,6 +292,7 @@ def load_study_file(path: str | Path) -> StudyFile:
             allowed=allowed,
         )
     ablation = _ablation(_table(data, "ablation", label), folder, label) if "ablation" in data else None
+    prescreen = _prescreen(_table(data, "prescreen", label), label) if "prescreen" in data else None
 
     storage = study.get("storage", "")
     fields: dict[str, Any] = {
@@ -295,6 +312,7 @@ def load_study_file(path: str | Path) -> StudyFile:
         "constraints": constraints,
         "pruning": pruning,
         "ablation": ablation,
+        "prescreen": prescreen,
         "trial_timeout_minutes": study.get("trial_timeout_minutes"),
         "heartbeat_seconds": study.get("heartbeat_seconds", 30),
     }

@@ -32,7 +32,7 @@ from curve_table import SHIPPED_TABLE, Network, read_table
 
 from nas.arch import ArchConfig
 from nas.data.datasets import DataConfig, load_data
-from nas.search.run.scoring import Candidate, ProxyRanking, Scored, rank_proxies
+from nas.search.results.proxy_ranking import Candidate, ProxyRanking, Scored, rank_proxies
 from nas.stats import Correlation
 from nas.train.proxies import PROXIES, ProxyScore, score_network
 

@@ -48,6 +48,13 @@ def cmd_show(args: argparse.Namespace) -> int:
     header = f"trial {number}: {status}, {shown}, {what}"
     if record.over_budgets:  # a reference trained whatever the budgets say: true, but on no front
         header += f"; over the study's {' and '.join(record.over_budgets)}, so on no front"
+    if record.prescreen:  # the sampler proposed several networks; the pre-screen trained this one
+        p = record.prescreen
+        score = f"{p['score']:.4g}" if isinstance(p.get("score"), int | float) else "no score"
+        header += (
+            f"; picked by {p['proxy']} ({score}, select = {p['select']}) among {p['proposals']} proposals, "
+            f"the sampler's #{int(p['rank']) + 1}"
+        )
     # Every command printed here runs as printed (the study's storage too, when it was given).
     train = f"`{train_command(study=args.study, trial=number, storage=args.storage)}`"
     finalize = f"`{command('nas', 'finalize', args.study, '--trials', str(number), storage=args.storage)}`"

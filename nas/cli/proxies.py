@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from nas.cli.arch import int_arg
 from nas.cli.stored import _study_args, _study_file
 from nas.errors import UsageError
-from nas.text import plural
+from nas.text import command, plural
 
 
 def _names(text: str | None) -> list[str]:
@@ -51,18 +52,22 @@ def _write_csv(path: Path, scored: list[Any], names: list[str]) -> None:
 def cmd_proxies(args: argparse.Namespace) -> int:
     from nas.cli.stored import _open_existing
     from nas.data.datasets import load_data
-    from nas.search.run.scoring import rank_proxies, score_candidates, space_candidates, study_candidates
+    from nas.search.results.proxy_ranking import rank_proxies, stored_scores
+    from nas.search.results.study_attrs import write_proxy_scores
+    from nas.search.run.scoring import score_candidates, space_candidates, study_candidates
 
     names = _names(args.proxies)
     sf = _study_file(args.study)
     if args.sample is not None and args.every:
         raise UsageError(owner="--every", value=True, allowed="--every or --sample N, not both")
     data = load_data(sf.data)
+    study = None
     if args.sample is not None or args.every:
         candidates = space_candidates(sf=sf, data=data, count=None if args.every else args.sample)
         what = f"{plural(len(candidates), 'network')} of the space {sf.space.name}"
     else:
-        candidates = study_candidates(study=_open_existing(args.study, args.storage), data=data)
+        study = _open_existing(args.study, args.storage)
+        candidates = study_candidates(study=study, data=data)
         what = f"{plural(len(candidates), 'trained network')} of study {sf.name}"
     if not candidates:
         raise UsageError(
@@ -88,6 +93,16 @@ def cmd_proxies(args: argparse.Namespace) -> int:
     if args.csv is not None:
         _write_csv(args.csv, scored, names)
         print(f"scores: {args.csv}")
+    if study is not None:  # the report shows the same figures from these
+        networks = {
+            s.candidate.network.arch_hash(): {n: s.scores[n].value for n in names}
+            for s in scored
+            if s.candidate.network is not None
+        }
+        seconds = {n: statistics.median(s.scores[n].seconds for s in scored) for n in names}
+        write_proxy_scores(study, stored_scores(scores=networks, names=names, seconds=seconds))
+        report = command("nas", "report", args.study, storage=args.storage)
+        print(f"stored in study {sf.name}: `{report}` shows them")
     rankings = rank_proxies(scored, names=names, seed=args.seed)
     trained = any(s.candidate.accuracy is not None for s in scored)
     header = f"{'proxy':<10} {'s/network':>9}"

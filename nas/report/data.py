@@ -26,8 +26,15 @@ from nas.report.final import FinalEvaluation, final_evaluation
 from nas.report.networks import FrontNetwork, front_networks
 from nas.report.rows import measured, trial_rows
 from nas.search.results import optuna_internals
+from nas.search.results.proxy_ranking import StoredRankings, stored_rankings
 from nas.search.results.records import INTERVAL_KEYS, STATUSES, UNFINISHED
-from nas.search.results.study_attrs import generation_number, study_objectives, study_provenance, study_settings
+from nas.search.results.study_attrs import (
+    generation_number,
+    proxy_scores,
+    study_objectives,
+    study_provenance,
+    study_settings,
+)
 from nas.search.results.trial_record import TrialRecord, load_records
 from nas.search.results.twins import fold_twins
 from nas.search.spec.objectives import ACCURACY, COSTS_BEFORE_TRAINING, OBJECTIVES
@@ -84,6 +91,7 @@ class ReportData:
     networks: tuple[FrontNetwork, ...] = ()  # the front's networks and the baselines, to draw
     input_size: tuple[int, int, int] | None = None  # what the study trained at (its provenance), for the drawings
     space_modes: tuple[str, ...] | None = None  # the modes the study's space can sample; None for an older study
+    proxies: StoredRankings | None = None  # how the zero-cost proxy scores the study holds rank its accuracies
 
 
 def group_of(point: FrontPoint) -> str:
@@ -365,4 +373,5 @@ def compute_report_data(*, study: optuna.Study, ablation: list[dict[str, Any]] |
         networks=front_networks(records=records, pareto=pareto, twins=front_twins),
         input_size=_input_size(provenance),
         space_modes=stored_modes((study_settings(study) or {}).get("space")),
+        proxies=stored_rankings(records=records, stored=proxy_scores(study)),
     )

@@ -42,6 +42,7 @@ from nas.report.figures import (
 from nas.report.final import Cell, FinalEvaluation, final_table, published_table
 from nas.report.networks import networks_section
 from nas.report.numbers import count_text
+from nas.report.proxies import proxy_intro, proxy_rows
 from nas.report.table import TrialTable, encoded, group_counts, group_name, status_counts, trial_table
 from nas.search.results.records import ABLATION_INTERVAL_COLUMNS, ABLATION_MEAN_COLUMN
 from nas.search.spec.objectives import ACCURACY, FLOPS, PARAMS
@@ -262,6 +263,10 @@ def render(data: ReportData) -> str:
         parts.append("<p>No per-epoch history for the Pareto trials.</p>")
     parts.append("<h2>All trials</h2>")
     parts.append(_trials_section(table))
+    if data.proxies is not None:
+        parts.append("<h2>Zero-cost proxies</h2>")
+        parts.append(f"<p>{_prose(proxy_intro(data.proxies))}</p>")
+        parts.append(_table(proxy_rows(data.proxies)))
     if data.ablation is not None:
         parts.append("<h2>Ablation</h2>")
         parts.append(_table(ablation_cells(data.ablation)))

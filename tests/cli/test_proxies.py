@@ -114,3 +114,30 @@ def test_bad_options_are_refused_in_one_line(
     assert main(["proxies", str(study), *args]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_the_report_shows_the_figures_nas_proxies_printed_and_stored(
+    study: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import optuna
+
+    from nas.report.data import compute_report_data
+    from nas.report.page import render
+    from nas.report.proxies import proxy_rows
+
+    journal = str(study.parent / "journal.log")
+    capsys.readouterr()
+    assert main(["proxies", str(study), "--storage", journal, "--proxies", "params,snip"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert f"stored in study scored: `nas report {study} --storage {journal}` shows them" in out
+    printed = {line.split()[0]: line for line in out if line.startswith(("params ", "snip "))}
+    data = compute_report_data(study=optuna.load_study(study_name="scored", storage=open_storage(journal)))
+    assert data.proxies is not None and data.proxies.source == "nas proxies"
+    assert data.proxies.networks == trained_networks(study)
+    rows = proxy_rows(data.proxies)
+    assert [row["proxy"] for row in rows] == ["params", "snip"]
+    for row in rows:  # the same figures, intervals included
+        for column in ("Spearman", "Kendall", "Spearman at equal FLOPs"):
+            assert row[column].replace("\u00a0", " ") in printed[row["proxy"]], (column, row[column])
+    page = render(data)
+    assert "<h2>Zero-cost proxies</h2>" in page and rows[1]["Spearman"] in page  # on one line: no-break spaces

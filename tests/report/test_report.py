@@ -27,7 +27,7 @@ from nas.report.data import (
     hypervolume,
     non_dominated,
 )
-from nas.report.page import safe_filename, script_json, write_report
+from nas.report.page import render, safe_filename, script_json, write_report
 from nas.search.spec.objectives import OBJECTIVES
 from tests.report.page_parse import trial_table
 
@@ -216,6 +216,7 @@ def test_optimized_study(optimized: tuple[optuna.Study, ReportData]) -> None:
     assert {TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL} <= states
     assert any(t.constraints["params_budget"] > 0 for t in study.trials if t.state == TrialState.COMPLETE)
     assert data.pareto_numbers == best_numbers(study)
+    assert data.proxies is None and "Zero-cost proxies" not in render(data)  # no scores stored: no section
     assert [p.cost for p in data.panels] == ["flops", "params", "latency_ms"]
     for panel in data.panels:
         check_panel(panel)

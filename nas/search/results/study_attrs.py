@@ -20,6 +20,8 @@ STUDY_SETTINGS = "settings"  # dict: the space, recipe and data config a resumed
 FINAL_RUN = (
     "final_run"  # "final_run:<trial>:<seed>:<recipe key>" -> one run of `nas finalize` (nas.search.results.finals)
 )
+# dict: the zero-cost proxy scores `nas proxies STUDY` measured for the study's trained networks (proxy_ranking)
+PROXY_SCORES = "proxy_scores"
 CONSTRAINT_LIST = "constraint_list"  # True: its trials store their constraints as Optuna's list too (optuna-dashboard)
 
 
@@ -74,6 +76,16 @@ def stores_constraint_list(study: optuna.Study) -> bool:
 def write_stores_constraint_list(study: optuna.Study) -> None:
     """Said once, when the study is created."""
     study.set_user_attr(CONSTRAINT_LIST, True)
+
+
+def write_proxy_scores(study: optuna.Study, scores: dict[str, Any]) -> None:
+    """The latest `nas proxies STUDY` scores (a later run replaces them): nas.search.results.proxy_ranking."""
+    study.set_user_attr(PROXY_SCORES, scores)
+
+
+def proxy_scores(study: optuna.Study) -> dict[str, Any] | None:
+    value = study.user_attrs.get(PROXY_SCORES)
+    return dict(value) if isinstance(value, dict) else None
 
 
 def write_final_run(study: optuna.Study, *, trial: int, seed: int, recipe_key: str, run: dict[str, Any]) -> None:

@@ -34,6 +34,7 @@ from nas.search.results.records import (
     MEMORY_CONSTRAINT,
     METRICS,
     NOTES,
+    PRESCREEN,
     REASON,
     RECIPE_HASH,
     RETRY_HISTORY,
@@ -69,6 +70,7 @@ class Stored:
     ablation: dict[str, Any] | None
     worker: dict[str, Any]
     heartbeat: float | None
+    prescreen: dict[str, Any] | None = None  # how a pre-screen picked its network (records.PRESCREEN)
 
 
 def stored(trial: AnyTrial) -> Stored:
@@ -91,6 +93,7 @@ def stored(trial: AnyTrial) -> Stored:
         ablation=attrs.get(ABLATION),
         worker=dict(attrs.get(WORKER) or {}),
         heartbeat=float(beat) if beat is not None else None,
+        prescreen=attrs.get(PRESCREEN),
     )
 
 
@@ -178,6 +181,7 @@ class TrialRecord:
     val_accuracy_high: float | None = None
     recipe_hash: str | None = None  # trials with equal ones trained the same way (None: not trained here)
     generation: int | None = None  # the study generation it ran in, when carried into a later one (None: this one)
+    prescreen: dict[str, Any] | None = None  # how a pre-screen picked its network among proposals (records.PRESCREEN)
 
     @property
     def over_budgets(self) -> tuple[str, ...]:
@@ -262,6 +266,7 @@ def record_from_trial(
         val_accuracy_high=high,
         recipe_hash=attrs.recipe_hash,
         generation=carried["generation"] if isinstance(carried := trial.user_attrs.get(CARRIED_FROM), dict) else None,
+        prescreen=attrs.prescreen,
     )
 
 

@@ -13,6 +13,7 @@ from nas.arch import ArchConfig
 from nas.arch.cost import estimate
 from nas.data.datasets import DataConfig, load_data
 from nas.errors import UsageError
+from nas.report.data import compute_report_data
 from nas.search.results import records as R
 from nas.search.run.preflight import check_prescreen
 from nas.search.run.prescreen import Prescreener
@@ -110,6 +111,17 @@ def test_a_prescreened_study_runs_its_budget_of_trials_and_records_each_pick(tmp
         net = ArchConfig.from_dict(t.user_attrs[R.ARCH])
         snip = score_network(network=net, data=data, names=["snip"], seed=sf.seed, device="cpu")["snip"]
         assert snip.value == pytest.approx(picked["score"], rel=1e-5)  # the trained network is the one scored
+    section = compute_report_data(study=optuna.load_study(study_name="p", storage=storage)).proxies
+    assert (
+        section is not None
+        and section.source == "prescreen"
+        and section.networks == len({t.user_attrs[R.ARCH_HASH] for t in trials})
+    )
+    (ranking,) = section.rankings
+    assert ranking.proxy == "snip" and ranking.networks == section.networks
+    shown = nas_here("show", str(path), "--trial", "0", cwd=tmp_path).stdout.splitlines()[0]
+    picked = trials[0].user_attrs[R.PRESCREEN]
+    assert f"picked by snip ({picked['score']:.4g}, select = proxy) among 8 proposals, the sampler's #" in shown
 
 
 def test_a_minibatch_larger_than_the_training_split_is_refused_before_any_trial(tmp_path: Path) -> None:

@@ -1,10 +1,10 @@
-"""How proxy scores are ranked against trained accuracies: trained networks only, networks without a value left
-out, within each mode only where a mode has enough networks."""
+"""How proxy scores are ranked against trained accuracies (nas.search.results.proxy_ranking): trained networks only,
+networks without a value left out, within each mode only where a mode has enough networks."""
 
 from __future__ import annotations
 
 from nas.arch import ArchConfig
-from nas.search.run.scoring import Candidate, Scored, rank_proxies
+from nas.search.results.proxy_ranking import Candidate, Scored, rank_proxies
 from nas.train.proxies import ProxyScore
 
 

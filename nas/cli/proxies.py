@@ -128,6 +128,9 @@ def add_proxies_command(sub: Any) -> None:
     p = sub.add_parser(
         "proxies",
         help="score a study's networks by zero-cost proxies and rank them against their measured accuracy",
+        description="Score a study's trained networks by zero-cost proxies and rank them against their validation "
+        "accuracy; the scores are stored in the study, whose report then shows the same figures. --sample N or "
+        "--every scores its space's networks before any training instead (nothing is stored).",
     )
     _study_args(p)
     p.add_argument("--proxies", help="comma-separated proxy names (default: all)")

@@ -292,6 +292,25 @@ def _provenance(study: optuna.Study, records: list[TrialRecord]) -> dict[str, An
     return provenance
 
 
+def _prescreen_notes(records: list[TrialRecord]) -> list[str]:
+    """How the pre-screened trials were picked, one note per way (a resumed study may have changed it)."""
+    ways = Counter(
+        (p.get("proxy"), p.get("select"), p.get("proposals")) for r in records if isinstance(p := r.prescreen, dict)
+    )
+    lines = []
+    for (proxy, select, proposals), count in sorted(ways.items(), key=str):
+        picked = (
+            f"the best by {proxy} of {proposals} networks the sampler proposed"
+            if select == "proxy"
+            else f"the sampler's earliest of {proposals} proposals that no other beat on both {proxy} and cost"
+        )
+        lines.append(
+            f"{plural(count, 'trial')} {'was' if count == 1 else 'were'} pre-screened: the network trained was "
+            f"{picked} (the other proposals were never trained, nor trials)"
+        )
+    return lines
+
+
 def _input_size(provenance: dict[str, Any]) -> tuple[int, int, int] | None:
     size = provenance.get("input_size")
     if isinstance(size, list | tuple) and len(size) == 3 and all(isinstance(v, int) and v > 0 for v in size):
@@ -313,6 +332,7 @@ def compute_report_data(*, study: optuna.Study, ablation: list[dict[str, Any]] |
             "the trials trained since"
         )
 
+    notes.extend(_prescreen_notes(records))
     complete = [r for r in records if r.feasible and all(n in r.values for n in objectives)]
     loss = np.array([_loss(r, objectives, directions) for r in complete]).reshape(len(complete), len(objectives))
     on_front = [(r.number, r.reused_from) for r, keep in zip(complete, non_dominated(loss), strict=True) if keep]

@@ -45,6 +45,7 @@ def _commit() -> str:
 
 
 def provenance(sf: StudyFile, data: LoadedData) -> dict[str, Any]:
+    prescreen = {"prescreen": asdict(sf.prescreen)} if sf.prescreen is not None else {}  # as it was created with
     return {
         "study_file": sf.path,
         "dataset": data.name,
@@ -60,6 +61,7 @@ def provenance(sf: StudyFile, data: LoadedData) -> dict[str, Any]:
         "device": sf.device,
         "recipe": asdict(sf.recipe),
         "pruning": asdict(sf.pruning),  # which early stopping the study was created with
+        **prescreen,
         "torch": torch.__version__,
         "optuna": optuna.__version__,
         "commit": _commit(),

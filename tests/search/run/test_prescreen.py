@@ -111,7 +111,13 @@ def test_a_prescreened_study_runs_its_budget_of_trials_and_records_each_pick(tmp
         net = ArchConfig.from_dict(t.user_attrs[R.ARCH])
         snip = score_network(network=net, data=data, names=["snip"], seed=sf.seed, device="cpu")["snip"]
         assert snip.value == pytest.approx(picked["score"], rel=1e-5)  # the trained network is the one scored
-    section = compute_report_data(study=optuna.load_study(study_name="p", storage=storage)).proxies
+    data = compute_report_data(study=optuna.load_study(study_name="p", storage=storage))
+    assert (
+        "4 trials were pre-screened: the network trained was the best by snip of 8 networks the sampler proposed "
+        "(the other proposals were never trained, nor trials)"
+    ) in data.notes
+    assert data.provenance["prescreen"] == {"proxy": "snip", "pool": 8, "select": "proxy", "batch_size": 64}
+    section = data.proxies
     assert (
         section is not None
         and section.source == "prescreen"

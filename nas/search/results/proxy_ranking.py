@@ -94,7 +94,8 @@ def stored_rankings(
         picked = {key: r.prescreen for key, r in trained.items() if r.prescreen}
         names = list(dict.fromkeys(p["proxy"] for p in picked.values()))
         for key, p in picked.items():
-            per_network = p["seconds"] / max(int(p.get("scored") or 1), 1)
+            spent = p.get("score_seconds", p.get("seconds", 0.0))  # the scoring alone, not the sampler's proposing
+            per_network = float(spent) / max(int(p.get("scored") or 1), 1)
             rows.append(_scored(trained[key], {p["proxy"]: (p.get("score"), per_network)}, names))
         source = "prescreen"
     if not rows:

@@ -55,8 +55,8 @@ ABLATION = "ablation"  # {"mode", "seed", "match", "target"} on the runs of `nas
 # Columns of the ablation table `nas ablate` writes and the report reads (nas.search.run.ablate, nas.report.forest).
 ABLATION_MEAN_COLUMN = f"{ACCURACY}_mean"  # the mean validation accuracy over seeds
 ABLATION_INTERVAL_COLUMNS = ("ci95_low", "ci95_high")  # its 95% interval
-# {"proxy", "select", "score", "rank", "proposals", "scored", "seconds"}: how a pre-screened trial's network was
-# picked among the sampler's proposals (nas.search.run.prescreen.Choice.record)
+# {"proxy", "select", "score", "rank", "proposals", "scored", "score_seconds", "seconds"}: how a pre-screened
+# trial's network was picked among the sampler's proposals (nas.search.run.prescreen.Choice.record)
 PRESCREEN = "prescreen"
 WORKER = "worker"  # {"host": ..., "pid": ..., "trial": its trial number}: who runs the trial
 HEARTBEAT = "heartbeat"  # time.time() of the last beat (journal storage only)

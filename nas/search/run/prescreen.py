@@ -60,6 +60,7 @@ class Choice:
             "rank": self.rank,
             "proposals": self.proposals,
             "scored": self.scored,
+            "score_seconds": round(self.score_seconds, 4),
             "seconds": round(self.seconds, 4),
         }
 

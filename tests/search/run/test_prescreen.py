@@ -107,7 +107,8 @@ def test_a_prescreened_study_runs_its_budget_of_trials_and_records_each_pick(tmp
     for t in trials:
         picked = t.user_attrs[R.PRESCREEN]
         assert (picked["proxy"], picked["select"], picked["proposals"]) == ("snip", "proxy", 8)
-        assert 0 <= picked["rank"] < 8 and picked["seconds"] > 0
+        assert 0 <= picked["rank"] < 8 and picked["seconds"] >= picked["score_seconds"] >= 0
+        assert picked["scored"] <= 8 and (picked["score_seconds"] > 0) == (picked["scored"] > 0)
         net = ArchConfig.from_dict(t.user_attrs[R.ARCH])
         snip = score_network(network=net, data=data, names=["snip"], seed=sf.seed, device="cpu")["snip"]
         assert snip.value == pytest.approx(picked["score"], rel=1e-5)  # the trained network is the one scored

@@ -101,6 +101,7 @@ PYTEST=($PY -m pytest -q -p no:cacheprovider -o addopts="" -o filterwarnings="ig
 COMPILED="compiled_with_cuda_graphs"
 timeout "$(limit 90)" "${PYTEST[@]}" tests/train/test_trainer_cuda.py \
     "tests/data/test_datasets.py::test_batches_on_cuda_with_cpu_or_cuda_generator" tests/arch/test_builder.py \
+    tests/train/test_proxies.py \
     -k "(cuda or test_trainer_cuda) and not $COMPILED" 2>&1 | tail -15
 echo "pytest exit (eager, graphs, trials at once): ${PIPESTATUS[0]}" | tee "$OUT/tests.txt"
 timeout "$(limit 60)" "${PYTEST[@]}" tests/train/test_trainer_cuda.py -k "$COMPILED" 2>&1 | tail -6

@@ -251,3 +251,21 @@ def test_bad_arguments_are_refused(digits: LoadedData) -> None:
         score_network(network=digits_net(), data=digits, names=["snip"], seed=-1)
     with pytest.raises(UsageError, match="names"):
         score_network(network=digits_net(), data=digits, names="snip", seed=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_on_cuda_the_scores_are_the_cpus_and_the_callers_cuda_rng_is_left_alone(digits: LoadedData) -> None:
+    """The same initial weights and minibatch on either device (both drawn on the CPU), so the same scores up to
+    the GPU's arithmetic (TF32 convolutions, other summation orders)."""
+    net = digits_net("dense")
+    torch.cuda.manual_seed(5)
+    cuda_rng = torch.cuda.get_rng_state()
+    on_gpu = score_network(network=net, data=digits, names=ALL, seed=3, device="cuda")
+    assert torch.equal(torch.cuda.get_rng_state(), cuda_rng)
+    on_cpu = score_network(network=net, data=digits, names=ALL, seed=3, device="cpu")
+    for name in ALL:
+        gpu, cpu = on_gpu[name], on_cpu[name]
+        assert gpu.undefined is None and gpu.value is not None and cpu.value is not None and gpu.seconds > 0, name
+        assert gpu.value == pytest.approx(cpu.value, rel=2e-2), name
+    again = score_network(network=net, data=digits, names=ALL, seed=3, device="cuda")
+    assert {n: s.value for n, s in again.items()} == pytest.approx({n: s.value for n, s in on_gpu.items()}, rel=1e-4)

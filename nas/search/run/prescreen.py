@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
+import torch
 from optuna.trial import FixedTrial, FrozenTrial, TrialState
 
 from nas.arch import ArchConfig
@@ -151,7 +152,11 @@ def proxy_scorer(*, sf: StudyFile, data: LoadedData, device: str) -> Scorer:
 
     def score(net: ArchConfig) -> tuple[float | None, float]:
         started = time.perf_counter()
-        result = score_network(network=net, data=data, names=[proxy], seed=sf.seed, batch_size=batch, device=device)
+        try:
+            result = score_network(network=net, data=data, names=[proxy], seed=sf.seed, batch_size=batch, device=device)
+        except torch.OutOfMemoryError:  # a proposal too big to score is ranked as unscored, not a failed claim
+            torch.cuda.empty_cache()
+            return None, time.perf_counter() - started
         return result[proxy].value, time.perf_counter() - started
 
     return score

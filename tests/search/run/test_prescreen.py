@@ -7,6 +7,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import torch
 from optuna.trial import TrialState
 
 from nas.arch import ArchConfig
@@ -16,7 +17,7 @@ from nas.errors import UsageError
 from nas.report.data import compute_report_data
 from nas.search.results import records as R
 from nas.search.run.preflight import check_prescreen
-from nas.search.run.prescreen import Prescreener
+from nas.search.run.prescreen import Prescreener, proxy_scorer
 from nas.search.run.storage import open_storage
 from nas.search.spec.prescreen import Prescreen
 from nas.search.spec.samplers import make_sampler
@@ -148,3 +149,28 @@ def test_a_requeued_trial_keeps_how_it_was_picked() -> None:
     trial.set_user_attr(R.STATUS, "running")
     frozen = study.get_trials()[0]
     assert R.requeued_attrs(frozen) == {R.PRESCREEN: {"proxy": "snip"}}
+
+
+def test_a_proposal_too_big_to_score_on_the_device_is_unscored_not_a_failed_claim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nas.search.run.prescreen as prescreen_module
+
+    sf = load_study_file(study_file(tmp_path))
+    data = load_data(sf.data)
+    real = prescreen_module.score_network
+
+    def out_of_memory_when_dense(**kwargs: object) -> object:
+        if kwargs["network"].connectivity == "dense":  # type: ignore[attr-defined]
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated: the CPU has no device memory to run out of)")
+        return real(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(prescreen_module, "score_network", out_of_memory_when_dense)
+    score = proxy_scorer(sf=sf, data=data, device="cpu")
+    dense = ArchConfig(
+        connectivity="dense", block_config=(2, 2), growth_rate=4, stem="cifar", in_channels=1, num_classes=10
+    )
+    value, seconds = score(dense)
+    assert value is None and seconds >= 0
+    value, _ = score(dataclasses.replace(dense, connectivity="residual"))
+    assert value is not None

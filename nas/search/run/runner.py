@@ -274,8 +274,9 @@ def check_before_trials(sf: StudyFile, data: LoadedData, *, device: str) -> None
     preflight.check_data(sf, data)
     preflight.check_networks_fit(sf, data)
     preflight.check_prescreen(sf, data)
-    for line in preflight.ignored_knob_warnings(sf, data):
-        print(line, file=sys.stderr, flush=True)
+    if os.environ.get(PARENT_ENV) is None:  # a worker of `nas run --workers N`: its parent said them once
+        for line in preflight.ignored_knob_warnings(sf, data):
+            print(line, file=sys.stderr, flush=True)
 
 
 PARENT_ENV = "NAS_PARENT_PID"  # set for the workers `nas run --workers N` starts: the pid they belong to

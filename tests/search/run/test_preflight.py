@@ -159,3 +159,21 @@ def test_a_searched_knob_no_network_uses_is_named_at_the_start(
     for line in lines:
         assert line.startswith(f"warning: {path}: the space searches ")
         assert line.endswith("trials that differ only in it are one network, trained once and reused")
+
+
+def test_nas_run_with_workers_says_each_warning_once_not_once_per_worker(tmp_path: Path) -> None:
+    from tests.commands import nas
+
+    (tmp_path / "k.toml").write_text(
+        'name = "k"\n[fixed]\nstem = "cifar"\nconnectivity = "plain"\n[knobs.compression]\nchoices = [0.5, 0.75]\n'
+        "[knobs.block_config]\nchoices = [[1], [2]]\n"
+    )
+    path = tmp_path / "study.toml"
+    path.write_text(
+        '[study]\nname = "k"\nspace = "k.toml"\ntrials = 2\ndevice = "cpu"\n[data]\nname = "digits"\n'
+        "[recipe]\nepochs = 1\nmeasure_latency = false\n"
+    )
+    result = nas("run", str(path), "--workers", "2", "--no-report", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "the space searches compression" in line]
+    assert len(warnings) == 1, result.stderr

@@ -24,12 +24,13 @@ from nas.arch.modes import MODES
 from nas.report.connectivity import short
 from nas.report.data import FrontPanel, ReportData, group_of
 from nas.report.final import FinalEvaluation
-from nas.search.spec.objectives import ACCURACY, OBJECTIVES, PEAK_MEMORY
+from nas.search.spec.objectives import ACCURACY, OBJECTIVES, PARAMS, PEAK_MEMORY
 from nas.text import binary_size, plural
 
 OTHER_COLOURS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31")
 BASELINE_SYMBOL = "star"
 UNKNOWN_SYMBOL = "x"
+X_PAD = 2.0  # the final chart's log x axis reaches this factor beyond its first and last point
 PUBLISHED_SYMBOL = "hexagon"  # no mode's shape, so a published result never reads as one of ours
 FRONT_NAME = "Pareto front of the study"  # a chart whose two axes are the study's only objectives
 SAME_LISTED = 10  # trial numbers a hover lists of those sharing one marker; the rest are counted
@@ -153,6 +154,11 @@ def axis_ticks(cost: str, values: list[float]) -> tuple[tuple[float, str], ...]:
     return tuple((t, short(t)) for t in ticks)
 
 
+def _tick_layout(ticks: tuple[tuple[float, str], ...]) -> dict[str, Any]:
+    """An axis's tickvals and ticktext from `axis_ticks` ({} where plotly's own are right)."""
+    return {"tickvals": [v for v, _ in ticks], "ticktext": [t for _, t in ticks]} if ticks else {}
+
+
 def _layout(fig: go.Figure) -> dict[str, Any]:
     """A figure's layout as plotly.js reads it, without the template (the page carries it once)."""
     layout: dict[str, Any] = json.loads(fig.to_json(validate=False))["layout"]
@@ -170,11 +176,7 @@ def front_spec(chart: FrontChart) -> dict[str, Any]:
         xaxis={
             "title": html.escape(title),
             "type": "log" if spec is not None and spec.log_axis else "linear",
-            **(
-                {"tickvals": [v for v, _ in chart.ticks], "ticktext": [t for _, t in chart.ticks]}
-                if chart.ticks
-                else {}
-            ),
+            **_tick_layout(chart.ticks),
         },
         yaxis={"title": "validation accuracy"},
         height=520,
@@ -325,20 +327,33 @@ def final_figure(final: FinalEvaluation, looks: dict[str, Style]) -> go.Figure:
                 },
             )
         )
+    xs = [float(r.params) for r in final.rows] + [float(p.params) for p in placed_all if p.params is not None]
+    # A source without a parameter count: a dotted line across the chart at its accuracy, named in the legend
+    # (a label on the chart collided with the points and labels near it).
+    low, high = (min(xs) / X_PAD, max(xs) * X_PAD) if xs else (1.0, 10.0)
     for p in final.published:
-        if p.params is None:  # the source's name is in the hover text and the table below the chart
-            fig.add_hline(
-                y=p.test_accuracy,
-                line_dash="dot",
-                line_color="grey",
-                annotation_text=html.escape(f"{p.network} {p.test_accuracy:.1%} (no parameter count)"),
-                annotation_position="bottom left",
-                annotation_font_size=10,
+        if p.params is None:
+            fig.add_trace(
+                go.Scatter(
+                    x=[low, high],
+                    y=[p.test_accuracy, p.test_accuracy],
+                    mode="lines",
+                    line={"dash": "dot", "color": "grey", "width": 1.5},
+                    name=html.escape(f"published: {p.network} {p.test_accuracy:.1%} (no parameter count)"),
+                    hovertext=html.escape(f"{p.network}: {p.test_accuracy:.1%}. {p.note}. {p.source}"),
+                    hoverinfo="text",
+                )
             )
     fig.update_layout(
         title="test accuracy against parameters: finalized networks (mean +- std over seeds)"
         + (" and published results" if final.published else " (no published results for this dataset)"),
-        xaxis={"title": "parameters", "type": "log"},
+        # padded so that a label centred on the first or last point is not cut at the plot's edge
+        xaxis={
+            "title": "parameters",
+            "type": "log",
+            "range": [math.log10(low), math.log10(high)],
+            **_tick_layout(axis_ticks(PARAMS, xs)),
+        },
         yaxis={"title": "test accuracy"},
         height=560,
         legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},

@@ -12,4 +12,20 @@ def count_text(value: float) -> str:
     return f"{rounded:,.0f}" if rounded.is_integer() else f"{rounded:g}"
 
 
-__all__ = ["count_text"]
+def _three(value: float) -> str:
+    return f"{float(f'{value:.3g}'):g}"
+
+
+def seconds_text(value: float) -> str:
+    """Seconds as report.js writes them (unit "seconds"): s below 1,000, then min below 6,000, then h."""
+    if abs(value) < 1000:
+        return f"{_three(value)} s"
+    return f"{_three(value / 60)} min" if abs(value) < 6000 else f"{_three(value / 3600)} h"
+
+
+def ms_text(value: float) -> str:
+    """Milliseconds as report.js writes them (unit "ms")."""
+    return f"{_three(value)} ms"
+
+
+__all__ = ["count_text", "ms_text", "seconds_text"]

@@ -23,6 +23,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from nas.files import write_text_atomic
+from nas.report.ablation import ablation_cells
 from nas.report.connectivity_html import connectivity_section
 from nas.report.data import ReportData
 from nas.report.figures import (
@@ -41,11 +42,8 @@ from nas.report.figures import (
 )
 from nas.report.final import Cell, FinalEvaluation, final_table, published_table
 from nas.report.networks import networks_section
-from nas.report.numbers import count_text
 from nas.report.proxies import proxy_intro, proxy_rows
 from nas.report.table import TrialTable, encoded, group_counts, group_name, status_counts, trial_table
-from nas.search.results.records import ABLATION_INTERVAL_COLUMNS, ABLATION_MEAN_COLUMN
-from nas.search.spec.objectives import ACCURACY, FLOPS, PARAMS
 from nas.text import plural
 
 MAX_FILENAME = 100
@@ -190,28 +188,6 @@ def _table(rows: Sequence[dict[str, Any]], *, sortable: bool = True) -> str:
         body.append(f"<tr>{''.join(cells)}</tr>")
     css = ' class="sortable"' if sortable else ""
     return f'<div class="scroll"><table{css}><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
-
-
-ABLATION_PERCENT = (ABLATION_MEAN_COLUMN, f"{ACCURACY}_std", *ABLATION_INTERVAL_COLUMNS)  # accuracies: in percent
-ABLATION_COUNTS = (PARAMS, FLOPS)  # counts: in K/M as the trial table writes them
-
-
-def ablation_cells(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The ablation table as the page shows it: accuracies in percent (it printed 0.7042 where the page says
-    70.4%), counts in K/M, each cell still sorted by its number; a mode with no finished run shows blanks."""
-
-    def cell(key: str, value: Any) -> Any:
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            return value
-        if value != value:  # NaN: no finished run
-            return Cell("", None)
-        if key in ABLATION_PERCENT:
-            return Cell(f"{value:.1%}", float(value))
-        if key in ABLATION_COUNTS:
-            return Cell(count_text(value), float(value))
-        return value
-
-    return [{key: cell(key, value) for key, value in row.items()} for row in rows]
 
 
 def _key_values(values: dict[str, Any]) -> str:

@@ -256,15 +256,29 @@ def wide_study() -> optuna.Study:
     return study
 
 
+def ablation_rows() -> list[dict[str, object]]:
+    """`nas ablate`'s table as it stores it: six modes, two solved widths, every measured cost (1,716 px wide before
+    the page merged its columns)."""
+    rows: list[dict[str, object]] = []
+    for i, mode in enumerate(MODES):
+        rows.append(
+            {"mode": mode, "growth_rate": 12 + i, "init_features": 24 + 2 * i, "params": 498_765 + i,
+             "flops": 123_456_789 + i, "cost_error": 0.0123, "within_tolerance": i != 2, "seeds": 3,
+             "val_accuracy_mean": 0.9123, "val_accuracy_std": 0.0041, "ci95_low": 0.9021, "ci95_high": 0.9225,
+             "latency_ms_mean": 12.345, "peak_memory_mean": 123_456_789.0, "train_time_mean": 1234.5}
+        )  # fmt: skip
+    return rows
+
+
 def test_a_wide_study_s_tables_fit_a_1280_px_window(tmp_path: Path) -> None:
-    data = compute_report_data(study=wide_study())
+    data = compute_report_data(study=wide_study(), ablation=ablation_rows())
     assert data.final is not None and data.final.published
     path = write_report(data=data, out_dir=tmp_path)
     dom = dump_dom(path, tmp_path / "profile")
     body = body_attributes(dom)
     assert body["data-errors"] == "" and body["data-plotted"] == body["data-charts"]
     names = [name for name, _ in json.loads(body["data-widths"])["tables"]]
-    assert {"trials", "Final evaluation", "Published results"} <= set(names)
+    assert {"trials", "Ablation", "Final evaluation", "Published results"} <= set(names)
     assert too_wide(dom) == {}
     # Every knob was searched: each has a column, and the first row reads in units.
     page = path.read_text(encoding="utf-8")

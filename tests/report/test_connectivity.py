@@ -296,28 +296,3 @@ def test_a_tie_is_called_a_tie_not_a_lead_of_zero_points() -> None:
     assert _noise_numbers(tie) == " (tied, 95% interval -5.1 to 5.1)"
     close = Comparison(budget=1e6, leader="osp", runner_up="dense", difference=0.0004, interval=(-0.05, 0.05))
     assert _noise_numbers(close) == " (osp ahead by 0.04 points, 95% interval -5.0 to 5.0)"
-
-
-def test_the_ablation_table_shows_accuracies_in_percent_and_counts_in_k() -> None:
-    """It printed 0.9200 beside a page that says 92.0%; each cell still sorts by its number."""
-    from nas.report.final import Cell
-    from nas.report.page import ablation_cells
-
-    row = {
-        "mode": "dense",
-        "params": 15_046,
-        "seeds": 2,
-        "val_accuracy_mean": 0.98,
-        "val_accuracy_std": 0.01414,
-        "ci95_low": 0.853,
-        "ci95_high": 1.0,
-        "latency_ms_mean": None,
-    }
-    (shown,) = ablation_cells([row])
-    assert shown["val_accuracy_mean"] == Cell("98.0%", 0.98)
-    assert shown["val_accuracy_std"] == Cell("1.4%", 0.01414)
-    assert (shown["ci95_low"], shown["ci95_high"]) == (Cell("85.3%", 0.853), Cell("100.0%", 1.0))
-    assert shown["params"] == Cell("15K", 15_046.0)
-    assert (shown["mode"], shown["seeds"], shown["latency_ms_mean"]) == ("dense", 2, None)
-    (unfinished,) = ablation_cells([{**row, "val_accuracy_mean": float("nan")}])
-    assert unfinished["val_accuracy_mean"] == Cell("", None)  # no finished run: blank, not "nan%"

@@ -115,6 +115,11 @@ def cmd_proxies(args: argparse.Namespace) -> int:
             top = f"{r.top:.2f}" if r.top is not None else "-"
             line += f"  {_shown(r.spearman):<19} {_shown(r.kendall):<19} {_shown(r.equal_cost):<19} {top:>7}"
         print(line)
+    if trained and any(r.per_mode for r in rankings):
+        print("spearman within each connectivity mode (with enough trained networks):")
+        for r in rankings:
+            modes = ", ".join(f"{mode} {_shown(c)} (n={c.n})" for mode, c in r.per_mode.items()) or "-"
+            print(f"  {r.proxy:<10} {modes}")
     if trained:
         print(
             "correlations with validation accuracy, 95% bootstrap intervals; equal-cost: with the accuracy left "

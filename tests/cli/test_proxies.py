@@ -83,6 +83,9 @@ def test_a_study_s_networks_are_scored_and_ranked_against_their_accuracy(
     assert [line.split()[0] for line in table[1 : 1 + len(PROXIES)]] == list(PROXIES)
     params = next(line for line in table if line.startswith("params "))
     assert "[" in params  # a correlation with its bootstrap interval
+    per_mode = out[out.index("spearman within each connectivity mode (with enough trained networks):") + 1 :]
+    assert [line.split()[0] for line in per_mode[: len(PROXIES)]] == list(PROXIES)
+    assert all("(n=" in line for line in per_mode[: len(PROXIES)])
     with out_csv.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == networks

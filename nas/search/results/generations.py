@@ -33,6 +33,18 @@ def current_name(storage: optuna.storages.BaseStorage, base: str) -> str:
     return generation_name(base, max(numbers))
 
 
+def base_name(name: str) -> str:
+    """The study a generation belongs to: `study` for `study@3`."""
+    return re.sub(r"@\d+$", "", name)
+
+
+def newer_generation(study: optuna.Study) -> str | None:
+    """The newest generation's name when it is newer than `study` (the space grew since `study` was opened), else
+    None: a worker started before the growth would go on training into the old generation."""
+    newest = current_name(optuna_internals.storage_of(study), base_name(study.study_name))
+    return newest if generation_number(newest) > generation_number(study.study_name) else None
+
+
 def incompatible_knobs(study: optuna.Study, space: SearchSpace) -> list[str]:
     """The knobs whose new distribution Optuna cannot take for the study's trials (changed categorical choices,
     another kind of distribution): each would fail every trial that samples it."""

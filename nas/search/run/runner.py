@@ -27,7 +27,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.data.datasets import LoadedData, load_data
-from nas.search.results import study_attrs, trial_record
+from nas.search.results import generations, study_attrs, trial_record
 from nas.search.results.tally import tally_of
 from nas.search.run import preflight
 from nas.search.run.prescreen import Prescreener, proxy_scorer
@@ -205,6 +205,13 @@ class _Claiming:
                 go_on = f"{plural(left, 'trial')} of the budget left; run `{again}` again to go on"
                 self.say_once(
                     f"time limit of {limit} reached (it bounds each run): {go_on if left else 'budget spent'}"
+                )
+                break
+            newer = generations.newer_generation(study)
+            if newer is not None:  # its trials would go on into the old generation, off the grown study's front
+                self.say_once(
+                    f"study {study.study_name!r} has grown into generation {newer!r} since this worker started "
+                    "(its search space changed): it claims no more trials here; start it again to work on the new one"
                 )
                 break
             trial = claim(study, self.lock, self.budget, self.prescreener)

@@ -176,3 +176,38 @@ def test_a_widened_range_resumes_the_same_study(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert again.stdout.splitlines()[0] == "study 'gen' resumes with changed space.knobs (--allow-changed)"
     assert sorted(studies(tmp_path)) == ["gen"] and len(studies(tmp_path)["gen"].trials) == 3
+
+
+def test_a_worker_opened_on_an_older_generation_stops_claiming_and_says_why(
+    grown: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A `nas worker` started before the space grew went on training into the old generation, off the new front."""
+    import dataclasses
+
+    from nas.search.results.generations import newer_generation
+    from nas.search.run.runner import _Claiming, _Progress
+    from nas.search.run.storage import ClaimLock
+    from nas.search.spec.studyfile_reader import load_study_file
+
+    folder, _, _ = grown
+    old, new = studies(folder)["gen"], studies(folder)["gen@2"]
+    assert newer_generation(old) == "gen@2" and newer_generation(new) is None
+    sf = load_study_file(folder / "st.toml")
+    url = str(folder / "runs" / "gen" / "journal.log")
+    before = len(old.get_trials(deepcopy=False))
+    claiming = _Claiming(
+        sf=dataclasses.replace(sf, heartbeat_seconds=30),
+        study=old,
+        lock=ClaimLock(url, sf.name),
+        budget=100,
+        deadline=None,
+        progress=_Progress(100, before, ""),
+        label="",
+    )
+    capsys.readouterr()
+    claiming.loop(objective=None, slot=None)  # type: ignore[arg-type]  # returns before any trial runs
+    assert capsys.readouterr().out.strip() == (
+        "study 'gen' has grown into generation 'gen@2' since this worker started (its search space changed): it "
+        "claims no more trials here; start it again to work on the new one"
+    )
+    assert len(old.get_trials(deepcopy=False)) == before  # nothing claimed

@@ -5,6 +5,7 @@ space" error)."""
 from __future__ import annotations
 
 import csv as csv_module
+import uuid
 from pathlib import Path
 
 import optuna
@@ -19,6 +20,9 @@ from nas.search.results.trial_record import load_records
 from nas.search.run.storage import open_storage
 from nas.search.spec.space_file import load_space
 from tests.commands import nas_here
+from tests.search.run.test_storage import storage
+
+__all__ = ["storage"]  # the journal/PostgreSQL fixture, shared with test_storage.py
 
 SPACE = """
 name = "g"
@@ -211,3 +215,27 @@ def test_a_worker_opened_on_an_older_generation_stops_claiming_and_says_why(
         "claims no more trials here; start it again to work on the new one"
     )
     assert len(old.get_trials(deepcopy=False)) == before  # nothing claimed
+
+
+def test_a_space_grows_into_a_new_generation_on_postgresql_as_on_the_journal(tmp_path: Path, storage: str) -> None:
+    """The generations were tested on the journal only; workers on several machines share PostgreSQL."""
+    from nas.search.results.generations import newer_generation
+
+    (tmp_path / "s.toml").write_text(SPACE.format(modes='["plain", "residual"]'))
+    name = f"g{uuid.uuid4().hex[:10]}"  # fresh in a shared database
+    (tmp_path / "st.toml").write_text(
+        STUDY.replace('name = "gen"', f'name = "{name}"').replace("trials = 10", "trials = 3")
+    )
+    assert nas_here("run", "st.toml", "--storage", storage, "--no-report", cwd=tmp_path).returncode == 0
+    (tmp_path / "s.toml").write_text(SPACE.format(modes='["plain", "residual", "dense"]'))
+    grow = nas_here(
+        "run", "st.toml", "--storage", storage, "--trials", "5", "--allow-changed", "space", "--no-report", cwd=tmp_path
+    )
+    assert grow.returncode == 0, grow.stderr
+    opened = open_storage(storage)
+    first = optuna.load_study(study_name=name, storage=opened)
+    second = optuna.load_study(study_name=f"{name}@2", storage=opened)
+    assert newer_generation(first) == f"{name}@2" and newer_generation(second) is None
+    carried = [t for t in second.trials if CARRIED_FROM in t.user_attrs]
+    assert len(carried) == 3 and len(second.trials) == 5  # nothing retrained: 3 carried, 2 trained
+    assert all(t.state == TrialState.COMPLETE for t in second.trials)

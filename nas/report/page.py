@@ -139,8 +139,8 @@ def _trials_section(table: TrialTable) -> str:
     """The controls and the empty table report.js fills, one page of PAGE_ROWS trials at a time."""
     return (
         f"<p>{PAGE_ROWS} trials a page. Click a column header to sort, a trial number for its details (the other "
-        "costs, the knobs equal in every trial, wall time); hover a reason for the whole sentence, a rounded count "
-        "for its exact value. Knobs a network does not use are blank.</p>"
+        "costs, the knobs equal in every trial or beyond the columns that fit, wall time); hover a reason for the "
+        "whole sentence, a rounded count for its exact value. Knobs a network does not use are blank.</p>"
         f'<div class="controls" id="trial-controls" data-page-rows="{PAGE_ROWS}">'
         f"<label>network {_options('trial-group', 'all networks', group_counts(table))}</label>"
         f"<label>status {_options('trial-status', 'all statuses', status_counts(table))}</label>"

@@ -10,9 +10,9 @@ its distinct values and one index per trial. report.js formats a number for read
 The table fits a 1,280 px window: its columns come in the order a reader compares trials, trial,
 status (with a short reason), network, accuracy with its interval, the study's cost objectives in its
 order, then only the knobs whose values differ between trials (a knob the network ignores is blank:
-`ReportData.table` has left it out). Everything else a trial has (the other measured costs, knobs
-equal in every trial, the validation split when it changed, wall time, constraint values) is in its
-details row, opened by a click on its number.
+`ReportData.table` has left it out), as many as fit (MAX_COLUMNS). Everything else a trial has (the other
+measured costs, knobs equal in every trial or beyond the columns that fit, the validation split when it changed,
+wall time, constraint values) is in its details row, opened by a click on its number.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ from nas.report.rows import KNOBS
 from nas.search.results.records import ACCURACY_HIGH, ACCURACY_LOW, STATUSES, VAL_IMAGES
 from nas.search.spec.objectives import ACCURACY, OBJECTIVES
 
+# Columns that fit a 1,280 px window with the knobs' and costs' widest values (tests/report/test_browser.py): 16
+# were 1,261 px of 1,265 (four costs, eight knobs), 17 were 1,374; knobs beyond this go to the details row.
+MAX_COLUMNS = 15
 SHORT_REASON = 60  # characters of a reason shown in its table cell; the whole sentence is on hover
 DIGITS = 5  # significant digits kept of a float
 # Kept in the JSON though no column shows them: the accuracy cell, the details row and the charts read them.
@@ -121,9 +124,11 @@ def trial_table(data: ReportData) -> TrialTable:
         Column("group", "network", "network", "connectivity mode, or the baseline's name"),
         Column(ACCURACY, "validation accuracy", "accuracy", "best epoch, with its 95% Wilson interval"),
         *(_cost(n) for n in objectives),
-        *(knob[k] for k in knobs if varies(rows, k)),
     ]
-    details = [*(_cost(n) for n in others), *(knob[k] for k in knobs if not varies(rows, k))]
+    varying = [k for k in knobs if varies(rows, k)]
+    room = max(0, MAX_COLUMNS - len(columns))
+    columns += [knob[k] for k in varying[:room]]
+    details = [*(_cost(n) for n in others), *(knob[k] for k in varying[room:] + [k for k in knobs if k not in varying])]
     if len(data.val_images) > 1:  # one split size is said once at the top of the page
         details.append(Column(VAL_IMAGES, "validation images", "number"))
     if _has_values(rows, "duration_s"):

@@ -217,10 +217,10 @@ def test_the_trial_table_pages_filters_sorts_and_opens_details(tmp_path: Path) -
 LONG_REASON = "over budget before training: 11,173,962 parameters > max_params 2,000,000 and 1.82G FLOPs > max_flops 1G"
 
 
-def wide_study() -> optuna.Study:
+def wide_study(objectives: tuple[str, ...] = ("val_accuracy", "flops", "params")) -> optuna.Study:
     """A realistic wide table: two cost objectives, eight searched knobs (a long block config, two stems), long
     baseline names, long reasons, every measured cost, and a final evaluation on a dataset with published results."""
-    study = new_study("wide", ("val_accuracy", "flops", "params"))
+    study = new_study("wide", objectives)
     study.set_user_attr("provenance", {**PROVENANCE, "val_images": 10_000})
     for i in range(18):
         mode = MODES[i % len(MODES)]
@@ -246,7 +246,9 @@ def wide_study() -> optuna.Study:
         values = {"acc": metrics["val_accuracy"], "flops": metrics["flops"], "params": metrics["params"]}
         add(study, mode=mode, arch=arch, metrics=metrics, **values)
     tv = {"connectivity": "baseline", "baseline": "torchvision:resnet18", "arch": {"model": "torchvision:resnet18"}}
-    add(study, mode="residual", acc=0.91, flops=1.82e9, params=11_173_962, **tv)
+    measured = {"latency_ms": 3.21, "peak_memory": 2**30 * 2.5, "train_time": 4321.0}
+    tv_metrics = {"val_accuracy": 0.91, "flops": 1.82e9, "params": 11_173_962, **measured}
+    add(study, mode="residual", acc=0.91, flops=1.82e9, params=11_173_962, metrics=tv_metrics, **tv)
     add(study, status="rejected", acc=0.0, budget=9e6, reason=LONG_REASON, baseline="densenet_bc_100_k12")
     add(study, status="pruned", state=TrialState.PRUNED, budget=None, reason=PRUNED)
     add(study, status="failed", state=TrialState.FAIL, budget=None, reason="CUDA out of memory. " + "x" * 200)
@@ -254,6 +256,21 @@ def wide_study() -> optuna.Study:
         final = run(trial, seed, accuracy)
         study_attrs.write_final_run(study, trial=trial, seed=seed, recipe_key="k5", run=final.to_dict())
     return study
+
+
+def test_a_study_with_every_cost_as_an_objective_still_fits(tmp_path: Path) -> None:
+    """Five objectives: three more cost columns beside the eight knobs (1,261 px of 1,265 when written)."""
+    every = ("val_accuracy", "flops", "params", "latency_ms", "peak_memory", "train_time")
+    data = compute_report_data(study=wide_study(every))
+    assert [c for c in data.objectives] == list(every)
+    from nas.report.table import MAX_COLUMNS
+    from nas.report.table import trial_table as table_of
+
+    table = table_of(data)  # 4 fixed columns, 5 costs, 6 of the 8 varying knobs; the other 2 in each details row
+    assert len(table.columns) == MAX_COLUMNS
+    assert {"width_multiplier", "drop_rate"} <= {c.key for c in table.details}
+    dom = dump_dom(write_report(data=data, out_dir=tmp_path), tmp_path / "profile")
+    assert body_attributes(dom)["data-errors"] == "" and too_wide(dom) == {}
 
 
 def ablation_rows() -> list[dict[str, object]]:

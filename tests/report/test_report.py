@@ -83,7 +83,10 @@ def add(
     study.add_trial(
         optuna.trial.create_trial(
             state=state,
-            values=[metrics[o] for o in objectives] if state == TrialState.COMPLETE else None,
+            # an objective the trial did not measure is inf, as the runner stores it (trial_objective._values)
+            values=[{**metrics, **attrs.get("metrics", {})}.get(o, math.inf) for o in objectives]
+            if state == TrialState.COMPLETE
+            else None,
             params={"connectivity": mode, "growth_rate": k},
             distributions=DISTRIBUTIONS,
             user_attrs=user_attrs,

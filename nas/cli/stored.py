@@ -25,10 +25,14 @@ def _study_file(path: str) -> StudyFile:
 
 
 def _write_report(study: Any, out_dir: Path, ablation: list[dict[str, Any]] | None = None) -> Path:
+    """reports/<study>.html, whichever generation the study is in: the newest reads every generation as one search,
+    so it replaces the page of the one before (a grown study's page was <study>_2.html beside a stale <study>.html)."""
     from nas.report.data import compute_report_data
     from nas.report.page import write_report
+    from nas.search.results.generations import base_name
 
-    return write_report(data=compute_report_data(study=study, ablation=ablation), out_dir=out_dir)
+    data = compute_report_data(study=study, ablation=ablation)
+    return write_report(data=data, out_dir=out_dir, filename=f"{base_name(study.study_name)}.html")
 
 
 def _writable_folder(option: str, path: Path) -> None:

@@ -80,7 +80,11 @@ class Prescreener:
         self._lock = threading.Lock()
 
     def network(self, params: dict[str, Any]) -> ArchConfig:
-        fields = self.sf.space.suggest(FixedTrial(params))
+        """The network a trial with these params trains."""
+        return self._drawn(FixedTrial(params))
+
+    def _drawn(self, trial: optuna.trial.BaseTrial) -> ArchConfig:
+        fields = self.sf.space.suggest(trial)
         return ArchConfig(**fields, in_channels=self.input_size[0], num_classes=self.num_classes)
 
     def choose(self, study: optuna.Study) -> Choice:
@@ -96,9 +100,7 @@ class Prescreener:
             scored, score_seconds = 0, 0.0
             for _ in range(self.prescreen.pool):
                 asked = copy.ask()
-                net = ArchConfig(
-                    **self.sf.space.suggest(asked), in_channels=self.input_size[0], num_classes=self.num_classes
-                )
+                net = self._drawn(asked)
                 key = net.arch_hash()
                 if key not in self.scores:
                     self.scores[key], seconds = self.score(net)
@@ -135,10 +137,7 @@ class Prescreener:
 
     def _proposal(self, net: ArchConfig, score: float | None, known: bool) -> Proposal:
         est = estimate(net, input_size=self.input_size)
-        c = self.sf.constraints
-        over = (c.max_params is not None and est.params > c.max_params) or (
-            c.max_flops is not None and est.flops > c.max_flops
-        )
+        over = bool(self.sf.constraints.broken(params=est.params, flops=est.flops))
         costs = tuple(float(getattr(est, name)) for name in self.sf.prescreen_costs())
         return Proposal(score=score, costs=costs, over_budget=over, known=known)
 

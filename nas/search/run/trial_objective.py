@@ -163,12 +163,12 @@ class Objective:
     def _over_budget(self, params: int, flops: int) -> dict[str, tuple[str, str]]:
         """Each budget constraint the network breaks -> (what it has, the limit): max_params -> ('769,162
         parameters', '50,000')."""
-        c, over = self.sf.constraints, dict[str, tuple[str, str]]()
-        if c.max_params is not None and params > c.max_params:
-            over["max_params"] = (f"{params:,} parameters", f"{c.max_params:,}")
-        if c.max_flops is not None and flops > c.max_flops:
-            over["max_flops"] = (f"{flops:,} FLOPs", f"{c.max_flops:,.0f}")
-        return over
+        c = self.sf.constraints
+        shown = {
+            "max_params": (f"{params:,} parameters", f"{c.max_params or 0:,}"),
+            "max_flops": (f"{flops:,} FLOPs", f"{c.max_flops or 0:,.0f}"),
+        }
+        return {name: shown[name] for name in c.broken(params=params, flops=flops)}
 
     def _finish_rejected(self, trial: optuna.Trial, params: int, flops: int, reason: str) -> tuple[float, ...]:
         metrics = records.write_rejected(trial, {PARAMS: params, FLOPS: flops}, reason)

@@ -75,6 +75,16 @@ class Constraints:
                 raise bad_value("Constraints", "max_flops", self.max_flops, "a number > 0 is required")
             object.__setattr__(self, "max_flops", float(self.max_flops))
 
+    def broken(self, *, params: int, flops: float) -> tuple[str, ...]:
+        """The budgets (max_params, max_flops) a network with these counts breaks: the one rule for rejecting a
+        trial before it trains and for ranking a pre-screen's proposal last."""
+        over = []
+        if self.max_params is not None and params > self.max_params:
+            over.append("max_params")
+        if self.max_flops is not None and flops > self.max_flops:
+            over.append("max_flops")
+        return tuple(over)
+
 
 @dataclass(frozen=True)
 class Pruning:

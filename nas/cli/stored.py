@@ -152,6 +152,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from collections import Counter
 
+    from nas.search.results.proxy_ranking import prescreen_notes
     from nas.search.results.study_attrs import generation_number
     from nas.search.results.tally import StudyTally
     from nas.search.results.trial_record import load_records, replaces, stored
@@ -170,6 +171,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         earlier = ", ".join(f"{plural(n, 'trial')} from generation {g}" for g, n in sorted(carried.items()))
         print(f"  generation {generation}: {earlier or 'no trial'} carried over, not retrained")
     print("  " + ", ".join(f"{status} {n}" for status, n in sorted(counts.items())))
+    for line in prescreen_notes(records):
+        print(f"  {line}")
     now = time.time()
     for r, t in zip(records, study.get_trials(deepcopy=False), strict=True):
         what = r.baseline or r.connectivity or r.params.get("connectivity") or "network not drawn yet"

@@ -26,7 +26,7 @@ from nas.report.final import FinalEvaluation, final_evaluation
 from nas.report.networks import FrontNetwork, front_networks
 from nas.report.rows import measured, trial_rows
 from nas.search.results import optuna_internals
-from nas.search.results.proxy_ranking import StoredRankings, stored_rankings
+from nas.search.results.proxy_ranking import StoredRankings, prescreen_notes, stored_rankings
 from nas.search.results.records import INTERVAL_KEYS, STATUSES, UNFINISHED
 from nas.search.results.study_attrs import (
     generation_number,
@@ -292,25 +292,6 @@ def _provenance(study: optuna.Study, records: list[TrialRecord]) -> dict[str, An
     return provenance
 
 
-def _prescreen_notes(records: list[TrialRecord]) -> list[str]:
-    """How the pre-screened trials were picked, one note per way (a resumed study may have changed it)."""
-    ways = Counter(
-        (p.get("proxy"), p.get("select"), p.get("proposals")) for r in records if isinstance(p := r.prescreen, dict)
-    )
-    lines = []
-    for (proxy, select, proposals), count in sorted(ways.items(), key=str):
-        picked = (
-            f"the best by {proxy} of {proposals} networks the sampler proposed"
-            if select == "proxy"
-            else f"the sampler's earliest of {proposals} proposals that no other beat on both {proxy} and cost"
-        )
-        lines.append(
-            f"{plural(count, 'trial')} {'was' if count == 1 else 'were'} pre-screened: the network trained was "
-            f"{picked} (the other proposals were never trained, nor trials)"
-        )
-    return lines
-
-
 def _input_size(provenance: dict[str, Any]) -> tuple[int, int, int] | None:
     size = provenance.get("input_size")
     if isinstance(size, list | tuple) and len(size) == 3 and all(isinstance(v, int) and v > 0 for v in size):
@@ -332,7 +313,7 @@ def compute_report_data(*, study: optuna.Study, ablation: list[dict[str, Any]] |
             "the trials trained since"
         )
 
-    notes.extend(_prescreen_notes(records))
+    notes.extend(prescreen_notes(records))
     complete = [r for r in records if r.feasible and all(n in r.values for n in objectives)]
     loss = np.array([_loss(r, objectives, directions) for r in complete]).reshape(len(complete), len(objectives))
     on_front = [(r.number, r.reused_from) for r, keep in zip(complete, non_dominated(loss), strict=True) if keep]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from nas.arch.external import ExternalNet
 from nas.search.results.trial_record import TrialRecord
 from nas.search.spec.objectives import ACCURACY, FLOPS
 from nas.stats import Correlation, equal_cost_correlation, rank_correlation, top_overlap
+from nas.text import plural
 from nas.train.proxies import ProxyScore
 
 TOP_FRACTION = 0.1  # the top of a ranking that matters to a search: its best tenth
@@ -119,6 +121,25 @@ def _scored(r: TrialRecord, values: dict[str, tuple[Any, float]], names: Sequenc
     )
 
 
+def prescreen_notes(records: Sequence[TrialRecord]) -> list[str]:
+    """How the pre-screened trials were picked, one note per way (a resumed study may have changed it)."""
+    ways = Counter(
+        (p.get("proxy"), p.get("select"), p.get("proposals")) for r in records if isinstance(p := r.prescreen, dict)
+    )
+    lines = []
+    for (proxy, select, proposals), count in sorted(ways.items(), key=str):
+        picked = (
+            f"the best by {proxy} of {proposals} networks the sampler proposed"
+            if select == "proxy"
+            else f"the sampler's earliest of {proposals} proposals that no other beat on both {proxy} and cost"
+        )
+        lines.append(
+            f"{plural(count, 'trial')} {'was' if count == 1 else 'were'} pre-screened: the network trained was "
+            f"{picked} (the other proposals were never trained, nor trials)"
+        )
+    return lines
+
+
 def trained_to_the_end(record: TrialRecord) -> bool:
     """Trained to the end with an accuracy: complete (feasible or a baseline over a budget), not reused."""
     accuracy = record.metrics.get(ACCURACY)
@@ -168,6 +189,7 @@ __all__ = [
     "ProxyRanking",
     "Scored",
     "StoredRankings",
+    "prescreen_notes",
     "rank_proxies",
     "stored_rankings",
     "stored_scores",

@@ -127,6 +127,8 @@ def test_a_prescreened_study_runs_its_budget_of_trials_and_records_each_pick(tmp
     )
     (ranking,) = section.rankings
     assert ranking.proxy == "snip" and ranking.networks == section.networks
+    status = nas_here("status", str(path), cwd=tmp_path).stdout.splitlines()
+    assert status[2].startswith("  4 trials were pre-screened: the network trained was the best by snip of 8 networks")
     shown = nas_here("show", str(path), "--trial", "0", cwd=tmp_path).stdout.splitlines()[0]
     picked = trials[0].user_attrs[R.PRESCREEN]
     assert f"picked by snip ({picked['score']:.4g}, select = proxy) among 8 proposals, the sampler's #" in shown

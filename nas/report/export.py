@@ -54,6 +54,8 @@ def _row(record: TrialRecord, objectives: list[str]) -> dict[str, Any]:
         row[f"param_{key}"] = _scalar(value)
     for key, value in record.arch.items():
         row[f"arch_{key}"] = _scalar(value)
+    for key, value in (record.prescreen or {}).items():  # how a pre-screen picked the network (records.PRESCREEN)
+        row[f"prescreen_{key}"] = _scalar(value)
     row["duration_s"] = record.duration_s
     return row
 

@@ -77,7 +77,20 @@ def _row(record: TrialRecord, objectives: tuple[str, ...], known: dict[str, tupl
     row.update({key: getattr(record, key) for key in INTERVAL_KEYS})
     row["constraints"] = "; ".join(f"{k}={_number(v)}" for k, v in sorted(record.constraints.items())) or None
     row["duration_s"] = record.duration_s
+    row["prescreen"] = _picked(record.prescreen)
     return row
+
+
+def _picked(prescreen: dict[str, Any] | None) -> str | None:
+    """How a pre-screen picked the trial's network: "snip 25.98, the sampler's #10 of 64 proposals"."""
+    if not prescreen:
+        return None
+    score = prescreen.get("score")
+    shown = f"{score:.4g}" if isinstance(score, int | float) else "no score"
+    return (
+        f"{prescreen.get('proxy')} {shown}, the sampler's #{int(prescreen.get('rank', 0)) + 1} of "
+        f"{prescreen.get('proposals')} proposals (select = {prescreen.get('select')})"
+    )
 
 
 def trial_rows(records: list[TrialRecord], objectives: tuple[str, ...]) -> tuple[dict[str, Any], ...]:

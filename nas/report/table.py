@@ -135,6 +135,8 @@ def trial_table(data: ReportData) -> TrialTable:
         details.append(Column("duration_s", "wall time", "number", "wall time of the trial", "seconds"))
     if _has_values(rows, "constraints"):
         details.append(Column("constraints", "constraint values (> 0: over)", "text"))
+    if _has_values(rows, "prescreen"):
+        details.append(Column("prescreen", "picked by the pre-screen", "text"))
     table: dict[str, list[Any]] = {}
     for key in dict.fromkeys([c.key for c in (*columns, *details) if c.key != "group"] + list(HIDDEN)):
         if key == "short_reason":

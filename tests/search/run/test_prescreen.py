@@ -15,7 +15,9 @@ from nas.arch.cost import estimate
 from nas.data.datasets import DataConfig, load_data
 from nas.errors import UsageError
 from nas.report.data import compute_report_data
+from nas.report.export import trials_frame
 from nas.search.results import records as R
+from nas.search.results.trial_record import load_records
 from nas.search.run.preflight import check_prescreen
 from nas.search.run.prescreen import Prescreener, proxy_scorer
 from nas.search.run.storage import open_storage
@@ -119,6 +121,10 @@ def test_a_prescreened_study_runs_its_budget_of_trials_and_records_each_pick(tmp
         "(the other proposals were never trained, nor trials)"
     ) in data.notes
     assert data.provenance["prescreen"] == {"proxy": "snip", "pool": 8, "select": "proxy", "batch_size": 64}
+    row = next(r for r in data.table if r["number"] == 0)  # the trial table's details row, and the export
+    assert row["prescreen"].startswith("snip ") and row["prescreen"].endswith(" of 8 proposals (select = proxy)")
+    frame = trials_frame(load_records(optuna.load_study(study_name="p", storage=storage)))
+    assert list(frame["prescreen_proxy"]) == ["snip"] * 4 and list(frame["prescreen_proposals"]) == [8] * 4
     section = data.proxies
     assert (
         section is not None

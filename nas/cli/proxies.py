@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -93,17 +92,17 @@ def cmd_proxies(args: argparse.Namespace) -> int:
     if args.csv is not None:
         _write_csv(args.csv, scored, names)
         print(f"scores: {args.csv}")
+    rankings = rank_proxies(scored, names=names, seed=args.seed)
     if study is not None:  # the report shows the same figures from these
         networks = {
             s.candidate.network.arch_hash(): {n: s.scores[n].value for n in names}
             for s in scored
             if s.candidate.network is not None
         }
-        seconds = {n: statistics.median(s.scores[n].seconds for s in scored) for n in names}
+        seconds = {r.proxy: r.seconds for r in rankings}  # each proxy's median seconds per network
         write_proxy_scores(study, stored_scores(scores=networks, names=names, seconds=seconds))
         report = command("nas", "report", args.study, storage=args.storage)
         print(f"stored in study {sf.name}: `{report}` shows them")
-    rankings = rank_proxies(scored, names=names, seed=args.seed)
     trained = any(s.candidate.accuracy is not None for s in scored)
     header = f"{'proxy':<10} {'s/network':>9}"
     if trained:

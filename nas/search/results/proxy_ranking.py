@@ -80,10 +80,7 @@ def stored_rankings(
 ) -> StoredRankings | None:
     """The rankings of the scores a study holds: those `nas proxies STUDY` stored, else those its pre-screen
     recorded on each trial; None when it holds none."""
-    trained: dict[str, TrialRecord] = {}
-    for r in records:  # each network once: a reused twin is its source
-        if trained_to_the_end(r) and r.arch_hash is not None:
-            trained.setdefault(r.arch_hash, r)
+    trained = trained_networks(records)
     rows: list[Scored] = []
     if stored is not None:
         names, seconds, networks = list(stored["proxies"]), stored["seconds"], stored["networks"]
@@ -140,6 +137,16 @@ def prescreen_notes(records: Sequence[TrialRecord]) -> list[str]:
     return lines
 
 
+def trained_networks(records: Sequence[TrialRecord]) -> dict[str, TrialRecord]:
+    """By arch hash, the first trial that trained each network to the end (a reused twin is its source): the
+    networks whose accuracy a proxy is ranked against."""
+    trained: dict[str, TrialRecord] = {}
+    for r in records:
+        if trained_to_the_end(r) and r.arch_hash is not None:
+            trained.setdefault(r.arch_hash, r)
+    return trained
+
+
 def trained_to_the_end(record: TrialRecord) -> bool:
     """Trained to the end with an accuracy: complete (feasible or a baseline over a budget), not reused."""
     accuracy = record.metrics.get(ACCURACY)
@@ -193,5 +200,6 @@ __all__ = [
     "rank_proxies",
     "stored_rankings",
     "stored_scores",
+    "trained_networks",
     "trained_to_the_end",
 ]

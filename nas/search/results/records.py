@@ -191,6 +191,11 @@ def baseline_attrs(name: str) -> dict[str, Any]:
     return {BASELINE: name}
 
 
+def prescreen_attrs(pick: dict[str, Any]) -> dict[str, Any]:
+    """User attributes of a trial enqueued by a pre-screen: how its network was picked."""
+    return {PRESCREEN: pick}
+
+
 def requeued_attrs(trial: FrozenTrial) -> dict[str, Any]:
     """What a re-queued trial keeps of the lost one: which baseline it was, or how its pre-screen picked it."""
     return {k: v for k, v in trial.user_attrs.items() if k in (BASELINE, PRESCREEN)}

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from nas.arch import ArchConfig
 from nas.arch.external import ExternalNet, resolve_baseline
 from nas.data.datasets import LoadedData
-from nas.search.results.proxy_ranking import Candidate, Scored, trained_to_the_end
+from nas.search.results.proxy_ranking import Candidate, Scored, trained_networks
 from nas.search.results.trial_record import load_records
 from nas.search.run.preflight import sample_networks
 from nas.search.spec.objectives import ACCURACY, FLOPS
@@ -34,16 +34,14 @@ def study_candidates(*, study: object, data: LoadedData) -> list[Candidate]:
     """A study's trained networks with their validation accuracy, each network once (a reused twin is its
     source), baselines included (a torchvision one is scored by its counts only)."""
     c, _, _ = data.input_size
-    found: dict[str, Candidate] = {}
-    for r in load_records(study):  # type: ignore[arg-type]
-        if not trained_to_the_end(r) or r.arch_hash is None or r.arch_hash in found:
-            continue
+    found = []
+    for r in trained_networks(load_records(study)).values():  # type: ignore[arg-type]
         if r.baseline:
             net: ArchConfig | ExternalNet = resolve_baseline(r.baseline, in_channels=c, num_classes=data.num_classes)
         else:
             net = ArchConfig.from_dict(r.arch)
-        found[r.arch_hash] = Candidate(f"trial {r.number}", net, float(r.metrics[ACCURACY]))
-    return list(found.values())
+        found.append(Candidate(f"trial {r.number}", net, float(r.metrics[ACCURACY])))
+    return found
 
 
 def score_candidates(

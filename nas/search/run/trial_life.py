@@ -111,7 +111,7 @@ def claim(
         if waiting is None:
             return None
         if not waiting:  # else a re-run came back meanwhile: it goes first, and the choice is dropped
-            study.enqueue_trial(choice.params, user_attrs={records.PRESCREEN: choice.record(prescreener.prescreen)})
+            study.enqueue_trial(choice.params, user_attrs=records.prescreen_attrs(choice.record(prescreener.prescreen)))
         return study.ask()
 
 

@@ -7,10 +7,10 @@ measured cost with its unit. Every cell still sorts by its number (`Cell`); a mo
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
+from nas.checks import is_number
 from nas.report.final import Cell
 from nas.report.numbers import count_text, ms_text, seconds_text
 from nas.search.results.records import ABLATION_INTERVAL_COLUMNS, ABLATION_MEAN_COLUMN
@@ -28,8 +28,7 @@ MEASURED = {
 
 
 def _number(value: Any) -> float | None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else None
+    return float(value) if is_number(value) else None
 
 
 def _accuracy(row: dict[str, Any]) -> Cell:
